@@ -1,0 +1,213 @@
+/**
+ * The scan's activities: discovery, probing, the final summary. Everything
+ * that touches the file system, ffprobe or the database happens here.
+ */
+import { setMaxListeners } from 'node:events';
+import { promises as fs } from 'node:fs';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { Library } from '../library/library';
+import type { NewScanFile, ProbeOutcome } from '../library/types';
+import type { Prober } from '../probe/ffprobe';
+import {
+  ErrorType,
+  VIDEO_EXTENSIONS,
+  type DiscoverInput,
+  type DiscoverResult,
+  type FinishScanInput,
+  type FinishScanResult,
+  type ProbeBatchCheckpoint,
+  type ProbeBatchInput,
+  type ProbeBatchResult,
+} from '../scan/types';
+import { walkVideoFiles, type WalkedFile } from './discover';
+import { scanMetrics } from '../metrics';
+
+export interface ActivityDependencies {
+  library: Library;
+  prober: Prober;
+}
+
+/** Rows written to the library per insert during discovery: large enough to be cheap, small enough to heartbeat often. */
+const DISCOVERY_CHUNK = 1000;
+
+/**
+ * Activities hear about cancellation only through heartbeats, so every
+ * activity heartbeats at least once a second while it works, whatever it is
+ * waiting on (a slow file, a full prober, the database).
+ */
+function startHeartbeatTicker(details: () => unknown): () => void {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(details()), 1000);
+  return () => clearInterval(timer);
+}
+
+/** Builds the activities around their dependencies. */
+export function createActivities({ library, prober }: ActivityDependencies) {
+  /**
+   * Walks the root (or, for a retry, takes the files the earlier scan failed
+   * or never reached), records every file in the library with its position,
+   * and decides which need ffprobe: unchanged files (same size and mtime as
+   * the library's record) are skipped unless `force` is set.
+   */
+  async function discoverFiles(input: DiscoverInput): Promise<DiscoverResult> {
+    const ctx = Context.current();
+    const rootStat = await fs.stat(input.root).catch(() => null);
+    if (rootStat === null || !rootStat.isDirectory()) {
+      throw ApplicationFailure.nonRetryable(`scan root is not a readable directory: ${input.root}`, ErrorType.InvalidScanRoot);
+    }
+    await library.createScan({
+      scanId: input.scanId,
+      root: input.root,
+      recursive: input.recursive,
+      force: input.force,
+      retryOf: input.retryOf,
+    });
+    // A retried attempt starts over: the walk is cheap next to probing, and a
+    // clean slate keeps probe indexes consistent if the library changed since.
+    await library.resetScanFiles(input.scanId);
+
+    let discovered = 0;
+    let toProbe = 0;
+    let skipped = 0;
+    let failed = 0;
+    const stopTicker = startHeartbeatTicker(() => ({ discovered }));
+    const pending: WalkedFile[] = [];
+
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const known = input.force || input.retryOf !== null ? new Map() : await library.knownFiles(pending.map((f) => f.path));
+      const rows: NewScanFile[] = pending.map((file) => {
+        const position = discovered;
+        discovered += 1;
+        if (file.error !== undefined) {
+          failed += 1;
+          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: file.error };
+        }
+        const record = known.get(file.path);
+        const unchanged = record !== undefined && record.size === file.size && record.mtimeMs === file.mtimeMs;
+        if (unchanged) {
+          skipped += 1;
+          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'skipped' };
+        }
+        toProbe += 1;
+        return { position, probeIndex: toProbe - 1, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' };
+      });
+      pending.length = 0;
+      await library.addScanFiles(input.scanId, rows);
+      ctx.heartbeat({ discovered });
+    };
+
+    try {
+      const files =
+        input.retryOf === null
+          ? walkVideoFiles({
+              root: input.root,
+              recursive: input.recursive,
+              extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
+              onSkip: (dir, error) => ctx.log.warn('folder not readable, passed over', { dir, code: error.code }),
+            })
+          : filesOfEarlierScan(library, input.retryOf);
+      for await (const file of files) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('discovery cancelled');
+        pending.push(file);
+        if (pending.length >= DISCOVERY_CHUNK) await flush();
+      }
+      await flush();
+    } finally {
+      stopTicker();
+    }
+    return { discovered, toProbe, skipped, failed };
+  }
+
+  /**
+   * Probes the files at probe indexes [fromIndex, toIndex) with ffprobe and
+   * records each result. Heartbeats after every file with the indexes done,
+   * so a retried attempt resumes where the last one stopped.
+   */
+  async function probeBatch(input: ProbeBatchInput): Promise<ProbeBatchResult> {
+    const ctx = Context.current();
+    const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
+    const done = new Set<number>(checkpoint?.done ?? []);
+    const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
+    // The heartbeat checkpoint is throttled (at most one a second reaches the
+    // server); the library knows exactly which files were recorded, so a retry
+    // after a crash re-probes only the files whose ffprobe was in flight.
+    for (const file of files) if (file.status !== 'pending') done.add(file.probeIndex as number);
+    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }));
+    const signal = ctx.cancellationSignal;
+    // Every file of the batch listens on the one signal: that is by design, not a leak.
+    setMaxListeners(files.length + 10, signal);
+
+    const probeOne = async (file: (typeof files)[number]): Promise<void> => {
+      const outcome = await probeFile(prober, file.path, input.probeTimeoutMs, signal);
+      if (signal.aborted) return;
+      const status = await library.recordProbe(input.scanId, file.position, outcome);
+      scanMetrics.filesProbed.inc({ outcome: status });
+      if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
+      done.add(file.probeIndex as number);
+      ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
+    };
+
+    try {
+      // Every file of the batch is started at once; the prober's worker-wide
+      // semaphore is what bounds the number of ffprobe processes.
+      const results = await Promise.allSettled(files.filter((f) => !done.has(f.probeIndex as number)).map(probeOne));
+      if (signal.aborted) throw new CancelledFailure('probe batch cancelled');
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected !== undefined) throw rejected.reason;
+    } finally {
+      stopTicker();
+    }
+    return library.batchSummary(input.scanId, input.fromIndex, input.toIndex);
+  }
+
+  /** Writes the scan's end to the library and returns its counts, recomputed from the per-file records. */
+  async function finishScan(input: FinishScanInput): Promise<FinishScanResult> {
+    const files = await library.countScanFiles(input.scanId);
+    const probed = await library.scanSummary(input.scanId);
+    const counts = {
+      discovered: files.discovered,
+      probed: probed.probed,
+      new: probed.new,
+      updated: probed.updated,
+      skipped: files.skipped,
+      failed: probed.failed,
+    };
+    await library.finishScan(input.scanId, { outcome: input.outcome, counts, error: input.error });
+    scanMetrics.scans.inc({ outcome: input.outcome });
+    return { counts, errors: probed.errors };
+  }
+
+  return { discoverFiles, probeBatch, finishScan };
+}
+
+/** The files an earlier scan failed on or never reached, with their current size and mtime. */
+async function* filesOfEarlierScan(library: Library, scanId: string): AsyncGenerator<WalkedFile> {
+  for (const file of await library.unfinishedFiles(scanId)) {
+    // A file gone since is still listed: probing records it as vanished.
+    const stat = await fs.stat(file).catch(() => null);
+    yield { path: file, size: stat?.size ?? 0, mtimeMs: stat?.mtimeMs ?? 0 };
+  }
+}
+
+/**
+ * Checks that the path is still a regular file, then runs ffprobe on it.
+ * Per-file problems become a failed outcome; transient ones (the prober
+ * could not start) throw so that Temporal retries the batch.
+ */
+async function probeFile(prober: Prober, file: string, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return { kind: 'failed', reason: ErrorType.PermissionDenied };
+    return { kind: 'failed', reason: ErrorType.FileVanished };
+  }
+  if (!stat.isFile()) return { kind: 'failed', reason: ErrorType.NotARegularFile };
+  const started = process.hrtime.bigint();
+  const result = await prober.probe(file, { timeoutMs, signal });
+  scanMetrics.probeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  if (!result.ok) return { kind: 'failed', reason: result.reason };
+  return { kind: 'probed', file: { path: file, size: stat.size, mtimeMs: stat.mtimeMs }, metadata: result.metadata };
+}

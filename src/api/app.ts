@@ -1,0 +1,298 @@
+/**
+ * The Express app: routes, validation at the edge, one error handler.
+ * Built from its dependencies so tests can run it without a port.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import type { Config } from '../config';
+import { DomainError, notFound } from '../errors';
+import type { Library } from '../library/library';
+import type { Logger } from '../logger';
+import { httpMetrics, registry } from '../metrics';
+import type { ScanService } from '../temporal/scans';
+import { resolveScanRoot } from './paths';
+import { TERMINAL_STATUSES, type JobStatus } from '../temporal/status';
+import {
+  jobIdSchema,
+  listJobsQuerySchema,
+  listVideosQuerySchema,
+  scanRequestSchema,
+  searchVideosQuerySchema,
+  videoIdSchema,
+} from './schemas';
+import { dashboardHtml } from './dashboard';
+import { openApiDocument } from './openapi';
+
+/** How often an event stream reads its job: fast enough to look live, cheap enough for many viewers. */
+const EVENTS_POLL_MS = 250;
+
+export interface AppDependencies {
+  config: Config;
+  scans: ScanService;
+  library: Library;
+  logger: Logger;
+  /** Throws when the Temporal frontend does not answer. */
+  checkTemporal: () => Promise<void>;
+}
+
+/** Parses with a schema or throws a 400 with the first problem named. */
+function parse<T extends z.ZodType>(schema: T, value: unknown, code: 'INVALID_PATH' | 'INVALID_REQUEST' = 'INVALID_REQUEST'): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new DomainError(code, 400, `${where}${issue?.message ?? 'invalid request'}`);
+  }
+  return result.data;
+}
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Builds the app; `listen` is the caller's business. */
+export function createApp({ config, scans, library, logger, checkTemporal }: AppDependencies): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      httpMetrics.requestSeconds.observe(
+        { method: req.method, route: `${req.baseUrl}${route}`, status: String(res.statusCode) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    if (req.path === '/') {
+      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'");
+    }
+    next();
+  });
+
+  // CORS is closed unless CORS_ORIGINS names the origin: no header, so browsers refuse.
+  app.use((req, res, next) => {
+    const origin = req.get('origin');
+    if (origin !== undefined && config.corsOrigins.includes(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+    }
+    next();
+  });
+
+  // Health and liveness stay open whatever the token, for load balancers and orchestrators.
+  app.get('/health/live', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  const health = async (_req: Request, res: Response): Promise<void> => {
+    const check = async (fn: () => Promise<void>): Promise<'ok' | string> => {
+      try {
+        await fn();
+        return 'ok';
+      } catch (error) {
+        return `error: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+      }
+    };
+    const [temporal, database] = await Promise.all([check(checkTemporal), check(() => library.ping())]);
+    const ok = temporal === 'ok' && database === 'ok';
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'error', temporal, database });
+  };
+  app.get('/health', health);
+  app.get('/health/ready', health);
+
+  app.use((req, _res, next) => {
+    if (config.apiToken === undefined) return next();
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match?.[1] || !sameSecret(match[1], config.apiToken)) {
+      return next(new DomainError('UNAUTHORIZED', 401, 'a valid bearer token is required'));
+    }
+    next();
+  });
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(dashboardHtml);
+  });
+  const openApi = openApiDocument(packageVersion());
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  app.use(express.json({ limit: '16kb', strict: true, type: () => true }));
+
+  /** Starts a scan of a directory: 202 with the new job's id. */
+  app.post('/api/v1/videos/scan', async (req, res) => {
+    const body = parse(scanRequestSchema, req.body ?? {}, 'INVALID_PATH');
+    const root = await resolveScanRoot(body.path, config.scanRoots);
+    const { jobId, created } = await scans.start({ root, recursive: body.recursive, force: body.force });
+    httpMetrics.scansStarted.inc();
+    logger.info({ jobId, root, created }, 'scan started');
+    res.status(created ? 202 : 200).json({ job_id: jobId });
+  });
+
+  /** Scans, newest first, filtered by status, paged by token. */
+  app.get('/api/v1/jobs', async (req, res) => {
+    const query = parse(listJobsQuerySchema, req.query);
+    const page = await scans.list({ status: query.status as JobStatus | undefined, limit: query.limit, pageToken: query.page_token });
+    res.json({ jobs: page.jobs, next_page_token: page.nextPageToken });
+  });
+
+  /** A job's status, progress and result. */
+  app.get('/api/v1/jobs/:jobId', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    res.json(await scans.get(jobId));
+  });
+
+  /** Requests cancellation of a running job. */
+  app.post('/api/v1/jobs/:jobId/cancel', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    const job = await scans.cancel(jobId);
+    logger.info({ jobId }, 'scan cancel requested');
+    res.status(202).json(job);
+  });
+
+  /** Starts a new scan of what a finished one failed on or never reached. */
+  app.post('/api/v1/jobs/:jobId/retry', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    const claim = await scans.retry(jobId);
+    logger.info({ jobId: claim.jobId, retryOf: jobId, created: claim.created }, 'scan retry started');
+    res.status(claim.created ? 202 : 200).json({ job_id: claim.jobId });
+  });
+
+  /**
+   * Server-Sent Events: a `progress` event with the job body whenever it
+   * changes, then one `end` event with the terminal body, then the stream closes.
+   */
+  app.get('/api/v1/jobs/:jobId/events', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    let job = await scans.get(jobId);
+    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    let open = true;
+    req.on('close', () => {
+      open = false;
+    });
+    let last = '';
+    let lastWrite = Date.now();
+    while (open) {
+      const text = JSON.stringify(job);
+      if (TERMINAL_STATUSES.has(job.status)) {
+        res.write(`event: end\ndata: ${text}\n\n`);
+        break;
+      }
+      if (text !== last) {
+        res.write(`event: progress\ndata: ${text}\n\n`);
+        last = text;
+        lastWrite = Date.now();
+      } else if (Date.now() - lastWrite > 15_000) {
+        // A comment line keeps proxies from closing an idle stream.
+        res.write(': keep-alive\n\n');
+        lastWrite = Date.now();
+      }
+      await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
+      if (!open) break;
+      try {
+        job = await scans.get(jobId);
+      } catch (error) {
+        logger.warn({ err: error, jobId }, 'event stream could not read the job; retrying');
+      }
+    }
+    res.end();
+  });
+
+  /** The library, a page at a time, ordered by path. */
+  app.get('/api/v1/videos', async (req, res) => {
+    const query = parse(listVideosQuerySchema, req.query);
+    const page = await library.listVideos(query);
+    res.json({ videos: page.items, total: page.total, limit: query.limit, offset: query.offset });
+  });
+
+  /** Videos whose file name or path contains the query, case-insensitively. */
+  app.get('/api/v1/videos/search', async (req, res) => {
+    const query = parse(searchVideosQuerySchema, req.query);
+    const page = await library.searchVideos(query.q, query.limit, query.offset);
+    res.json({ videos: page.items, total: page.total, query: query.q });
+  });
+
+  /** One video's record. */
+  app.get('/api/v1/videos/:id', async (req, res) => {
+    const id = parseVideoId(req.params.id);
+    const video = await library.getVideo(id);
+    if (video === undefined) throw notFound(`video ${id}`);
+    res.json(video);
+  });
+
+  /** Deletes a video's record (never the file). */
+  app.delete('/api/v1/videos/:id', async (req, res) => {
+    const id = parseVideoId(req.params.id);
+    if (!(await library.deleteVideo(id))) throw notFound(`video ${id}`);
+    res.status(204).end();
+  });
+
+  app.use((_req, _res, next) => next(new DomainError('NOT_FOUND', 404, 'no such route')));
+
+  // One error handler: domain errors keep their code; body-parser errors get
+  // theirs; anything else is a 500 without internals.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let domain: DomainError;
+    if (error instanceof DomainError) {
+      domain = error;
+    } else if (isBodyError(error) && error.type === 'entity.too.large') {
+      domain = new DomainError('PAYLOAD_TOO_LARGE', 413, 'request body is too large');
+    } else if (isBodyError(error) && (error.type === 'entity.parse.failed' || error.status === 400)) {
+      const code = req.path === '/api/v1/videos/scan' ? 'INVALID_PATH' : 'INVALID_REQUEST';
+      domain = new DomainError(code, 400, 'request body is not valid JSON');
+    } else {
+      logger.error({ err: error, path: req.path }, 'request failed');
+      domain = new DomainError('INTERNAL', 500, 'internal error');
+    }
+    res.status(domain.status).json({ code: domain.code, message: domain.message });
+  });
+
+  return app;
+}
+
+function parseJobId(raw: unknown): string {
+  const result = jobIdSchema.safeParse(raw);
+  if (!result.success) throw notFound(`job ${String(raw).slice(0, 100)}`);
+  return result.data;
+}
+
+function parseVideoId(raw: unknown): number {
+  const result = videoIdSchema.safeParse(raw);
+  if (!result.success) throw notFound(`video ${String(raw).slice(0, 100)}`);
+  return result.data;
+}
+
+function isBodyError(error: unknown): error is { type?: string; status?: number } {
+  return typeof error === 'object' && error !== null && 'type' in error;
+}
+
+/** The project's version, from the nearest package.json above this file (src/ or dist/src/). */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
+  }
+  return '0.0.0';
+}

@@ -1,0 +1,111 @@
+/**
+ * The OpenAPI document, generated from the same zod schemas that validate the
+ * requests; nothing here is a hand-kept copy of a body.
+ */
+import { z } from 'zod';
+import type { Video } from '../library/types';
+import type { JobBody } from '../temporal/scans';
+import {
+  errorSchema,
+  healthSchema,
+  jobIdBodySchema,
+  jobListSchema,
+  jobSchema,
+  listJobsQuerySchema,
+  listVideosQuerySchema,
+  scanRequestSchema,
+  searchVideosQuerySchema,
+  videoListSchema,
+  videoSchema,
+  videoSearchSchema,
+} from './schemas';
+
+// Compile-time proof that the response schemas describe what the code returns.
+type Assert<T extends true> = T;
+export type JobSchemaMatches = Assert<JobBody extends z.infer<typeof jobSchema> ? true : false>;
+export type VideoSchemaMatches = Assert<Video extends z.infer<typeof videoSchema> ? true : false>;
+
+type Schema = z.ZodType;
+
+const json = (schema: Schema, io: 'input' | 'output' = 'output'): Record<string, unknown> => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+
+const body = (description: string, schema: Schema) => ({ description, content: { 'application/json': { schema: json(schema) } } });
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((code) => [String(code), body('error: {"code", "message"}', errorSchema)]));
+
+function queryParameters(schema: z.ZodObject): Record<string, unknown>[] {
+  const shape = json(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(shape.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: (shape.required ?? []).includes(name),
+    schema: s,
+  }));
+}
+
+const jobIdParameter = { name: 'job_id', in: 'path', required: true, schema: { type: 'string' } };
+const videoIdParameter = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
+
+/** Builds the document; `version` is the package's. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Video library scanner', version, description: 'Scans media folders with ffprobe as durable Temporal workflows.' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths: {
+      '/api/v1/videos/scan': {
+        post: {
+          summary: 'Start a scan of a directory',
+          requestBody: { required: true, content: { 'application/json': { schema: json(scanRequestSchema, 'input') } } },
+          responses: {
+            '202': body('scan started', jobIdBodySchema),
+            '200': body('a scan of this root is already running: its id', jobIdBodySchema),
+            ...errors(400, 401, 403, 413),
+          },
+        },
+      },
+      '/api/v1/jobs': {
+        get: { summary: 'List scans, newest first', parameters: queryParameters(listJobsQuerySchema), responses: { '200': body('a page of jobs', jobListSchema), ...errors(400, 401) } },
+      },
+      '/api/v1/jobs/{job_id}': {
+        get: { summary: 'A scan: status, progress, result', parameters: [jobIdParameter], responses: { '200': body('the job', jobSchema), ...errors(401, 404) } },
+      },
+      '/api/v1/jobs/{job_id}/cancel': {
+        post: { summary: 'Cancel a running scan', parameters: [jobIdParameter], responses: { '202': body('cancel requested', jobSchema), ...errors(401, 404, 409) } },
+      },
+      '/api/v1/jobs/{job_id}/retry': {
+        post: {
+          summary: 'Re-probe what a finished scan failed on or never reached',
+          parameters: [jobIdParameter],
+          responses: { '202': body('the new scan', jobIdBodySchema), ...errors(401, 404, 409) },
+        },
+      },
+      '/api/v1/jobs/{job_id}/events': {
+        get: {
+          summary: 'Server-Sent Events: `progress` events with the job body, then one `end` event',
+          parameters: [jobIdParameter],
+          responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404) },
+        },
+      },
+      '/api/v1/videos': {
+        get: { summary: 'The library, by path', parameters: queryParameters(listVideosQuerySchema), responses: { '200': body('a page of videos', videoListSchema), ...errors(400, 401) } },
+      },
+      '/api/v1/videos/search': {
+        get: { summary: 'Search by file name or path', parameters: queryParameters(searchVideosQuerySchema), responses: { '200': body('matching videos', videoSearchSchema), ...errors(400, 401) } },
+      },
+      '/api/v1/videos/{id}': {
+        get: { summary: 'One video', parameters: [videoIdParameter], responses: { '200': body('the video', videoSchema), ...errors(401, 404) } },
+        delete: { summary: 'Delete the record (never the file)', parameters: [videoIdParameter], responses: { '204': { description: 'deleted' }, ...errors(401, 404) } },
+      },
+      '/health': { get: { summary: 'Readiness: Temporal and the database', security: [], responses: { '200': body('ready', healthSchema), '503': body('a part is failing', healthSchema) } } },
+      '/health/ready': { get: { summary: 'Same as /health', security: [], responses: { '200': body('ready', healthSchema), '503': body('a part is failing', healthSchema) } } },
+      '/health/live': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'the process runs' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' } } } },
+      '/api/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+    },
+  };
+}

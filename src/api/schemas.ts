@@ -1,0 +1,110 @@
+/**
+ * One schema per request body or query, used both to validate at the edge and
+ * to describe the API in its OpenAPI document.
+ */
+import { z } from 'zod';
+import { JOB_STATUSES } from '../temporal/status';
+
+export const scanRequestSchema = z
+  .object({
+    path: z.string().min(1, 'path is required').max(4096, 'path is too long'),
+    recursive: z.boolean().default(true),
+    force: z.boolean().default(false),
+  })
+  .strict();
+
+export type ScanRequest = z.infer<typeof scanRequestSchema>;
+
+export const jobIdSchema = z.string().regex(/^scan-[A-Za-z0-9-]{1,100}$/, 'not a job id');
+
+export const listJobsQuerySchema = z
+  .object({
+    status: z.enum(JOB_STATUSES as [string, ...string[]]).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    page_token: z.string().max(4096).optional(),
+  })
+  .strict();
+
+export const listVideosQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+    status: z.enum(['present', 'missing']).optional(),
+  })
+  .strict();
+
+export const searchVideosQuerySchema = z
+  .object({
+    q: z.string().min(1, 'q is required').max(1000),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const videoIdSchema = z.coerce.number().int().positive();
+
+// ---- response bodies: described for the OpenAPI document, and checked
+// against the TypeScript types at compile time (see openapi.ts) ----
+
+const countsSchema = z.object({
+  discovered: z.number().int(),
+  probed: z.number().int(),
+  new: z.number().int(),
+  updated: z.number().int(),
+  skipped: z.number().int(),
+  failed: z.number().int(),
+});
+
+const fileErrorSchema = z.object({ path: z.string(), error: z.string() });
+
+export const jobSchema = z.object({
+  job_id: z.string(),
+  status: z.enum(JOB_STATUSES as [string, ...string[]]),
+  progress: z.number().min(0).max(1).nullable(),
+  result: z
+    .object({ scanned: z.number().int(), new: z.number().int(), updated: z.number().int(), skipped: z.number().int(), errors: z.array(fileErrorSchema) })
+    .nullable(),
+  error: z.string().nullable(),
+  path: z.string(),
+  recursive: z.boolean(),
+  phase: z.enum(['discovering', 'probing', 'finalizing', 'done']),
+  counts: countsSchema,
+  rate_per_s: z.number(),
+  eta_seconds: z.number().nullable(),
+  cancel_requested: z.boolean(),
+  retry_of: z.string().nullable(),
+  created_at: z.string(),
+  finished_at: z.string().nullable(),
+  temporal: z.object({ workflow_id: z.string(), run_id: z.string(), ui_url: z.string() }),
+});
+
+export const videoSchema = z.object({
+  id: z.number().int(),
+  path: z.string(),
+  filename: z.string(),
+  file_size: z.number(),
+  modified_at: z.string(),
+  duration_seconds: z.number().nullable(),
+  duration_frames: z.number().nullable(),
+  frame_rate_numerator: z.number().nullable(),
+  frame_rate_denominator: z.number().nullable(),
+  width: z.number().nullable(),
+  height: z.number().nullable(),
+  video_codec: z.string().nullable(),
+  audio_codec: z.string().nullable(),
+  container: z.string().nullable(),
+  bit_rate: z.number().nullable(),
+  stream_counts: z.object({ video: z.number().int(), audio: z.number().int(), subtitle: z.number().int(), data: z.number().int() }),
+  status: z.enum(['present', 'missing']),
+  missing_since: z.string().nullable(),
+  probed_at: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const errorSchema = z.object({ code: z.string(), message: z.string() });
+export const jobIdBodySchema = z.object({ job_id: z.string() });
+export const jobListSchema = z.object({ jobs: z.array(jobSchema), next_page_token: z.string().nullable() });
+export const videoListSchema = z.object({ videos: z.array(videoSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+export const videoSearchSchema = z.object({ videos: z.array(videoSchema), total: z.number().int(), query: z.string() });
+export const healthSchema = z.object({ status: z.string(), temporal: z.string(), database: z.string() });

@@ -1,0 +1,133 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './scan/duration';
+
+/**
+ * The one place that reads `process.env`. Every variable of API.md is parsed
+ * once through this schema; a bad value stops start-up with one line naming
+ * the variable.
+ */
+const positiveInt = z.coerce.number().int().positive();
+
+const absoluteDirList = z
+  .string()
+  .transform((value) => value.split(':').filter((part) => part.length > 0))
+  .refine((parts) => parts.every((part) => path.isAbsolute(part)), 'every entry must be an absolute path');
+
+const envSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('video-scan'),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  TEMPORAL_UI_URL: z.string().url().optional(),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z.string().min(1).optional(),
+  SCAN_ROOTS: absoluteDirList.optional(),
+  API_TOKEN: z.string().min(1).optional(),
+  FFPROBE_PATH: z.string().min(1).optional(),
+  PROBE_TIMEOUT_MS: positiveInt.default(30_000),
+  PROBE_CONCURRENCY: positiveInt.max(256).optional(),
+  SCAN_TIMEOUT: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === '' || parseDuration(value) !== undefined, {
+      message: 'expected a duration such as 90s, 30m or 2h',
+    }),
+  MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
+  SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
+  SCAN_WINDOW: positiveInt.max(64).default(4),
+  CORS_ORIGINS: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  host: string;
+  port: number;
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    uiUrl: string;
+    cliPath: string | undefined;
+  };
+  dataDir: string;
+  /** `sqlite:<file>` or a `postgres://` URL. */
+  databaseUrl: string;
+  scanRoots: string[] | undefined;
+  apiToken: string | undefined;
+  ffprobePath: string | undefined;
+  probeTimeoutMs: number;
+  probeConcurrency: number;
+  scanTimeoutMs: number | undefined;
+  /** Running scans beyond which new starts are refused with 429. */
+  maxConcurrentScans: number;
+  batchSize: number;
+  window: number;
+  corsOrigins: string[];
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses an environment (by default the process's) into a Config, or throws ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'library.sqlite')}`;
+  if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(databaseUrl)) {
+    throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${JSON.stringify(databaseUrl)})`);
+  }
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiPort: e.TEMPORAL_UI_PORT,
+      uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+    },
+    dataDir,
+    databaseUrl,
+    scanRoots: e.SCAN_ROOTS?.map((root) => path.resolve(root)),
+    apiToken: e.API_TOKEN,
+    ffprobePath: e.FFPROBE_PATH,
+    probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+    probeConcurrency: e.PROBE_CONCURRENCY ?? Math.max(1, os.availableParallelism()),
+    scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,
+    maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
+    batchSize: e.SCAN_BATCH_SIZE,
+    window: e.SCAN_WINDOW,
+    corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/**
+ * Loads the configuration for a process entry point; on a bad value prints
+ * the one line and exits with status 2.
+ */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * The library: videos keyed by absolute path, scans, and every scan's file
+ * records. One query layer (Kysely) for SQLite and PostgreSQL.
+ */
+import path from 'node:path';
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
+import { MAX_SUMMARY_ERRORS, type FileError } from '../scan/types';
+import { openDatabase, type Database, type Dialect, type VideosTable } from './database';
+import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, Video } from './types';
+
+/** Rows per INSERT or IN list: well under SQLite's 32,766 bound variables and PostgreSQL's 65,535. */
+const CHUNK = 500;
+
+function chunks<T>(items: T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function toVideo(row: Selectable<VideosTable>): Video {
+  return {
+    id: Number(row.id),
+    path: row.path,
+    filename: row.filename,
+    file_size: Number(row.file_size),
+    modified_at: new Date(Number(row.mtime_ms)).toISOString(),
+    duration_seconds: row.duration_seconds,
+    duration_frames: row.duration_frames,
+    frame_rate_numerator: row.frame_rate_numerator,
+    frame_rate_denominator: row.frame_rate_denominator,
+    width: row.width,
+    height: row.height,
+    video_codec: row.video_codec,
+    audio_codec: row.audio_codec,
+    container: row.container,
+    bit_rate: row.bit_rate,
+    stream_counts: { video: row.streams_video, audio: row.streams_audio, subtitle: row.streams_subtitle, data: row.streams_data },
+    status: row.status === 'missing' ? 'missing' : 'present',
+    missing_since: row.missing_since,
+    probed_at: row.probed_at,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+/** Escapes LIKE wildcards so a search for `50%_off` means those characters. */
+function likePattern(text: string): string {
+  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Failures that pass: a SQLite file another writer holds locked, a PostgreSQL
+ * connection the server dropped (restart, failover, pg_terminate_backend).
+ */
+function isTransient(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    e.code === 'SQLITE_BUSY' ||
+    e.code === 'SQLITE_LOCKED' ||
+    e.code === '57P01' || // admin_shutdown
+    e.code === '57P02' || // crash_shutdown
+    e.code === '57P03' || // cannot_connect_now
+    e.code === '08006' || // connection_failure
+    e.code === '08003' || // connection_does_not_exist
+    e.code === 'ECONNRESET' ||
+    e.code === 'ECONNREFUSED' ||
+    /Connection terminated|connection (was )?closed|not queryable|terminating connection/i.test(e.message ?? '')
+  );
+}
+
+/** How long a write keeps retrying a transient failure before it gives up (and its activity is retried). */
+const RETRY_FOR_MS = 30_000;
+
+export class Library {
+  private constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {}
+
+  /**
+   * Runs an operation, retrying transient failures with growing pauses. The
+   * pauses are asynchronous: unlike SQLite's own busy wait, they never stall
+   * the process (a worker must keep heartbeating meanwhile).
+   */
+  private async retrying<T>(operation: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + RETRY_FOR_MS;
+    for (let pause = 20; ; pause = Math.min(pause * 2, 1000)) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (!isTransient(error) || Date.now() + pause > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /** Opens (and migrates) the library at a `sqlite:` or `postgres://` URL. */
+  static async open(databaseUrl: string): Promise<Library> {
+    const { db, dialect } = await openDatabase(databaseUrl);
+    return new Library(db, dialect);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  /** Throws when the database does not answer. */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async createScan(s: { scanId: string; root: string; recursive: boolean; force: boolean; retryOf: string | null }): Promise<void> {
+    return this.retrying(async () => {
+      await this.db
+        .insertInto('scans')
+        .values({
+          scan_id: s.scanId,
+          root: s.root,
+          recursive: s.recursive ? 1 : 0,
+          force: s.force ? 1 : 0,
+          retry_of: s.retryOf,
+          outcome: null,
+          counts: null,
+          error: null,
+          created_at: new Date().toISOString(),
+          finished_at: null,
+        })
+        .onConflict((oc) => oc.column('scan_id').doNothing())
+        .execute();
+    });
+  }
+
+  async getScan(scanId: string): Promise<ScanRecord | undefined> {
+    return this.retrying(async () => {
+      const row = await this.db.selectFrom('scans').selectAll().where('scan_id', '=', scanId).executeTakeFirst();
+      if (!row) return undefined;
+      return {
+        scanId: row.scan_id,
+        root: row.root,
+        recursive: Boolean(row.recursive),
+        force: Boolean(row.force),
+        retryOf: row.retry_of,
+        outcome: row.outcome,
+        counts: row.counts ? (JSON.parse(row.counts) as Record<string, number>) : null,
+        error: row.error,
+        createdAt: row.created_at,
+        finishedAt: row.finished_at,
+      };
+    });
+  }
+
+  async finishScan(scanId: string, end: { outcome: string; counts: Record<string, number>; error: string | null }): Promise<void> {
+    return this.retrying(async () => {
+      await this.db
+        .updateTable('scans')
+        .set({ outcome: end.outcome, counts: JSON.stringify(end.counts), error: end.error, finished_at: new Date().toISOString() })
+        .where('scan_id', '=', scanId)
+        .execute();
+    });
+  }
+
+  /** Forgets a scan's file records (a retried discovery starts over). */
+  async resetScanFiles(scanId: string): Promise<void> {
+    return this.retrying(async () => {
+      await this.db.deleteFrom('scan_files').where('scan_id', '=', scanId).execute();
+    });
+  }
+
+  /** Records discovered files; idempotent on (scan, position). */
+  async addScanFiles(scanId: string, files: NewScanFile[]): Promise<void> {
+    return this.retrying(async () => {
+      if (files.length === 0) return;
+      await this.db.transaction().execute(async (trx) => {
+        for (const part of chunks(files, 200)) {
+          await trx
+            .insertInto('scan_files')
+            .values(
+              part.map((f) => ({
+                scan_id: scanId,
+                position: f.position,
+                probe_index: f.probeIndex,
+                path: f.path,
+                size: f.size,
+                mtime_ms: f.mtimeMs,
+                status: f.status,
+                error: f.error ?? null,
+                probed_at: null,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['scan_id', 'position']).doNothing())
+            .execute();
+        }
+      });
+    });
+  }
+
+  async countScanFiles(scanId: string): Promise<{ discovered: number; toProbe: number; skipped: number }> {
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('scan_files')
+        .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('scan_id', '=', scanId)
+        .groupBy('status')
+        .execute();
+      let discovered = 0;
+      let skipped = 0;
+      for (const row of rows) {
+        discovered += Number(row.n);
+        if (row.status === 'skipped') skipped += Number(row.n);
+      }
+      const unprobeable = await this.db
+        .selectFrom('scan_files')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('scan_id', '=', scanId)
+        .where('probe_index', 'is', null)
+        .where('status', '!=', 'skipped')
+        .executeTakeFirst();
+      return { discovered, toProbe: discovered - skipped - Number(unprobeable?.n ?? 0), skipped };
+    });
+  }
+
+  /** Size and mtime of the present videos among these paths. */
+  async knownFiles(paths: string[]): Promise<Map<string, { size: number; mtimeMs: number }>> {
+    return this.retrying(async () => {
+      const known = new Map<string, { size: number; mtimeMs: number }>();
+      for (const part of chunks(paths)) {
+        const rows = await this.db
+          .selectFrom('videos')
+          .select(['path', 'file_size', 'mtime_ms'])
+          .where('path', 'in', part)
+          .where('status', '=', 'present')
+          .execute();
+        for (const row of rows) known.set(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms) });
+      }
+      return known;
+    });
+  }
+
+  /** Paths of a scan's files that failed or were never reached, in discovery order. */
+  async unfinishedFiles(scanId: string): Promise<string[]> {
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('scan_files')
+        .select('path')
+        .where('scan_id', '=', scanId)
+        .where('status', 'in', ['pending', 'failed'])
+        .orderBy('position')
+        .execute();
+      return rows.map((r) => r.path);
+    });
+  }
+
+  async getProbeFiles(scanId: string, fromIndex: number, toIndex: number): Promise<ScanFileRow[]> {
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('scan_files')
+        .selectAll()
+        .where('scan_id', '=', scanId)
+        .where('probe_index', '>=', fromIndex)
+        .where('probe_index', '<', toIndex)
+        .orderBy('probe_index')
+        .execute();
+      return rows.map((r) => ({
+        scanId: r.scan_id,
+        position: Number(r.position),
+        probeIndex: r.probe_index === null ? null : Number(r.probe_index),
+        path: r.path,
+        size: Number(r.size),
+        mtimeMs: Number(r.mtime_ms),
+        status: r.status as ScanFileRow['status'],
+        error: r.error,
+      }));
+    });
+  }
+
+  /**
+   * Writes one file's result in one transaction: the video upserted by path,
+   * the scan's file record marked. A repeat (a retried batch) keeps the first
+   * new/updated verdict.
+   */
+  async recordProbe(scanId: string, position: number, outcome: ProbeOutcome): Promise<'new' | 'updated' | 'failed'> {
+    return this.retrying(async () => {
+      const now = new Date().toISOString();
+      return this.db.transaction().execute(async (trx) => {
+        if (outcome.kind === 'failed') {
+          await trx
+            .updateTable('scan_files')
+            .set({ status: 'failed', error: outcome.reason, probed_at: now })
+            .where('scan_id', '=', scanId)
+            .where('position', '=', position)
+            .execute();
+          return 'failed';
+        }
+        const { file, metadata: m } = outcome;
+        const values = {
+          filename: path.basename(file.path),
+          file_size: file.size,
+          mtime_ms: file.mtimeMs,
+          duration_seconds: m.durationSeconds,
+          duration_frames: m.durationFrames,
+          frame_rate_numerator: m.frameRateNumerator,
+          frame_rate_denominator: m.frameRateDenominator,
+          width: m.width,
+          height: m.height,
+          video_codec: m.videoCodec,
+          audio_codec: m.audioCodec,
+          container: m.container,
+          bit_rate: m.bitRate,
+          streams_video: m.streamCounts.video,
+          streams_audio: m.streamCounts.audio,
+          streams_subtitle: m.streamCounts.subtitle,
+          streams_data: m.streamCounts.data,
+          status: 'present',
+          missing_since: null,
+          probed_at: now,
+          updated_at: now,
+        };
+        // An update keeps the row's created_at, so the returned value tells an
+        // insert (created now) from an update.
+        const row = await trx
+          .insertInto('videos')
+          .values({ path: file.path, created_at: now, ...values })
+          .onConflict((oc) => oc.column('path').doUpdateSet(values))
+          .returning(['created_at', 'id'])
+          .executeTakeFirstOrThrow();
+        const verdict = row.created_at === now ? 'new' : 'updated';
+        // A repeat (a retried batch) keeps the first verdict.
+        const marked = await trx
+          .updateTable('scan_files')
+          .set((eb) => ({
+            status: eb.case().when('status', 'in', ['new', 'updated']).then(eb.ref('status')).else(verdict).end(),
+            error: null,
+            probed_at: now,
+          }))
+          .where('scan_id', '=', scanId)
+          .where('position', '=', position)
+          .returning('status')
+          .executeTakeFirst();
+        return (marked?.status === 'new' || marked?.status === 'updated' ? marked.status : verdict) as 'new' | 'updated';
+      });
+    });
+  }
+
+  /** Counts by outcome over probe indexes [from, to), with up to MAX_SUMMARY_ERRORS failures. */
+  async batchSummary(
+    scanId: string,
+    fromIndex: number,
+    toIndex: number,
+  ): Promise<{ probed: number; new: number; updated: number; failed: number; errors: FileError[] }> {
+    return this.retrying(async () => {
+      return this.summarise(
+        this.db.selectFrom('scan_files').where('scan_id', '=', scanId).where('probe_index', '>=', fromIndex).where('probe_index', '<', toIndex),
+      );
+    });
+  }
+
+  /** The same counts over the whole scan. */
+  async scanSummary(scanId: string): Promise<{ probed: number; new: number; updated: number; failed: number; errors: FileError[] }> {
+    return this.retrying(async () => {
+      return this.summarise(this.db.selectFrom('scan_files').where('scan_id', '=', scanId));
+    });
+  }
+
+  private async summarise(
+    range: SelectQueryBuilder<Database, 'scan_files', object>,
+  ): Promise<{ probed: number; new: number; updated: number; failed: number; errors: FileError[] }> {
+    const rows = await range.select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const by = (s: string): number => Number(rows.find((r) => r.status === s)?.n ?? 0);
+    const errors = await range
+      .select(['path', 'error'])
+      .where('status', '=', 'failed')
+      .orderBy('probe_index')
+      .limit(MAX_SUMMARY_ERRORS)
+      .execute();
+    return {
+      probed: by('new') + by('updated') + by('failed'),
+      new: by('new'),
+      updated: by('updated'),
+      failed: by('failed'),
+      errors: errors.map((e) => ({ path: e.path, error: e.error ?? 'unknown' })),
+    };
+  }
+
+  async scanErrors(scanId: string, limit: number, offset: number): Promise<{ errors: FileError[]; total: number }> {
+    return this.retrying(async () => {
+      const failed = this.db.selectFrom('scan_files').where('scan_id', '=', scanId).where('status', '=', 'failed');
+      const total = await failed.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+      const rows = await failed.select(['path', 'error']).orderBy('position').limit(limit).offset(offset).execute();
+      return { errors: rows.map((e) => ({ path: e.path, error: e.error ?? 'unknown' })), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  async getVideo(id: number): Promise<Video | undefined> {
+    return this.retrying(async () => {
+      const row = await this.db.selectFrom('videos').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? toVideo(row) : undefined;
+    });
+  }
+
+  async getVideoByPath(file: string): Promise<Video | undefined> {
+    return this.retrying(async () => {
+      const row = await this.db.selectFrom('videos').selectAll().where('path', '=', file).executeTakeFirst();
+      return row ? toVideo(row) : undefined;
+    });
+  }
+
+  async listVideos(o: ListVideosOptions): Promise<Page<Video>> {
+    return this.retrying(async () => {
+      let query = this.db.selectFrom('videos');
+      if (o.status) query = query.where('status', '=', o.status);
+      const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+      const rows = await query.selectAll().orderBy('path').limit(o.limit).offset(o.offset).execute();
+      return { items: rows.map(toVideo), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  /** Case-insensitive substring search over file name and path. */
+  async searchVideos(q: string, limit: number, offset: number): Promise<Page<Video>> {
+    return this.retrying(async () => {
+      const pattern = likePattern(q);
+      const query = this.db
+        .selectFrom('videos')
+        .where((eb) =>
+          eb.or([
+            sql<boolean>`lower(${eb.ref('filename')}) like ${pattern} escape '\\'`,
+            sql<boolean>`lower(${eb.ref('path')}) like ${pattern} escape '\\'`,
+          ]),
+        );
+      const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+      const rows = await query.selectAll().orderBy('path').limit(limit).offset(offset).execute();
+      return { items: rows.map(toVideo), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  /** Deletes the record only, never the file. */
+  async deleteVideo(id: number): Promise<boolean> {
+    return this.retrying(async () => {
+      const result = await this.db.deleteFrom('videos').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The library database's public shape: what activities write and the API reads.
+ * One implementation (library.ts) serves SQLite and PostgreSQL through Kysely.
+ */
+
+export interface StreamCounts {
+  video: number;
+  audio: number;
+  subtitle: number;
+  data: number;
+}
+
+/** What ffprobe tells about one file, parsed. */
+export interface VideoMetadata {
+  durationSeconds: number | null;
+  durationFrames: number | null;
+  frameRateNumerator: number | null;
+  frameRateDenominator: number | null;
+  width: number | null;
+  height: number | null;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  container: string | null;
+  bitRate: number | null;
+  streamCounts: StreamCounts;
+}
+
+/** The Video body of API.md. */
+export interface Video {
+  id: number;
+  path: string;
+  filename: string;
+  file_size: number;
+  modified_at: string;
+  duration_seconds: number | null;
+  duration_frames: number | null;
+  frame_rate_numerator: number | null;
+  frame_rate_denominator: number | null;
+  width: number | null;
+  height: number | null;
+  video_codec: string | null;
+  audio_codec: string | null;
+  container: string | null;
+  bit_rate: number | null;
+  stream_counts: StreamCounts;
+  status: 'present' | 'missing';
+  missing_since: string | null;
+  probed_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DiscoveredFile {
+  /** Absolute path. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Per-scan file status: pending until probed; skipped when unchanged. */
+export type ScanFileStatus = 'pending' | 'skipped' | 'new' | 'updated' | 'failed';
+
+export interface ScanFileRow {
+  scanId: string;
+  /** Discovery order (0-based). */
+  position: number;
+  /** Order among files to probe (0-based); null for skipped files. */
+  probeIndex: number | null;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  status: ScanFileStatus;
+  error: string | null;
+}
+
+export interface NewScanFile {
+  position: number;
+  probeIndex: number | null;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  status: 'pending' | 'skipped' | 'failed';
+  /** The reason, for a file that failed at discovery. */
+  error?: string | null;
+}
+
+export type ProbeOutcome =
+  | { kind: 'probed'; file: DiscoveredFile; metadata: VideoMetadata }
+  | { kind: 'failed'; reason: string };
+
+export interface ScanRecord {
+  scanId: string;
+  root: string;
+  recursive: boolean;
+  force: boolean;
+  retryOf: string | null;
+  outcome: string | null;
+  counts: Record<string, number> | null;
+  error: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface ListVideosOptions {
+  limit: number;
+  offset: number;
+  status?: 'present' | 'missing';
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}

@@ -1,0 +1,196 @@
+/**
+ * Types and constants shared by the workflow, the activities and the API.
+ * Workflow-safe: plain data only, no Node built-ins, no I/O.
+ */
+
+/** File extensions (lower case, with the dot) that a scan treats as video. */
+export const VIDEO_EXTENSIONS: readonly string[] = [
+  '.mp4', '.m4v', '.mkv', '.webm', '.mov', '.avi', '.ts', '.m2ts', '.mts', '.mpg', '.mpeg',
+  '.wmv', '.flv', '.3gp', '.ogv', '.vob', '.divx', '.asf', '.mxf', '.rm', '.rmvb', '.f4v',
+];
+
+/** Explicit failure and reason strings: bundling can rename classes, so nothing relies on class names. */
+export const ErrorType = {
+  /** ffprobe could not read the file as media. */
+  NotAMediaFile: 'not_a_media_file',
+  /** Media, but with no video stream (audio only, cover art only). */
+  NoVideoStream: 'no_video_stream',
+  PermissionDenied: 'permission_denied',
+  /** The file was discovered, then disappeared before it was probed. */
+  FileVanished: 'file_vanished',
+  /** Not a regular file any more (replaced by a FIFO, a folder, a device). */
+  NotARegularFile: 'not_a_regular_file',
+  /** ffprobe ran past PROBE_TIMEOUT_MS and was killed. */
+  Timeout: 'timeout',
+  /** ffprobe produced more output than we accept. */
+  OutputTooLarge: 'output_too_large',
+  /** The name is not valid UTF-8, so its path cannot be passed on or stored exactly. */
+  InvalidFileName: 'invalid_file_name',
+  /** A symlink named like a video whose target does not exist. */
+  BrokenLink: 'broken_link',
+  /** A symlink named like a video that leads out of the scan root: never followed. */
+  OutsideScanRoot: 'outside_scan_root',
+  /** Any other ffprobe failure; the message follows the colon. */
+  ProbeFailed: 'probe_failed',
+  /** Application failure types (not per-file reasons). */
+  ScanTimeout: 'ScanTimeout',
+  InvalidScanRoot: 'InvalidScanRoot',
+  ProberUnavailable: 'ProberUnavailable',
+} as const;
+
+export type ScanPhase = 'discovering' | 'probing' | 'finalizing' | 'done';
+
+export interface ScanCounts {
+  discovered: number;
+  probed: number;
+  new: number;
+  updated: number;
+  skipped: number;
+  failed: number;
+}
+
+export interface FileError {
+  path: string;
+  error: string;
+}
+
+/** The summary a finished scan returns; `errors` is capped, the full list is in the library. */
+export interface ScanResult {
+  scanned: number;
+  new: number;
+  updated: number;
+  skipped: number;
+  errors: FileError[];
+}
+
+/** How many file errors a summary carries; the rest stay in the library. */
+export const MAX_SUMMARY_ERRORS = 50;
+
+/** Where a continued run picks up. */
+export interface ScanCursor {
+  /** Probe index of the next batch to start; every index below it has finished. */
+  nextIndex: number;
+  /** Number of files that need probing (known after discovery). */
+  toProbe: number;
+  counts: ScanCounts;
+  errors: FileError[];
+  /** Epoch ms when the scan (its first run) started. */
+  startedAtMs: number;
+  /** Epoch ms when probing started, for the rate. */
+  probingStartedAtMs: number | null;
+}
+
+export interface ScanInput {
+  scanId: string;
+  /** Real, absolute path of the root, validated by the API. */
+  root: string;
+  recursive: boolean;
+  force: boolean;
+  /** Lower-case extensions with the dot; empty means VIDEO_EXTENSIONS. */
+  extensions: string[];
+  /** The scan whose failed and unreached files this one probes again. */
+  retryOf: string | null;
+  batchSize: number;
+  window: number;
+  /** Per-file ffprobe limit. */
+  probeTimeoutMs: number;
+  /** Whole-scan limit; null for none. */
+  scanTimeoutMs: number | null;
+  /** Probe batches per run before continue-as-new; the workflow's default when absent. */
+  maxBatchesPerRun?: number;
+  /** Set by continue-as-new. */
+  cursor?: ScanCursor;
+}
+
+/** The progress query's answer: the live state of a scan. */
+export interface ScanProgress {
+  phase: ScanPhase;
+  counts: ScanCounts;
+  /** Files that need probing; null while discovering. */
+  toProbe: number | null;
+  /** 0..1, null before the total is known. */
+  progress: number | null;
+  ratePerS: number;
+  etaSeconds: number | null;
+  cancelRequested: boolean;
+  errors: FileError[];
+}
+
+// ---- activity inputs and results (one object in, one object out) ----
+
+export interface DiscoverInput {
+  scanId: string;
+  root: string;
+  recursive: boolean;
+  force: boolean;
+  extensions: string[];
+  retryOf: string | null;
+}
+
+export interface DiscoverResult {
+  discovered: number;
+  /** Files recorded as failed at discovery (bad names, FIFOs, broken links); absent in older results. */
+  failed?: number;
+  /** Files that need ffprobe. */
+  toProbe: number;
+  /** Unchanged files (size and mtime match the library). */
+  skipped: number;
+}
+
+export interface ProbeBatchInput {
+  scanId: string;
+  /** Probe indexes [fromIndex, toIndex). */
+  fromIndex: number;
+  toIndex: number;
+  probeTimeoutMs: number;
+}
+
+export interface ProbeBatchResult {
+  probed: number;
+  new: number;
+  updated: number;
+  failed: number;
+  /** Up to MAX_SUMMARY_ERRORS failures of this batch. */
+  errors: FileError[];
+}
+
+/** What a probe batch heartbeats: the probe indexes finished so far, so a retry skips them. */
+export interface ProbeBatchCheckpoint {
+  done: number[];
+}
+
+export type ScanOutcome = 'completed' | 'cancelled' | 'failed' | 'timeout';
+
+export interface FinishScanInput {
+  scanId: string;
+  outcome: ScanOutcome;
+  error: string | null;
+}
+
+/** Counts recomputed from the library, so they include work that finished after the last batch result. */
+export interface FinishScanResult {
+  counts: ScanCounts;
+  errors: FileError[];
+}
+
+/** What a scan carries in its memo, so that a job body needs no other store. */
+export interface ScanMemo {
+  path: string;
+  recursive: boolean;
+  retryOf: string | null;
+  createdAt: string;
+}
+
+/** Input of the per-root guard: the scan to start (its id is chosen by the guard). */
+export interface ScanRootGuardInput {
+  scan: Omit<ScanInput, 'scanId'>;
+  memo: ScanMemo;
+  /** Backstop execution timeout for the scan, in ms; null for none. */
+  executionTimeoutMs: number | null;
+}
+
+/** The answer to a claim on a root: the scan that runs it, and whether this claim started it. */
+export interface ScanClaim {
+  jobId: string;
+  created: boolean;
+}

@@ -1,0 +1,47 @@
+/**
+ * Builds a worker: the process that runs scan workflows and their activities.
+ * The one production module that imports @temporalio/worker.
+ */
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities } from './activities';
+import type { Config } from './config';
+import type { Library } from './library/library';
+import type { Prober } from './probe/ffprobe';
+
+export interface ScanWorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  library: Library;
+  prober: Prober;
+  /** Task queue override (tests give each test its own). */
+  taskQueue?: string;
+  /** A prebuilt workflow bundle; without it the workflows are bundled from source at start. */
+  workflowBundle?: WorkflowBundle;
+}
+
+/** Creates (but does not run) a worker for scans. */
+export async function createScanWorker(options: ScanWorkerOptions): Promise<Worker> {
+  const { config } = options;
+  return Worker.create({
+    connection: options.connection,
+    namespace: config.temporal.namespace,
+    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities({ library: options.library, prober: options.prober }),
+    // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
+    // capping the throttle at one second is what lets a cancel land within about a second.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+    // Activities are cheap waiters: the prober's semaphore bounds real work, so
+    // allow enough slots for many scans' windows to make progress side by side.
+    maxConcurrentActivityTaskExecutions: Math.max(32, config.window * 16),
+    // On SIGTERM in-flight activities are cancelled (their ffprobe killed) and
+    // the scan's batches are retried on another worker from their checkpoints.
+    shutdownGraceTime: '10s',
+  });
+}
+
+/** Connects to the Temporal frontend named in the configuration. */
+export async function connectWorker(config: Config): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: config.temporal.address });
+}

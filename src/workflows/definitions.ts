@@ -1,0 +1,25 @@
+/**
+ * Everything a client needs to talk to a running scan, defined once:
+ * the progress query and the search attribute that names the root.
+ */
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { ScanClaim, ScanProgress } from '../scan/types';
+
+/** The live state of a scan: phase, counters, rate. Answered from workflow state, never from I/O. */
+export const progressQuery = defineQuery<ScanProgress>('progress');
+
+/** Custom search attribute (Keyword) that lets an operator filter scans by root in the Temporal UI. */
+export const scanRootSearchAttribute = defineSearchAttributeKey('ScanRoot', 'KEYWORD');
+
+/** The workflow type name, fixed forever: running scans depend on it. */
+export const SCAN_WORKFLOW_TYPE = 'scanLibrary';
+
+/** Claims a root for a scan: answers with the scan that is (or now will be) running it. */
+export const claimScanUpdate = defineUpdate<ScanClaim>('claimScan');
+
+/** Rejection type of a claim that reaches a guard whose scan has just ended: the caller starts a fresh guard. */
+export const GUARD_CLOSING = 'GuardClosing';
+
+/** The per-root guard's type name, fixed forever. */
+export const GUARD_WORKFLOW_TYPE = 'scanRootGuard';

@@ -1,0 +1,282 @@
+/**
+ * The scan workflow: discover, probe in batches through a sliding window,
+ * finish with a summary. Deterministic: all I/O happens in activities.
+ */
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
+import type { createActivities } from '../activities';
+import {
+  ErrorType,
+  MAX_SUMMARY_ERRORS,
+  type ProbeBatchResult,
+  type ScanCounts,
+  type ScanCursor,
+  type ScanInput,
+  type ScanOutcome,
+  type ScanPhase,
+  type ScanProgress,
+  type ScanResult,
+} from '../scan/types';
+import { progressQuery } from './definitions';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * Batches per run before continue-as-new. Each batch costs about six history
+ * events (activity scheduled/started/completed plus a workflow task), so 400
+ * batches stay near 2,500 events, far below Temporal's 10,240-event warning.
+ */
+export const DEFAULT_MAX_BATCHES_PER_RUN = 400;
+
+/** Patch id of progress publishing through the memo (see showDetails). */
+export const PROGRESS_MEMO_PATCH = 'progress-memo';
+
+/** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
+const HEARTBEAT_TIMEOUT = '10s';
+
+const RETRY_POLICY: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 20,
+  nonRetryableErrorTypes: [ErrorType.InvalidScanRoot],
+};
+
+function emptyCounts(): ScanCounts {
+  return { discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0 };
+}
+
+/**
+ * Scans one library root. The result is the summary; the full file list and
+ * every error stay in the library database.
+ */
+export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
+  const { discoverFiles, finishScan } = proxyActivities<Activities>({
+    startToCloseTimeout: '6h',
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: RETRY_POLICY,
+  });
+  const { probeBatch } = proxyActivities<Activities>({
+    // A backstop only: every file has its own kill timeout and a dead worker is
+    // caught by the heartbeat timeout, so size it for the worst case of a batch.
+    startToCloseTimeout: input.batchSize * input.probeTimeoutMs + 60_000,
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: RETRY_POLICY,
+  });
+
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? DEFAULT_MAX_BATCHES_PER_RUN;
+  const cursor: ScanCursor = input.cursor ?? {
+    nextIndex: 0,
+    toProbe: -1,
+    counts: emptyCounts(),
+    errors: [],
+    startedAtMs: Date.now(),
+    probingStartedAtMs: null,
+  };
+  let phase: ScanPhase = cursor.toProbe < 0 ? 'discovering' : 'probing';
+  let cancelRequested = false;
+  let outcome: ScanOutcome | null = null;
+  let finishedThisRun = 0;
+
+  const progress = (): ScanProgress => {
+    const counts = cursor.counts;
+    const known = cursor.toProbe >= 0;
+    const finished = counts.skipped + counts.probed;
+    // Exactly 1 only once the scan has completed; a cancelled or failed scan stops short of it.
+    const fraction =
+      outcome === 'completed'
+        ? 1
+        : known
+          ? counts.discovered === 0
+            ? 0
+            : Math.min(finished / counts.discovered, 0.999)
+          : null;
+    const elapsedS = cursor.probingStartedAtMs === null ? 0 : (Date.now() - cursor.probingStartedAtMs) / 1000;
+    const ratePerS = elapsedS > 0 ? counts.probed / elapsedS : 0;
+    const remaining = known ? Math.max(cursor.toProbe - counts.probed, 0) : null;
+    return {
+      phase,
+      counts: { ...counts },
+      toProbe: known ? cursor.toProbe : null,
+      progress: fraction,
+      ratePerS: Math.round(ratePerS * 10) / 10,
+      etaSeconds: remaining !== null && ratePerS > 0 ? Math.ceil(remaining / ratePerS) : null,
+      cancelRequested,
+      errors: cursor.errors,
+    };
+  };
+  setHandler(progressQuery, progress);
+
+  // Scans started before this change did not publish progress to their memo:
+  // the patch marker keeps their histories replaying.
+  const publishesProgress = patched(PROGRESS_MEMO_PATCH);
+
+  const showDetails = (): void => {
+    const p = progress();
+    // The same state the query answers, published at every step so that the
+    // API's status reads need only a describe, not a query through a worker.
+    if (publishesProgress) upsertMemo({ progress: { ...p, errors: [], at: Date.now() } });
+    const percent = p.progress === null ? '' : ` (${Math.floor(p.progress * 100)} %)`;
+    setCurrentDetails(
+      `**${p.phase}** ${input.root}: ${p.counts.probed + p.counts.skipped}/${p.counts.discovered} files${percent}, ` +
+        `${p.counts.new} new, ${p.counts.updated} updated, ${p.counts.skipped} unchanged, ${p.counts.failed} failed, ${p.ratePerS} files/s`,
+    );
+  };
+
+  const applyBatch = (result: ProbeBatchResult): void => {
+    const counts = cursor.counts;
+    counts.probed += result.probed;
+    counts.new += result.new;
+    counts.updated += result.updated;
+    counts.failed += result.failed;
+    for (const error of result.errors) {
+      if (cursor.errors.length >= MAX_SUMMARY_ERRORS) break;
+      cursor.errors.push(error);
+    }
+    finishedThisRun += 1;
+    showDetails();
+  };
+
+  /** Probes every index from the cursor on; returns 'continue' when this run should hand over to a new one. */
+  const probeAll = async (): Promise<'done' | 'continue'> => {
+    const inFlight = new Set<number>();
+    let launched = 0;
+    let failure: unknown;
+    try {
+      for (;;) {
+        if (failure !== undefined) throw failure;
+        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
+        if (cursor.nextIndex >= cursor.toProbe || handOver) {
+          await condition(() => inFlight.size === 0 || failure !== undefined);
+          if (failure !== undefined) throw failure;
+          return cursor.nextIndex < cursor.toProbe ? 'continue' : 'done';
+        }
+        if (inFlight.size >= input.window) {
+          await condition(() => inFlight.size < input.window || failure !== undefined);
+          continue;
+        }
+        const fromIndex = cursor.nextIndex;
+        const toIndex = Math.min(fromIndex + input.batchSize, cursor.toProbe);
+        cursor.nextIndex = toIndex;
+        launched += 1;
+        inFlight.add(fromIndex);
+        probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs }).then(
+          (result) => {
+            inFlight.delete(fromIndex);
+            applyBatch(result);
+          },
+          (error: unknown) => {
+            inFlight.delete(fromIndex);
+            if (failure === undefined) failure = error;
+          },
+        );
+      }
+    } catch (error) {
+      // Let the in-flight batches hear the cancellation and kill their ffprobe
+      // processes before this scan reports an end.
+      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
+      throw error;
+    }
+  };
+
+  const run = async (): Promise<'done' | 'continue'> => {
+    if (cursor.toProbe < 0) {
+      showDetails();
+      const discovered = await discoverFiles({
+        scanId: input.scanId,
+        root: input.root,
+        recursive: input.recursive,
+        force: input.force,
+        extensions: input.extensions,
+        retryOf: input.retryOf,
+      });
+      cursor.toProbe = discovered.toProbe;
+      cursor.counts.discovered = discovered.discovered;
+      cursor.counts.skipped = discovered.skipped;
+      // Files that failed at discovery count as examined and failed.
+      cursor.counts.probed += discovered.failed ?? 0;
+      cursor.counts.failed += discovered.failed ?? 0;
+      cursor.probingStartedAtMs = Date.now();
+      log.info('discovery finished', { scanId: input.scanId, ...discovered });
+    }
+    phase = 'probing';
+    showDetails();
+    return probeAll();
+  };
+
+  const finish = async (end: ScanOutcome, error: string | null): Promise<ScanResult> => {
+    phase = 'finalizing';
+    const summary = await finishScan({ scanId: input.scanId, outcome: end, error });
+    cursor.counts = summary.counts;
+    cursor.errors = summary.errors;
+    outcome = end;
+    phase = 'done';
+    showDetails();
+    return {
+      scanned: summary.counts.probed + summary.counts.skipped,
+      new: summary.counts.new,
+      updated: summary.counts.updated,
+      skipped: summary.counts.skipped,
+      errors: summary.errors,
+    };
+  };
+
+  const body = new CancellationScope();
+  let timedOut = false;
+  const deadlineTimer = new CancellationScope();
+  if (input.scanTimeoutMs !== null) {
+    const remainingMs = Math.max(cursor.startedAtMs + input.scanTimeoutMs - Date.now(), 1);
+    deadlineTimer
+      .run(() => sleep(remainingMs))
+      .then(
+        () => {
+          timedOut = true;
+          body.cancel();
+        },
+        () => undefined,
+      );
+  }
+
+  try {
+    const next = await body.run(run);
+    deadlineTimer.cancel();
+    if (next === 'done') return await finish('completed', null);
+  } catch (error) {
+    deadlineTimer.cancel();
+    if (timedOut) {
+      await finish('timeout', 'scan exceeded its time limit');
+      throw ApplicationFailure.nonRetryable(
+        `scan exceeded its time limit of ${input.scanTimeoutMs} ms`,
+        ErrorType.ScanTimeout,
+      );
+    }
+    if (isCancellation(error)) {
+      cancelRequested = true;
+      await CancellationScope.nonCancellable(() => finish('cancelled', null));
+      throw error;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    await CancellationScope.nonCancellable(() => finish('failed', message));
+    throw ApplicationFailure.nonRetryable(`scan failed: ${message}`, 'ScanFailed');
+  }
+  // Outside the try: continue-as-new works by throwing, and must not be taken for a failure.
+  log.info('continuing as new', { scanId: input.scanId, nextIndex: cursor.nextIndex, batches: finishedThisRun });
+  return await continueAsNew<typeof scanLibrary>({ ...input, cursor });
+}
