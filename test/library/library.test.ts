@@ -1,0 +1,132 @@
+/**
+ * The library on both dialects: a SQLite file and a real PostgreSQL database
+ * (created for the run at 127.0.0.1:5432, or TEST_DATABASE_URL's server).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { Library } from '../../src/library/library';
+import type { VideoMetadata } from '../../src/library/types';
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgName = `scanner_test_${randomBytes(4).toString('hex')}`;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'library-'));
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${pgName}`);
+  await admin.end();
+});
+
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${pgName} with (force)`);
+  await admin.end();
+});
+
+const metadata: VideoMetadata = {
+  durationSeconds: 2,
+  durationFrames: 50,
+  frameRateNumerator: 25,
+  frameRateDenominator: 1,
+  width: 320,
+  height: 240,
+  videoCodec: 'h264',
+  audioCodec: 'aac',
+  container: 'mp4',
+  bitRate: 123456,
+  streamCounts: { video: 1, audio: 1, subtitle: 0, data: 0 },
+};
+
+describe.each([
+  ['SQLite', () => `sqlite:${path.join(tmp, 'lib', 'library.sqlite')}`],
+  ['PostgreSQL', () => adminUrl.replace(/\/[^/]*$/, `/${pgName}`)],
+])('the library on %s', (_name, url) => {
+  let library: Library;
+
+  beforeAll(async () => {
+    // Two opens at once: migrations must not trip over each other.
+    const [a, b] = await Promise.all([Library.open(url()), Library.open(url())]);
+    await b.close();
+    library = a;
+  });
+
+  afterAll(async () => {
+    await library.close();
+  });
+
+  it('records discovered files once and counts them', async () => {
+    await library.createScan({ scanId: 's1', root: '/m', recursive: true, force: false, retryOf: null });
+    await library.createScan({ scanId: 's1', root: '/m', recursive: true, force: false, retryOf: null });
+    const files = Array.from({ length: 1200 }, (_, i) => ({
+      position: i,
+      probeIndex: i % 3 === 0 ? null : i - Math.ceil(i / 3),
+      path: `/m/f${String(i).padStart(4, '0')}.mp4`,
+      size: 5_000_000_000 + i,
+      mtimeMs: 1_700_000_000_123.456 + i,
+      status: (i % 3 === 0 ? 'skipped' : 'pending') as 'skipped' | 'pending',
+    }));
+    await library.addScanFiles('s1', files);
+    await library.addScanFiles('s1', files.slice(0, 10));
+    expect(await library.countScanFiles('s1')).toEqual({ discovered: 1200, toProbe: 800, skipped: 400 });
+    const batch = await library.getProbeFiles('s1', 0, 5);
+    expect(batch.map((f) => f.probeIndex)).toEqual([0, 1, 2, 3, 4]);
+    expect(batch[0]).toMatchObject({ path: '/m/f0001.mp4', size: 5_000_000_001, status: 'pending' });
+  });
+
+  it('upserts videos by path, tells new from updated, and keeps the verdict on a repeat', async () => {
+    const [f0, f1] = await library.getProbeFiles('s1', 0, 2);
+    const file = { path: f0!.path, size: f0!.size, mtimeMs: f0!.mtimeMs };
+    expect(await library.recordProbe('s1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
+    expect(await library.recordProbe('s1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
+    expect(await library.recordProbe('s1', f1!.position, { kind: 'failed', reason: 'timeout' })).toBe('failed');
+    const video = await library.getVideoByPath(file.path);
+    expect(video).toMatchObject({ filename: 'f0001.mp4', file_size: 5_000_000_001, width: 320, frame_rate_numerator: 25, stream_counts: { video: 1, audio: 1, subtitle: 0, data: 0 }, status: 'present' });
+    expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
+    const known = await library.knownFiles([file.path, '/m/none.mp4']);
+    expect(known.get(file.path)).toEqual({ size: file.size, mtimeMs: file.mtimeMs });
+    expect(known.has('/m/none.mp4')).toBe(false);
+
+    await library.createScan({ scanId: 's2', root: '/m', recursive: true, force: true, retryOf: null });
+    await library.addScanFiles('s2', [{ position: 0, probeIndex: 0, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' }]);
+    expect(await library.recordProbe('s2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 640 } })).toBe('updated');
+    expect((await library.getVideoByPath(file.path))?.width).toBe(640);
+    expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
+  });
+
+  it('summarises a batch and lists what failed or was never reached', async () => {
+    expect(await library.batchSummary('s1', 0, 10)).toEqual({ probed: 2, new: 1, updated: 0, failed: 1, errors: [{ path: '/m/f0002.mp4', error: 'timeout' }] });
+    expect(await library.scanErrors('s1', 10, 0)).toEqual({ errors: [{ path: '/m/f0002.mp4', error: 'timeout' }], total: 1 });
+    const unfinished = await library.unfinishedFiles('s1');
+    expect(unfinished).toHaveLength(799);
+    expect(unfinished).toContain('/m/f0002.mp4');
+    expect(unfinished).not.toContain('/m/f0001.mp4');
+    await library.finishScan('s1', { outcome: 'completed', counts: { discovered: 1200 }, error: null });
+    expect(await library.getScan('s1')).toMatchObject({ outcome: 'completed', counts: { discovered: 1200 }, root: '/m', recursive: true });
+    await library.resetScanFiles('s1');
+    expect((await library.countScanFiles('s1')).discovered).toBe(0);
+  });
+
+  it('searches names case-insensitively, treating wildcards literally, and deletes records', async () => {
+    const base = { size: 1, mtimeMs: 1 };
+    await library.createScan({ scanId: 's3', root: '/x', recursive: true, force: false, retryOf: null });
+    const names = ['/x/Holiday 50%_off.mkv', '/x/holidayX50a-off.mkv', '/x/other.mp4'];
+    await library.addScanFiles('s3', names.map((p, i) => ({ position: i, probeIndex: i, path: p, ...base, status: 'pending' as const })));
+    for (let i = 0; i < names.length; i += 1) {
+      await library.recordProbe('s3', i, { kind: 'probed', file: { path: names[i] as string, ...base }, metadata });
+    }
+    const hits = await library.searchVideos('HOLIDAY 50%_', 10, 0);
+    expect(hits.items.map((v) => v.path)).toEqual(['/x/Holiday 50%_off.mkv']);
+    expect((await library.searchVideos('holiday', 10, 0)).total).toBe(2);
+    const id = hits.items[0]!.id;
+    expect(await library.deleteVideo(id)).toBe(true);
+    expect(await library.deleteVideo(id)).toBe(false);
+    expect(await library.getVideo(id)).toBeUndefined();
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Starts one in-memory Temporal dev server for the whole test run (building
+ * the CLI first on a fresh machine) and hands its address to the tests.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { createLogger } from '../../src/logger';
+import { locateTemporalCli } from '../../src/temporal/cli';
+import { ensureTemporalServer, type TemporalServerHandle } from '../../src/temporal/dev-server';
+
+declare global {
+  var temporalTestServer: TemporalServerHandle | undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function globalSetup(): Promise<void> {
+  const projectRoot = path.resolve(__dirname, '..', '..');
+  const cli = await locateTemporalCli({
+    cliPath: process.env.TEMPORAL_CLI_PATH,
+    projectRoot,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const server = await ensureTemporalServer({
+    address: `127.0.0.1:${await freePort()}`,
+    uiPort: await freePort(),
+    dataDir: null,
+    namespace: 'default',
+    cliPath: cli,
+    projectRoot,
+    logger: createLogger('test-setup', 'warn'),
+  });
+  globalThis.temporalTestServer = server;
+  process.env.TEMPORAL_TEST_ADDRESS = server.address;
+  process.env.TEMPORAL_TEST_CLI = cli;
+}

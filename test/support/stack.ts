@@ -1,0 +1,193 @@
+/**
+ * A real stack for integration tests: the test run's Temporal dev server, a
+ * worker on its own task queue, the real prober, a SQLite library in a temp
+ * dir, and the HTTP API on a free port.
+ */
+import { promises as fs } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createApp } from '../../src/api/app';
+import { loadConfig, type Config } from '../../src/config';
+import { Library } from '../../src/library/library';
+import { createLogger } from '../../src/logger';
+import type { Prober } from '../../src/probe/ffprobe';
+import { createIsolatedProber } from '../../src/probe/isolated';
+import { ScanService } from '../../src/temporal/scans';
+import { createScanWorker } from '../../src/worker';
+
+let bundle: Promise<WorkflowBundle> | undefined;
+
+/** Bundles the workflow code once per test file. */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => process.stderr.write(`${message}\n`),
+};
+
+export function temporalAddress(): string {
+  const address = process.env.TEMPORAL_TEST_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_TEST_ADDRESS is not set: the jest global setup starts the dev server');
+  return address;
+}
+
+export interface Stack {
+  config: Config;
+  dir: string;
+  library: Library;
+  prober: Prober;
+  client: Client;
+  scans: ScanService;
+  worker: Worker;
+  baseUrl: string;
+  taskQueue: string;
+  /** Stops the worker (waiting for it), the API, the connections and removes the temp dir. */
+  close(): Promise<void>;
+}
+
+let queueCounter = 0;
+
+/** Starts a full stack; `env` overrides configuration variables (FFPROBE_PATH, PROBE_TIMEOUT_MS, …). */
+export async function startStack(
+  env: Record<string, string> = {},
+  options: { databaseUrl?: string; wrapProber?: (prober: Prober) => Prober } = {},
+): Promise<Stack> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scanner-stack-'));
+  const config = loadConfig({
+    TEMPORAL_ADDRESS: temporalAddress(),
+    DATA_DIR: path.join(dir, 'data'),
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...env,
+  });
+  const taskQueue = `test-${process.pid}-${Date.now()}-${queueCounter++}`;
+  const logger = createLogger('test', 'silent');
+  const library = await Library.open(config.databaseUrl);
+  const realProber = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: config.probeConcurrency });
+  const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createScanWorker({
+    config,
+    connection: nativeConnection,
+    library,
+    prober,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const scans = new ScanService(client, config, library, taskQueue);
+  const app = createApp({
+    config,
+    scans,
+    library,
+    logger,
+    checkTemporal: async () => {
+      await connection.healthService.check({});
+    },
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    config,
+    dir,
+    library,
+    prober,
+    client,
+    scans,
+    worker,
+    taskQueue,
+    baseUrl: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await nativeConnection.close();
+      await connection.close();
+      await library.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** JSON over real HTTP. */
+export async function http<T = Record<string, unknown>>(
+  baseUrl: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: T; ms: number }> {
+  const started = performance.now();
+  const res = await fetch(`${baseUrl}${route}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const ms = performance.now() - started;
+  return { status: res.status, body: (text.length > 0 ? JSON.parse(text) : {}) as T, ms };
+}
+
+/** Polls until the predicate holds, or fails after the timeout. */
+export async function waitFor<T>(read: () => Promise<T>, until: (value: T) => boolean, timeoutMs = 60_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (until(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
+ * Writes an ffprobe wrapper script: logs every call's file to `logFile`,
+ * sleeps `delayMs` before probing, and hangs (exec sleep) on files whose
+ * name contains `hangOn`. The real ffprobe does the work otherwise.
+ */
+export async function writeProberWrapper(
+  dir: string,
+  options: { realPath: string; delayMs?: number; hangOn?: string; logFile?: string },
+): Promise<{ path: string; hangMarker: string }> {
+  const file = path.join(dir, `ffprobe-wrapper-${Math.random().toString(36).slice(2)}.sh`);
+  // A unique sleep length, so that the hanging process can be found by its command line.
+  const hangMarker = `299.${Math.floor(Math.random() * 1e6)}`;
+  const lines = [
+    '#!/bin/sh',
+    'last=""',
+    'for a in "$@"; do last="$a"; done',
+    options.logFile ? `printf '%s\\n' "$last" >> '${options.logFile}'` : '',
+    options.hangOn ? `case "$last" in *${options.hangOn}*) exec sleep ${hangMarker} ;; esac` : '',
+    options.delayMs ? `sleep ${(options.delayMs / 1000).toFixed(3)}` : '',
+    `exec '${options.realPath}' "$@"`,
+  ];
+  await fs.writeFile(file, lines.filter((l) => l.length > 0).join('\n') + '\n', { mode: 0o755 });
+  return { path: file, hangMarker };
+}
+
+/** Processes whose command line mentions `needle` (read from /proc). */
+export async function processesMatching(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(needle)) pids.push(Number(entry));
+  }
+  return pids;
+}
