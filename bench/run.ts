@@ -1,0 +1,336 @@
+/**
+ * `npm run bench -- --files N --json FILE`: measures, side by side in one run,
+ * the physical limit (ffprobe alone) and the service (a full scan through the
+ * API on a real Temporal server, worker and API as separate processes).
+ *
+ *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once
+ *   B  a full scan through the API, start to `completed`; API latency polled at 20 Hz meanwhile
+ *   C  cancel latency at about half-way, 5 runs
+ *   D  an incremental rescan of the unchanged library
+ *   and Temporal's cost (history events) and the worker's peak RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../src/config';
+import { createLogger } from '../src/logger';
+import { createProber } from '../src/probe/ffprobe';
+import { ensureTemporalServer } from '../src/temporal/dev-server';
+import { buildLibrary, ensureTestMedia } from '../test/support/media';
+
+interface Args {
+  files: number;
+  json: string | null;
+  cancelRuns: number;
+  workDir: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const value = (name: string): string | undefined => {
+    const at = argv.indexOf(name);
+    return at >= 0 ? argv[at + 1] : undefined;
+  };
+  const files = Number(value('--files') ?? 5000);
+  if (!Number.isInteger(files) || files < 10) throw new Error('--files takes a whole number of at least 10');
+  return {
+    files,
+    json: value('--json') ?? null,
+    cancelRuns: Number(value('--cancel-runs') ?? 5),
+    workDir: path.resolve(value('--dir') ?? path.join(os.tmpdir(), 'scanner-bench')),
+  };
+}
+
+const say = (text: string): void => {
+  process.stderr.write(`${text}\n`);
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+interface Job {
+  job_id: string;
+  status: string;
+  progress: number | null;
+  counts: { probed: number; skipped: number; discovered: number };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const concurrency = Number(process.env.PROBE_CONCURRENCY ?? os.availableParallelism());
+  await fs.mkdir(args.workDir, { recursive: true });
+
+  say(`building a library of ${args.files} files in ${args.workDir}`);
+  const clips = await ensureTestMedia();
+  const libraryDir = path.join(args.workDir, `library-${args.files}`);
+  const marker = path.join(libraryDir, '.complete');
+  let files: string[];
+  if (existsSync(marker)) {
+    files = JSON.parse(await fs.readFile(marker, 'utf8')) as string[];
+  } else {
+    await fs.rm(libraryDir, { recursive: true, force: true });
+    files = await buildLibrary(libraryDir, args.files, clips);
+    await fs.writeFile(marker, JSON.stringify(files));
+  }
+
+  // A: the physical limit.
+  say(`A: ffprobe alone, ${concurrency} at once`);
+  const prober = createProber({ ffprobePath: process.env.FFPROBE_PATH, concurrency });
+  const rawStarted = performance.now();
+  let rawFailures = 0;
+  await Promise.all(
+    files.map(async (file) => {
+      const result = await prober.probe(file, { timeoutMs: 30_000 });
+      if (!result.ok) rawFailures += 1;
+    }),
+  );
+  const rawSeconds = (performance.now() - rawStarted) / 1000;
+  const rawFilesPerS = files.length / rawSeconds;
+  say(`   ${round(rawFilesPerS)} files/s (${rawFailures} failures)`);
+
+  // The service: dev server in memory, worker and API as their own processes.
+  const temporalPort = await freePort();
+  const uiPort = await freePort();
+  const apiPort = await freePort();
+  const dataDir = path.join(args.workDir, `data-${Date.now()}`);
+  const logger = createLogger('bench', 'warn');
+  const server = await ensureTemporalServer({
+    address: `127.0.0.1:${temporalPort}`,
+    uiPort,
+    dataDir: null,
+    namespace: 'default',
+    cliPath: process.env.TEMPORAL_CLI_PATH,
+    projectRoot: path.resolve(__dirname, '..', '..'),
+    logger,
+  });
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    PORT: String(apiPort),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    PROBE_CONCURRENCY: String(concurrency),
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig(env);
+  const children: ChildProcess[] = [];
+  const startProcess = (script: string): ChildProcess => {
+    // BENCH_PROFILE_DIR: write V8 CPU profiles of the worker and the API there.
+    const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
+    const child = spawn(process.execPath, [...profile, path.join(__dirname, '..', 'src', script)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(child);
+    return child;
+  };
+  const worker = startProcess('worker-main.js');
+  startProcess(path.join('api', 'server.js'));
+  let workerPeakRssMb = 0;
+  const rssTimer = setInterval(() => {
+    void fs
+      .readFile(`/proc/${worker.pid}/status`, 'utf8')
+      .then((status) => {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+        if (hwm) workerPeakRssMb = Math.max(workerPeakRssMb, Number(hwm[1]) / 1024);
+      })
+      .catch(() => undefined);
+  }, 500);
+
+  const base = `http://127.0.0.1:${apiPort}`;
+  const call = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; ms: number }> => {
+    const started = performance.now();
+    const res = await fetch(`${base}${route}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const parsed = (await res.json()) as T;
+    return { status: res.status, body: parsed, ms: performance.now() - started };
+  };
+  const waitUntil = async (ok: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await ok().catch(() => false))) {
+      if (Date.now() > deadline) throw new Error('timed out waiting');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  await waitUntil(async () => (await call<{ status: string }>('GET', '/health')).status === 200, 60_000);
+
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const history = async (workflowId: string): Promise<{ total: number; max: number }> => {
+    let total = 0;
+    let max = 0;
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      const events = (await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events?.length ?? 0;
+      total += events;
+      max = Math.max(max, events);
+    }
+    return { total, max };
+  };
+
+  try {
+    // B: a full scan, with the API polled at 20 Hz throughout.
+    say('B: a full scan through the API');
+    const cpuBefore = await cpuByPart(temporalPort);
+    const scanStarted = performance.now();
+    const started = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: libraryDir });
+    const jobId = started.body.job_id;
+    const latencies: number[] = [];
+    let job: Job;
+    for (;;) {
+      const tick = performance.now();
+      const res = await call<Job>('GET', `/api/v1/jobs/${jobId}`);
+      latencies.push(res.ms);
+      job = res.body;
+      if (['completed', 'failed', 'cancelled', 'timeout'].includes(job.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(process.env.BENCH_POLL_MS ?? 50) - (performance.now() - tick))));
+    }
+    const scanSeconds = (performance.now() - scanStarted) / 1000;
+    const cpuAfter = await cpuByPart(temporalPort);
+    const cpuDuringScan = Object.fromEntries(
+      Object.entries(cpuAfter).map(([part, seconds]) => [part, round(seconds - (cpuBefore[part] ?? 0))]),
+    );
+    say(`   CPU seconds during B: ${JSON.stringify(cpuDuringScan)} over ${round(scanSeconds)} s`);
+    if (job.status !== 'completed') throw new Error(`scan ended ${job.status}`);
+    const scanFilesPerS = files.length / scanSeconds;
+    say(`   ${round(scanFilesPerS)} files/s, ${latencies.length} polls`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const scanHistory = await history(jobId);
+
+    // D: rescan of the unchanged library.
+    say('D: incremental rescan');
+    const rescanStarted = performance.now();
+    const rescan = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: libraryDir });
+    await waitUntil(async () => (await call<Job>('GET', `/api/v1/jobs/${rescan.body.job_id}`)).body.status === 'completed', 600_000);
+    const rescanFilesPerS = files.length / ((performance.now() - rescanStarted) / 1000);
+    say(`   ${round(rescanFilesPerS)} files/s`);
+
+    // C: cancel at about half-way, on fresh paths each run so there is probing to cancel.
+    say(`C: cancel latency, ${args.cancelRuns} runs`);
+    const cancelSeconds: number[] = [];
+    const cancelFiles = Math.min(files.length, 2000);
+    for (let run = 0; run < args.cancelRuns; run += 1) {
+      const dir = path.join(args.workDir, `cancel-${Date.now()}-${run}`);
+      await buildLibrary(dir, cancelFiles, clips);
+      const res = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: dir });
+      const id = res.body.job_id;
+      await waitUntil(async () => ((await call<Job>('GET', `/api/v1/jobs/${id}`)).body.progress ?? 0) >= 0.5, 600_000);
+      const requested = performance.now();
+      await call('POST', `/api/v1/jobs/${id}/cancel`);
+      await waitUntil(async () => (await call<Job>('GET', `/api/v1/jobs/${id}`)).body.status === 'cancelled', 60_000);
+      await waitUntil(async () => (await probesRunningIn(dir)) === 0, 60_000);
+      cancelSeconds.push((performance.now() - requested) / 1000);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    say(`   ${cancelSeconds.map((s) => round(s)).join(', ')} s`);
+
+    const results = {
+      files: files.length,
+      raw_files_per_s: round(rawFilesPerS),
+      scan_files_per_s: round(scanFilesPerS),
+      scan_vs_raw: round(scanFilesPerS / rawFilesPerS, 3),
+      api_p50_ms: round(percentile(latencies, 50)),
+      api_p99_ms: round(percentile(latencies, 99)),
+      api_polls: latencies.length,
+      cancel_p50_s: round(percentile(cancelSeconds, 50), 3),
+      cancel_p95_s: round(percentile(cancelSeconds, 95), 3),
+      rescan_files_per_s: round(rescanFilesPerS),
+      history_events_per_1000_files: round((scanHistory.total / files.length) * 1000, 1),
+      max_history_events: scanHistory.max,
+      worker_peak_rss_mb: round(workerPeakRssMb, 1),
+      scan_seconds: round(scanSeconds),
+      cpu_seconds_during_scan: cpuDuringScan,
+      settings: { probe_concurrency: concurrency, batch_size: config.batchSize, window: config.window },
+      machine: {
+        cores: os.availableParallelism(),
+        memory_gb: round(os.totalmem() / 2 ** 30, 1),
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        ffprobe: await prober.version(),
+      },
+    };
+    const table = [
+      `| figure (N = ${results.files}) | value |`,
+      '|---|---|',
+      `| A: ffprobe alone | ${results.raw_files_per_s} files/s |`,
+      `| B: full scan through the API | ${results.scan_files_per_s} files/s |`,
+      `| B/A | ${results.scan_vs_raw} |`,
+      `| API latency during B, p50 / p99 (${results.api_polls} polls at 20 Hz) | ${results.api_p50_ms} / ${results.api_p99_ms} ms |`,
+      `| cancel to \`cancelled\` and no ffprobe left, p50 / p95 (${args.cancelRuns} runs) | ${results.cancel_p50_s} / ${results.cancel_p95_s} s |`,
+      `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
+      `| history events per 1,000 files / largest run | ${results.history_events_per_1000_files} / ${results.max_history_events} |`,
+      `| worker peak RSS | ${results.worker_peak_rss_mb} MB |`,
+      '',
+      `Machine: ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gb} GiB, Node ${results.machine.node}, ${results.machine.ffprobe}; PROBE_CONCURRENCY=${concurrency}, SCAN_BATCH_SIZE=${config.batchSize}, SCAN_WINDOW=${config.window}.`,
+    ].join('\n');
+    process.stdout.write(`${table}\n`);
+    if (args.json) await fs.writeFile(args.json, `${JSON.stringify(results, null, 2)}\n`);
+  } finally {
+    clearInterval(rssTimer);
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+    await connection.close();
+    await server.stop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds used so far by each part of the service (ffprobe counted in its reaping parent's children time). */
+async function cpuByPart(temporalPort: number): Promise<Record<string, number>> {
+  const parts: Record<string, number> = {};
+  const tick = 100; // USER_HZ on Linux
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+    const part = cmdline.includes('worker-main.js')
+      ? 'worker'
+      : cmdline.includes('api/server.js')
+        ? 'api'
+        : cmdline.includes('probe-host.js')
+          ? 'probe_host_and_ffprobe'
+          : cmdline.includes('start-dev') && cmdline.includes(`--port ${temporalPort}`)
+            ? 'temporal_server'
+            : null;
+    if (part === null) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime, stime, and for the probe host also cutime, cstime: its reaped ffprobe children.
+    const own = Number(fields[11]) + Number(fields[12]);
+    const children = part === 'probe_host_and_ffprobe' ? Number(fields[13]) + Number(fields[14]) : 0;
+    parts[part] = (parts[part] ?? 0) + (own + children) / tick;
+  }
+  return parts;
+}
+
+/** ffprobe processes (or wrappers) whose arguments name a file under `dir`. */
+async function probesRunningIn(dir: string): Promise<number> {
+  let count = 0;
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(`file:${dir}`)) count += 1;
+  }
+  return count;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
