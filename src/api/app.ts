@@ -117,6 +117,16 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
   app.get('/health', health);
   app.get('/health/ready', health);
 
+  // The dashboard page holds no data, and a browser cannot send a bearer
+  // token when it opens a page: the page asks for the token and sends it
+  // with every API call it makes.
+  app.get('/', (_req, res) => {
+    res.type('html').send(dashboardHtml);
+  });
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
+
   app.use((req, _res, next) => {
     if (config.apiToken === undefined) return next();
     const header = req.get('authorization') ?? '';
@@ -127,9 +137,6 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
     next();
   });
 
-  app.get('/', (_req, res) => {
-    res.type('html').send(dashboardHtml);
-  });
   const openApi = openApiDocument(packageVersion());
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openApi);
