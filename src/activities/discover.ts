@@ -22,8 +22,10 @@ export interface WalkedFile {
  * every directory is entered once by its real path, so loops are impossible.
  * Names that are not valid UTF-8, FIFOs and devices, and links that dangle or
  * lead out of the root are yielded with the reason they cannot be probed, so
- * that the scan records them instead of losing them. Unreadable folders are
- * passed over (reported through `onSkip`), never fatal.
+ * that the scan records them instead of losing them. A folder that cannot be
+ * listed for want of permission is yielded with the reason too (its own path,
+ * so a retry can walk it once it is readable); one that vanished mid-walk is
+ * passed over through `onSkip`. Neither is fatal.
  */
 export async function* walkVideoFiles(options: {
   root: string;
@@ -45,7 +47,9 @@ export async function* walkVideoFiles(options: {
       // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
       raw = await fs.readdir(dir, { encoding: 'buffer', withFileTypes: true });
     } catch (error) {
-      options.onSkip?.(dir, error as NodeJS.ErrnoException);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') yield { path: dir, size: 0, mtimeMs: 0, error: ErrorType.UnreadableFolder };
+      else options.onSkip?.(dir, error as NodeJS.ErrnoException);
       continue;
     }
     raw.sort((a, b) => Buffer.compare(a.name, b.name));

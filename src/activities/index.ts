@@ -98,15 +98,14 @@ export function createActivities({ library, prober }: ActivityDependencies) {
     };
 
     try {
-      const files =
-        input.retryOf === null
-          ? walkVideoFiles({
-              root: input.root,
-              recursive: input.recursive,
-              extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
-              onSkip: (dir, error) => ctx.log.warn('folder not readable, passed over', { dir, code: error.code }),
-            })
-          : filesOfEarlierScan(library, input.retryOf);
+      const walk = (root: string): AsyncGenerator<WalkedFile> =>
+        walkVideoFiles({
+          root,
+          recursive: input.recursive,
+          extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
+          onSkip: (dir, error) => ctx.log.warn('folder vanished during the walk, passed over', { dir, code: error.code }),
+        });
+      const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, walk);
       for await (const file of files) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('discovery cancelled');
         pending.push(file);
@@ -181,12 +180,20 @@ export function createActivities({ library, prober }: ActivityDependencies) {
   return { discoverFiles, probeBatch, finishScan };
 }
 
-/** The files an earlier scan failed on or never reached, with their current size and mtime. */
-async function* filesOfEarlierScan(library: Library, scanId: string): AsyncGenerator<WalkedFile> {
+/**
+ * The files an earlier scan failed on or never reached, with their current
+ * size and mtime; a folder it could not read is walked now.
+ */
+async function* filesOfEarlierScan(
+  library: Library,
+  scanId: string,
+  walk: (root: string) => AsyncGenerator<WalkedFile>,
+): AsyncGenerator<WalkedFile> {
   for (const file of await library.unfinishedFiles(scanId)) {
     // A file gone since is still listed: probing records it as vanished.
     const stat = await fs.stat(file).catch(() => null);
-    yield { path: file, size: stat?.size ?? 0, mtimeMs: stat?.mtimeMs ?? 0 };
+    if (stat?.isDirectory()) yield* walk(file);
+    else yield { path: file, size: stat?.size ?? 0, mtimeMs: stat?.mtimeMs ?? 0 };
   }
 }
 

@@ -26,6 +26,8 @@ export const ErrorType = {
   OutputTooLarge: 'output_too_large',
   /** The name is not valid UTF-8, so its path cannot be passed on or stored exactly. */
   InvalidFileName: 'invalid_file_name',
+  /** A folder the scan could not list (no permission): its files are unknown until it is readable. */
+  UnreadableFolder: 'unreadable_folder',
   /** A symlink named like a video whose target does not exist. */
   BrokenLink: 'broken_link',
   /** A symlink named like a video that leads out of the scan root: never followed. */

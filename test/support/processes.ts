@@ -16,11 +16,21 @@ export interface Part {
   exited: Promise<number | NodeJS.Signals | null>;
 }
 
-/** Starts `src/<entry>.ts` as its own process and waits until its output matches `ready`. */
-export async function startPart(entry: string, env: Record<string, string>, ready: RegExp, timeoutMs = 60_000): Promise<Part> {
+/**
+ * Starts `src/<entry>.ts` as its own process (as another user when `as` is
+ * given) and waits until its output matches `ready`.
+ */
+export async function startPart(
+  entry: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 60_000,
+  as?: { uid: number; gid: number },
+): Promise<Part> {
   const child = spawn(process.execPath, ['--require', TS_REGISTER, path.join(ROOT, 'src', `${entry}.ts`)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(as ? { uid: as.uid, gid: as.gid } : {}),
   });
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => {
