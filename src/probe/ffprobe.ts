@@ -139,6 +139,19 @@ interface FfprobeFailure {
   stderr?: string;
 }
 
+/**
+ * The demuxers ffprobe may use: the containers of VIDEO_EXTENSIONS and the
+ * raw video streams sometimes found under those names. Left out on purpose
+ * are the formats that open other files or addresses (concat lists, HLS and
+ * DASH playlists, IMF packages, image sequences, SDP and RTSP), so that a
+ * hostile file cannot make ffprobe read anything but itself, and the long
+ * tail of exotic parsers that a hostile file could otherwise reach.
+ */
+export const ALLOWED_DEMUXERS: readonly string[] = [
+  'mov', 'matroska', 'webm', 'avi', 'mpegts', 'mpegtsraw', 'mpeg', 'mpegvideo', 'm4v', 'h264', 'hevc', 'vc1',
+  'asf', 'flv', 'live_flv', 'ogg', 'mxf', 'rm', 'dv', 'nut', 'ivf', 'obu', 'wtv',
+];
+
 function firstLine(text: string): string {
   const line = text.split(/\r?\n/).find((candidate) => candidate.trim() !== '') ?? '';
   return line.trim().slice(0, MAX_REASON_MESSAGE_CHARS);
@@ -157,7 +170,7 @@ function failureReason({ error, pid, timedOut }: { error: unknown; pid: number |
   if (/No such file or directory|Not a directory/.test(stderr)) return ErrorType.FileVanished;
   if (/Permission denied/.test(stderr)) return ErrorType.PermissionDenied;
   if (/Is a directory/.test(stderr)) return ErrorType.NotARegularFile;
-  if (/Invalid data found when processing input/.test(stderr)) return ErrorType.NotAMediaFile;
+  if (/Invalid data found when processing input|Format not on whitelist/.test(stderr)) return ErrorType.NotAMediaFile;
 
   const message = firstLine(stderr);
   if (failure.exitCode === undefined && failure.signal !== undefined) {
@@ -256,10 +269,11 @@ export function createProber(options: ProberOptions): Prober {
         throw new RangeError(`timeoutMs must be a positive number, got ${String(probeOptions.timeoutMs)}`);
       }
       // `file:` keeps names like `-x.mp4` or `a|b:c.mp4` from being read as options or protocols;
-      // the whitelist stops playlists inside a file from reaching the network.
+      // the protocol whitelist keeps ffprobe off the network, the format
+      // whitelist keeps it from following a playlist to any other file.
       const args = [
         '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams',
-        '-protocol_whitelist', 'file', `file:${file}`,
+        '-protocol_whitelist', 'file', '-format_whitelist', ALLOWED_DEMUXERS.join(','), `file:${file}`,
       ];
       const interpret = (outcome: Settled): ProbeResult => {
         if ('error' in outcome) return { ok: false, reason: failureReason(outcome) };

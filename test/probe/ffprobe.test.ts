@@ -145,6 +145,22 @@ describe('probing real media', () => {
     await expect(prober.probe(file, { timeoutMs })).resolves.toEqual({ ok: false, reason: 'not_a_media_file' });
   });
 
+  it('reads nothing but the file it was given: lists and playlists naming other files are refused', async () => {
+    const sibling = await copyClip('h264-aac', 'sibling.mp4');
+    const hostile = {
+      'concat-relative.mp4': 'ffconcat version 1.0\nfile sibling.mp4\n',
+      'concat-absolute.mkv': `ffconcat version 1.0\nfile ${sibling}\n`,
+      'playlist.ts': `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2,\n${sibling}\n#EXT-X-ENDLIST\n`,
+      'playlist.m2ts': '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2,\nsibling.mp4\n#EXT-X-ENDLIST\n',
+    };
+    for (const [name, content] of Object.entries(hostile)) {
+      const file = path.join(work, name);
+      await fs.writeFile(file, content);
+      // Were the sibling followed, its metadata would come back as this file's.
+      await expect(prober.probe(file, { timeoutMs })).resolves.toEqual({ ok: false, reason: 'not_a_media_file' });
+    }
+  });
+
   it('says file_vanished for a file that is gone', async () => {
     await expect(prober.probe(path.join(work, 'gone.mp4'), { timeoutMs })).resolves.toEqual({ ok: false, reason: 'file_vanished' });
   });

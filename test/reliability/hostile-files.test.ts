@@ -1,7 +1,8 @@
 /**
  * Hostile files, all in one scan with ordinary files beside them: the scan
  * completes without hanging, every file named like a video is in the library
- * or recorded as failed with a clear reason, and no other file is lost.
+ * or recorded as failed with a clear reason, and no other file is lost. Then
+ * a file still being written, and 10,000 files in one folder.
  */
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -63,6 +64,10 @@ describe('a scan among hostile files', () => {
     for (const name of ['-leading-dash.mp4', '-.mp4', '-i.mp4', 'a:b.mp4', 'a|b.mp4', 'file:x.mp4', 'http:evil.mp4', 'with space.mp4', `quo'te"s.mp4`, 'new\nline.mp4', 'ünïcødé 日本語 видео.mp4']) {
       await write(name, bytes, 'present');
     }
+    // Lists and playlists naming another file: ffprobe must not follow them.
+    await write('plain.mp4', bytes, 'present');
+    await write('concat-list.mp4', 'ffconcat version 1.0\nfile plain.mp4\n', 'not_a_media_file');
+    await write('playlist.ts', `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2,\n${place('plain.mp4')}\n#EXT-X-ENDLIST\n`, 'not_a_media_file');
     await fs.mkdir(place('folder.mp4'));
     execFileSync('mkfifo', [place('fifo.mp4')]);
     expected.set(place('fifo.mp4'), 'not_a_regular_file');
@@ -114,4 +119,78 @@ describe('a scan among hostile files', () => {
     expect(await stack.library.getVideoByPath(place('folder.mp4'))).toBeUndefined();
     process.stderr.write(`hostile outcomes: ${JSON.stringify(outcomes)}\n`);
   });
+});
+
+describe('a file still being written while it is scanned', () => {
+  it('is recorded as it was at that moment, and the next scan records the finished file', async () => {
+    const folder = path.join(work, 'growing');
+    const ordinary = await buildLibrary(path.join(folder, 'ordinary'), 20, clips);
+    const source = video();
+    const bytes = await fs.readFile(source.file);
+    // First in the walk (files of a folder come before its subfolders), so it is probed early, half written.
+    const growing = path.join(folder, 'growing.mp4');
+    const handle = await fs.open(growing, 'w');
+    const chunk = Math.ceil(bytes.length / 40);
+    await handle.write(bytes.subarray(0, chunk));
+    let written = chunk;
+    const writer = (async () => {
+      while (written < bytes.length) {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        await handle.write(bytes.subarray(written, written + chunk));
+        written += chunk;
+      }
+      await handle.close();
+    })();
+
+    const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(started.status).toBe(202);
+    const during = await waitFor(() => stack.scans.get(started.body.job_id), (j) => ['completed', 'failed', 'cancelled', 'timeout'].includes(j.status), 60_000, 100);
+    const stillWriting = written < bytes.length;
+    await writer;
+    expect(during.status).toBe('completed');
+    // It was probed while incomplete: a clear failure (the index of an mp4 is written last), or what was there then.
+    const then = await stack.library.getVideoByPath(growing);
+    const error = during.result?.errors.find((e) => e.path === growing)?.error;
+    expect(then !== undefined || /^(not_a_media_file|probe_failed)/.test(error ?? '')).toBe(true);
+    expect(stillWriting).toBe(true);
+    for (const file of ordinary) expect(await stack.library.getVideoByPath(file)).toBeDefined();
+
+    const again = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    const after = await waitFor(() => stack.scans.get(again.body.job_id), (j) => ['completed', 'failed', 'cancelled', 'timeout'].includes(j.status), 60_000, 100);
+    expect(after.status).toBe('completed');
+    expect(after.result).toMatchObject({ scanned: ordinary.length + 1, skipped: ordinary.length, errors: [] });
+    const finished = await stack.library.getVideoByPath(growing);
+    expect(finished?.file_size).toBe(bytes.length);
+    expect(finished?.duration_seconds).toBeCloseTo(source.durationSeconds, 1);
+  });
+});
+
+describe('10,000 files in one folder', () => {
+  let plain: Stack;
+  beforeAll(async () => {
+    plain = await startStack({ PROBE_CONCURRENCY: '2' });
+  });
+  afterAll(async () => {
+    await plain?.close();
+  });
+
+  it('are all discovered, probed and recorded', async () => {
+    const folder = path.join(work, 'crowded');
+    await fs.mkdir(folder);
+    const sources = clips.filter((c) => c.hasVideo);
+    const files: string[] = [];
+    for (let i = 0; i < 10_000; i += 1) {
+      const source = sources[i % sources.length] as TestClip;
+      const file = path.join(folder, `clip-${String(i).padStart(5, '0')}${path.extname(source.file)}`);
+      await fs.link(source.file, file);
+      files.push(file);
+    }
+    const started = await http<{ job_id: string }>(plain.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(started.status).toBe(202);
+    const job = await waitFor(() => plain.scans.get(started.body.job_id), (j) => ['completed', 'failed', 'cancelled', 'timeout'].includes(j.status), 600_000, 500);
+    expect(job.status).toBe('completed');
+    expect(job.result).toMatchObject({ scanned: files.length, new: files.length, errors: [] });
+    const listed = await http<{ total: number }>(plain.baseUrl, 'GET', `/api/v1/videos/search?q=${encodeURIComponent(folder)}`);
+    expect(listed.body.total).toBe(files.length);
+  }, 660_000);
 });
