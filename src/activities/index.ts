@@ -162,19 +162,10 @@ export function createActivities({ library, prober }: ActivityDependencies) {
 
   /** Writes the scan's end to the library and returns its counts, recomputed from the per-file records. */
   async function finishScan(input: FinishScanInput): Promise<FinishScanResult> {
-    const files = await library.countScanFiles(input.scanId);
-    const probed = await library.scanSummary(input.scanId);
-    const counts = {
-      discovered: files.discovered,
-      probed: probed.probed,
-      new: probed.new,
-      updated: probed.updated,
-      skipped: files.skipped,
-      failed: probed.failed,
-    };
-    await library.finishScan(input.scanId, { outcome: input.outcome, counts, error: input.error });
+    const { counts, errors } = await library.scanTotals(input.scanId);
+    await library.finishScan(input.scanId, { outcome: input.outcome, counts: { ...counts }, error: input.error });
     scanMetrics.scans.inc({ outcome: input.outcome });
-    return { counts, errors: probed.errors };
+    return { counts, errors };
   }
 
   return { discoverFiles, probeBatch, finishScan };

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
-import { MAX_SUMMARY_ERRORS, type FileError } from '../scan/types';
+import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts } from '../scan/types';
 import { openDatabase, type Database, type Dialect, type VideosTable } from './database';
 import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, Video } from './types';
 
@@ -352,6 +352,21 @@ export class Library {
         this.db.selectFrom('scan_files').where('scan_id', '=', scanId).where('probe_index', '>=', fromIndex).where('probe_index', '<', toIndex),
       );
     });
+  }
+
+  /** A scan's counts and first errors, recomputed from its per-file records. */
+  async scanTotals(scanId: string): Promise<{ counts: ScanCounts; errors: FileError[] }> {
+    const files = await this.countScanFiles(scanId);
+    const probed = await this.scanSummary(scanId);
+    const counts = {
+      discovered: files.discovered,
+      probed: probed.probed,
+      new: probed.new,
+      updated: probed.updated,
+      skipped: files.skipped,
+      failed: probed.failed,
+    };
+    return { counts, errors: probed.errors };
   }
 
   /** The same counts over the whole scan. */

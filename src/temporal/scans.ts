@@ -274,7 +274,7 @@ export class ScanService {
     let phase: ScanPhase = live?.phase ?? 'discovering';
     if (terminal) {
       phase = 'done';
-      counts = this.countsOf(scan?.counts) ?? (await this.countsFromLibrary(jobId));
+      counts = this.countsOf(scan?.counts) ?? ((await this.library.scanTotals(jobId)).counts);
       const errors = await this.library.scanErrors(jobId, MAX_SUMMARY_ERRORS, 0);
       result = {
         scanned: counts.probed + counts.skipped,
@@ -285,7 +285,7 @@ export class ScanService {
       };
       progress = status === 'completed' ? 1 : counts.discovered === 0 ? 0 : Math.min((counts.probed + counts.skipped) / counts.discovered, 0.999);
     } else if (live === null && status === 'running') {
-      counts = await this.countsFromLibrary(jobId);
+      counts = (await this.library.scanTotals(jobId)).counts;
     } else if (phase === 'discovering') {
       counts = { ...counts, discovered: (await this.library.countScanFiles(jobId)).discovered };
     }
@@ -331,16 +331,4 @@ export class ScanService {
     return counts;
   }
 
-  private async countsFromLibrary(jobId: string): Promise<ScanCounts> {
-    const files = await this.library.countScanFiles(jobId);
-    const probed = await this.library.scanSummary(jobId);
-    return {
-      discovered: files.discovered,
-      probed: probed.probed,
-      new: probed.new,
-      updated: probed.updated,
-      skipped: files.skipped,
-      failed: probed.failed,
-    };
-  }
 }

@@ -4,7 +4,6 @@
  * nothing is lost, nothing is probed twice but what was in flight.
  */
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -12,7 +11,7 @@ import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { killPart, startPart, type Part } from '../support/processes';
+import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, temporalAddress, waitFor, writeProberWrapper } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -27,16 +26,6 @@ let library: Library;
 let connection: Connection;
 let scans: ScanService;
 const parts: Part[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(entry: string, ready: RegExp, extra: Record<string, string> = {}): Promise<Part> {
   const part = await startPart(entry, { ...env, ...extra }, ready);

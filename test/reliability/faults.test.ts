@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -17,7 +16,7 @@ import { createLogger } from '../../src/logger';
 import { ensureTemporalServer } from '../../src/temporal/dev-server';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { killPart, startPart, type Part } from '../support/processes';
+import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { startStack, temporalAddress, waitFor, writeProberWrapper, type Stack } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -42,16 +41,6 @@ const readJob = async (scans: ScanService, jobId: string): Promise<JobBody | nul
 
 const endOf = (scans: ScanService, jobId: string, timeoutMs = 180_000): Promise<JobBody> =>
   waitFor(() => readJob(scans, jobId), (job) => job !== null && TERMINAL.includes(job.status), timeoutMs, 250) as Promise<JobBody>;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a database that fails for a while', () => {
   it('SQLite locked by another writer: the writes are retried and nothing is lost', async () => {

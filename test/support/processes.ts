@@ -3,6 +3,7 @@
  * TypeScript sources (through scripts/ts-register.js) and killed for real.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -57,4 +58,15 @@ export async function killPart(part: Part | undefined): Promise<void> {
   if (!part) return;
   if (part.child.exitCode === null && part.child.signalCode === null) part.child.kill('SIGKILL');
   await part.exited;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on at the moment. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
