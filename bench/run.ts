@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   say(`A: ffprobe alone, ${concurrency} at once`);
   const prober = createProber({ ffprobePath: process.env.FFPROBE_PATH, concurrency });
   const rawStarted = performance.now();
+  const rawCpuBefore = await childrenCpuSeconds();
   let rawFailures = 0;
   await Promise.all(
     files.map(async (file) => {
@@ -104,7 +105,10 @@ async function main(): Promise<void> {
   );
   const rawSeconds = (performance.now() - rawStarted) / 1000;
   const rawFilesPerS = files.length / rawSeconds;
-  say(`   ${round(rawFilesPerS)} files/s (${rawFailures} failures)`);
+  // ffprobe's own CPU in A, and how much of the machine it kept busy: the
+  // same figures for B show what the service's bookkeeping costs.
+  const rawCpuSeconds = (await childrenCpuSeconds()) - rawCpuBefore;
+  say(`   ${round(rawFilesPerS)} files/s (${rawFailures} failures), ffprobe CPU ${round(rawCpuSeconds)} s over ${round(rawSeconds)} s`);
 
   // The service: dev server in memory, worker and API as their own processes.
   const temporalPort = await freePort();
@@ -257,6 +261,14 @@ async function main(): Promise<void> {
       worker_peak_rss_mb: round(workerPeakRssMb, 1),
       scan_seconds: round(scanSeconds),
       cpu_seconds_during_scan: cpuDuringScan,
+      raw_seconds: round(rawSeconds),
+      raw_ffprobe_cpu_seconds: round(rawCpuSeconds),
+      // Share of the machine's CPU time in use: A (ffprobe alone) and B (the whole service).
+      raw_machine_busy: round(rawCpuSeconds / (rawSeconds * os.availableParallelism()), 3),
+      scan_machine_busy: round(
+        Object.values(cpuDuringScan).reduce((sum, seconds) => sum + seconds, 0) / (scanSeconds * os.availableParallelism()),
+        3,
+      ),
       settings: { probe_concurrency: concurrency, batch_size: config.batchSize, window: config.window },
       machine: {
         cores: os.availableParallelism(),
@@ -277,6 +289,8 @@ async function main(): Promise<void> {
       `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
       `| history events per 1,000 files / largest run | ${results.history_events_per_1000_files} / ${results.max_history_events} |`,
       `| worker peak RSS | ${results.worker_peak_rss_mb} MB |`,
+      `| CPU busy, A / B (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} |`,
+      `| CPU seconds during B: ffprobe and host / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe ${results.raw_ffprobe_cpu_seconds}) |`,
       '',
       `Machine: ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gb} GiB, Node ${results.machine.node}, ${results.machine.ffprobe}; PROBE_CONCURRENCY=${concurrency}, SCAN_BATCH_SIZE=${config.batchSize}, SCAN_WINDOW=${config.window}.`,
     ].join('\n');
@@ -290,6 +304,13 @@ async function main(): Promise<void> {
     await server.stop();
     await fs.rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** CPU seconds of this process's reaped children (the ffprobe runs of A). */
+async function childrenCpuSeconds(): Promise<number> {
+  const stat = await fs.readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** CPU seconds used so far by each part of the service (ffprobe counted in its reaping parent's children time). */
