@@ -13,7 +13,9 @@ export function toSdkLogger(logger: Logger): SdkLogger {
         logger.debug(fields, message);
         break;
       case 'INFO':
-        logger.info(fields, message);
+        // The bundler's webpack report is a screenful on every worker start: kept for debugging only.
+        if (message.startsWith('asset workflow-bundle')) logger.debug(fields, message);
+        else logger.info(fields, message);
         break;
       case 'WARN':
         logger.warn(fields, message);
