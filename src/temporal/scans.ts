@@ -289,6 +289,10 @@ export class ScanService {
     } else if (phase === 'discovering') {
       counts = { ...counts, discovered: (await this.library.countScanFiles(jobId)).discovered };
     }
+    // A finished scan reports its average rate over its whole run.
+    const created = Date.parse(memo.createdAt ?? description.startTime.toISOString());
+    const runSeconds = description.closeTime ? (description.closeTime.getTime() - created) / 1000 : 0;
+    const ratePerS = terminal ? (runSeconds > 0 ? Math.round((counts.probed / runSeconds) * 10) / 10 : 0) : (live?.ratePerS ?? 0);
     return {
       job_id: jobId,
       status,
@@ -299,7 +303,7 @@ export class ScanService {
       recursive: memo.recursive ?? true,
       phase,
       counts,
-      rate_per_s: live?.ratePerS ?? 0,
+      rate_per_s: ratePerS,
       eta_seconds: live?.etaSeconds ?? null,
       cancel_requested: status === 'cancelled' || (live?.cancelRequested ?? false),
       retry_of: memo.retryOf ?? null,

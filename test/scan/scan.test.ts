@@ -99,6 +99,10 @@ describe('a scan through the API on a real Temporal server', () => {
     expect(final.counts.failed).toBe(0);
     expect(final.finished_at).not.toBeNull();
     expect(final.temporal.ui_url).toContain(jobId);
+    // A finished scan reports its average rate, and no time left.
+    const runSeconds = (Date.parse(final.finished_at as string) - Date.parse(final.created_at)) / 1000;
+    expect(final.rate_per_s).toBeCloseTo(files.length / runSeconds, 0);
+    expect(final.eta_seconds).toBeNull();
 
     const values = polls.map((p) => p.progress).filter((p): p is number => p !== null);
     for (let i = 1; i < values.length; i += 1) expect(values[i]).toBeGreaterThanOrEqual(values[i - 1] as number);
