@@ -178,6 +178,18 @@ async function main(): Promise<void> {
 
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
+  // B measures a scan on a running service: it starts once the worker polls
+  // for both workflow and activity tasks (its start-up, bundling the workflow
+  // code, takes seconds and is not part of any scan).
+  const polled = async (taskQueueType: 1 | 2): Promise<boolean> => {
+    const answer = await connection.workflowService.describeTaskQueue({
+      namespace: config.temporal.namespace,
+      taskQueue: { name: config.temporal.taskQueue },
+      taskQueueType,
+    });
+    return (answer.pollers?.length ?? 0) > 0;
+  };
+  await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
   const history = async (workflowId: string): Promise<{ total: number; max: number }> => {
     let total = 0;
     let max = 0;
