@@ -1,7 +1,7 @@
 /**
- * Files and folders the scanner may not read. The tests run as root, who
- * reads everything, so here the worker runs as the unprivileged user
- * `nobody`, as a deployment would run it: an unreadable file and an
+ * Files and folders the scanner may not read. Root reads everything, so
+ * when the tests run as root (as in CI) the worker runs as the unprivileged
+ * user `nobody`, as a deployment would run it: an unreadable file and an
  * unreadable folder are recorded with their reasons, every other file is
  * probed, and a retry once they are readable picks up what was missed.
  */
@@ -41,7 +41,8 @@ afterAll(async () => {
 
 describe('a worker running as an unprivileged user', () => {
   it('records an unreadable file and an unreadable folder, probes the rest, and a retry picks them up once readable', async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test starts a worker as nobody and so must run as root');
+    // As root the worker runs as nobody; any other user is unprivileged already.
+    const as = process.getuid?.() === 0 ? NOBODY : undefined;
     // The bundled binary is executable by its owner only; nobody gets a copy.
     const ffprobe = path.join(work, 'ffprobe');
     await fs.copyFile(realFfprobe, ffprobe);
@@ -72,7 +73,7 @@ describe('a worker running as an unprivileged user', () => {
       SCAN_BATCH_SIZE: '5',
     };
     // The worker creates the library, so the files are nobody's to write.
-    worker = await startPart('worker-main', env, /worker running/, 60_000, NOBODY);
+    worker = await startPart('worker-main', env, /worker running/, 60_000, as);
     const config = loadConfig(env);
     library = await Library.open(config.databaseUrl);
     connection = await Connection.connect({ address: config.temporal.address });
