@@ -163,7 +163,7 @@ export function createActivities({ library, prober }: ActivityDependencies) {
   /** Writes the scan's end to the library and returns its counts, recomputed from the per-file records. */
   async function finishScan(input: FinishScanInput): Promise<FinishScanResult> {
     const { counts, errors } = await library.scanTotals(input.scanId);
-    await library.finishScan(input.scanId, { outcome: input.outcome, counts: { ...counts }, error: input.error });
+    await library.finishScan(input.scanId, { outcome: input.outcome, counts, error: input.error });
     scanMetrics.scans.inc({ outcome: input.outcome });
     return { counts, errors };
   }

@@ -9,23 +9,14 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
 import pg from 'pg';
+import type { VideoMediaFields } from './types';
 
-export interface VideosTable {
+export interface VideosTable extends VideoMediaFields {
   id: Generated<number>;
   path: string;
   filename: string;
   file_size: number;
   mtime_ms: number;
-  duration_seconds: number | null;
-  duration_frames: number | null;
-  frame_rate_numerator: number | null;
-  frame_rate_denominator: number | null;
-  width: number | null;
-  height: number | null;
-  video_codec: string | null;
-  audio_codec: string | null;
-  container: string | null;
-  bit_rate: number | null;
   streams_video: number;
   streams_audio: number;
   streams_subtitle: number;

@@ -149,7 +149,7 @@ export class Library {
     });
   }
 
-  async finishScan(scanId: string, end: { outcome: string; counts: Record<string, number>; error: string | null }): Promise<void> {
+  async finishScan(scanId: string, end: { outcome: string; counts: Partial<ScanCounts>; error: string | null }): Promise<void> {
     return this.retrying(async () => {
       await this.db
         .updateTable('scans')

@@ -25,13 +25,8 @@ export interface VideoMetadata {
   streamCounts: StreamCounts;
 }
 
-/** The Video body of API.md. */
-export interface Video {
-  id: number;
-  path: string;
-  filename: string;
-  file_size: number;
-  modified_at: string;
+/** The metadata fields that the Video body and the videos table share, by the same names. */
+export interface VideoMediaFields {
   duration_seconds: number | null;
   duration_frames: number | null;
   frame_rate_numerator: number | null;
@@ -42,6 +37,15 @@ export interface Video {
   audio_codec: string | null;
   container: string | null;
   bit_rate: number | null;
+}
+
+/** The Video body of API.md. */
+export interface Video extends VideoMediaFields {
+  id: number;
+  path: string;
+  filename: string;
+  file_size: number;
+  modified_at: string;
   stream_counts: StreamCounts;
   status: 'present' | 'missing';
   missing_since: string | null;

@@ -120,14 +120,7 @@ export interface ScanProgress {
 
 // ---- activity inputs and results (one object in, one object out) ----
 
-export interface DiscoverInput {
-  scanId: string;
-  root: string;
-  recursive: boolean;
-  force: boolean;
-  extensions: string[];
-  retryOf: string | null;
-}
+export type DiscoverInput = Pick<ScanInput, 'scanId' | 'root' | 'recursive' | 'force' | 'extensions' | 'retryOf'>;
 
 export interface DiscoverResult {
   discovered: number;

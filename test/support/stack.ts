@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Server } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
@@ -16,6 +16,7 @@ import { Library } from '../../src/library/library';
 import { createLogger } from '../../src/logger';
 import type { Prober } from '../../src/probe/ffprobe';
 import { createIsolatedProber } from '../../src/probe/isolated';
+import { connectClient } from '../../src/temporal/client';
 import { ScanService } from '../../src/temporal/scans';
 import { createScanWorker } from '../../src/worker';
 
@@ -87,8 +88,7 @@ export async function startStack(
     workflowBundle: await workflowBundle(),
   });
   const running = worker.run();
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const { client, connection } = await connectClient(config);
   const scans = new ScanService(client, config, library, taskQueue);
   const app = createApp({
     config,
