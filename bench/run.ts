@@ -11,7 +11,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -20,6 +19,7 @@ import { createLogger } from '../src/logger';
 import { createProber } from '../src/probe/ffprobe';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { buildLibrary, ensureTestMedia } from '../test/support/media';
+import { freePort } from '../test/support/processes';
 
 interface Args {
   files: number;
@@ -46,17 +46,6 @@ function parseArgs(argv: string[]): Args {
 const say = (text: string): void => {
   process.stderr.write(`${text}\n`);
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;

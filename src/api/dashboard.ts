@@ -58,6 +58,7 @@ export const dashboardHtml = `<!doctype html>
 </section>
 <script>
   const $ = (id) => document.getElementById(id);
+  const ended = (status) => ['completed', 'failed', 'cancelled', 'timeout'].includes(status);
   let current = null;
   let timer = null;
   $('token').value = sessionStorage.getItem('token') || '';
@@ -102,7 +103,7 @@ export const dashboardHtml = `<!doctype html>
       c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed';
     $('job-rate').textContent = job.rate_per_s + ' files/s' + (job.eta_seconds === null ? '' : ', about ' + job.eta_seconds + ' s left');
     $('job-link').href = job.temporal.ui_url;
-    $('job-cancel').disabled = ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status);
+    $('job-cancel').disabled = ended(job.status);
   }
   async function poll() {
     if (!current) return;
@@ -110,7 +111,7 @@ export const dashboardHtml = `<!doctype html>
     const body = await res.json();
     if (!res.ok) { $('message').textContent = body.message; return; }
     show(body);
-    if (!['completed', 'failed', 'cancelled', 'timeout'].includes(body.status)) timer = setTimeout(poll, 500);
+    if (!ended(body.status)) timer = setTimeout(poll, 500);
     else search();
   }
   $('scan-form').addEventListener('submit', async (event) => {

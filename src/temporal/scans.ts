@@ -290,8 +290,8 @@ export class ScanService {
       counts = { ...counts, discovered: (await this.library.countScanFiles(jobId)).discovered };
     }
     // A finished scan reports its average rate over its whole run.
-    const created = Date.parse(memo.createdAt ?? description.startTime.toISOString());
-    const runSeconds = description.closeTime ? (description.closeTime.getTime() - created) / 1000 : 0;
+    const createdAt = memo.createdAt ?? description.startTime.toISOString();
+    const runSeconds = description.closeTime ? (description.closeTime.getTime() - Date.parse(createdAt)) / 1000 : 0;
     const ratePerS = terminal ? (runSeconds > 0 ? Math.round((counts.probed / runSeconds) * 10) / 10 : 0) : (live?.ratePerS ?? 0);
     return {
       job_id: jobId,
@@ -307,7 +307,7 @@ export class ScanService {
       eta_seconds: live?.etaSeconds ?? null,
       cancel_requested: status === 'cancelled' || (live?.cancelRequested ?? false),
       retry_of: memo.retryOf ?? null,
-      created_at: memo.createdAt ?? description.startTime.toISOString(),
+      created_at: createdAt,
       finished_at: description.closeTime?.toISOString() ?? null,
       temporal: {
         workflow_id: jobId,

@@ -62,8 +62,9 @@ export async function killPart(part: Part | undefined): Promise<void> {
 
 /** A TCP port on 127.0.0.1 that nothing listens on at the moment. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = net.createServer();
+    server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
