@@ -1,8 +1,11 @@
 /**
  * Replays recorded scan histories (a completed, a cancelled, a timed-out, a
- * retried and a continued-as-new scan) against today's workflow code: a change that would
- * break running scans fails here. Record new ones with RECORD_HISTORIES=1;
- * `v1-` histories predate the progress memo (patch `progress-memo`).
+ * retried and a continued-as-new scan) and histories of the per-root guard
+ * against today's workflow code: a change that would break running scans
+ * fails here. Record new ones with RECORD_HISTORIES=1; `v1-` histories
+ * predate the progress memo (patch `progress-memo`); `guard-v1-` histories
+ * are guards that answered claims through update-with-start
+ * (test/replay/record-guard.test.ts).
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -19,6 +22,28 @@ async function replay(workflowsPath?: string): Promise<{ replayed: number; files
   return JSON.parse(stdout.trim().split('\n').pop() as string) as { replayed: number; files: string[]; failures: string[] };
 }
 
+/** Guards recorded as deployments have them: a scan that completed, one claimed twice while it ran, one cancelled. */
+const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled'];
+
+/** Replays the histories against a copy of src/ whose `file` went through `change`. */
+async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
+  // Inside the project, so that the bundler resolves the SDK from node_modules.
+  const cache = path.join(__dirname, '..', '..', '.cache');
+  await fs.mkdir(cache, { recursive: true });
+  const dir = await fs.mkdtemp(path.join(cache, 'incompatible-'));
+  try {
+    await fs.cp(path.join(__dirname, '..', '..', 'src'), path.join(dir, 'src'), { recursive: true });
+    const target = path.join(dir, 'src', 'workflows', file);
+    const code = await fs.readFile(target, 'utf8');
+    const changed = change(code);
+    expect(changed).not.toBe(code);
+    await fs.writeFile(target, changed);
+    return await replay(path.join(dir, 'src', 'workflows', 'index.ts'));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('recorded scan histories', () => {
   it('replay without nondeterminism against the current workflow code, for every kind of ending', async () => {
     const result = await replay();
@@ -27,29 +52,29 @@ describe('recorded scan histories', () => {
       expect(result.files.some((name) => name.startsWith(`v1-${kind}`))).toBe(true);
     }
     expect(result.files.some((name) => name.startsWith('retried'))).toBe(true);
+    for (const guard of GUARD_HISTORIES) expect(result.files).toContain(`${guard}.binpb`);
     expect(result.failures).toEqual([]);
     expect(result.replayed).toBe(result.files.length);
   });
 
   it('fail to replay against a deliberately incompatible workflow', async () => {
     // A copy of the workflows where discovery is no longer the first command.
-    // Inside the project, so that the bundler resolves the SDK from node_modules.
-    const cache = path.join(__dirname, '..', '..', '.cache');
-    await fs.mkdir(cache, { recursive: true });
-    const dir = await fs.mkdtemp(path.join(cache, 'incompatible-'));
-    const src = path.join(__dirname, '..', '..', 'src');
-    await fs.cp(src, path.join(dir, 'src'), { recursive: true });
-    const file = path.join(dir, 'src', 'workflows', 'scan-library.ts');
-    const code = await fs.readFile(file, 'utf8');
-    const changed = code.replace('const discovered = await discoverFiles({', "await sleep('1s');\n      const discovered = await discoverFiles({");
-    expect(changed).not.toBe(code);
-    await fs.writeFile(file, changed);
-    try {
-      const result = await replay(path.join(dir, 'src', 'workflows', 'index.ts'));
-      expect(result.failures.length).toBeGreaterThan(0);
-      expect(result.failures.join('\n')).toMatch(/[Nn]ondeterminism|DeterminismViolation/);
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
+    const result = await replayChanged('scan-library.ts', (code) =>
+      code.replace('const discovered = await discoverFiles({', "await sleep('1s');\n      const discovered = await discoverFiles({"),
+    );
+    expect(result.failures.length).toBeGreaterThan(0);
+    expect(result.failures.join('\n')).toMatch(/[Nn]ondeterminism|DeterminismViolation/);
+  });
+
+  it('fail to replay the guard histories against a guard that no longer starts the scan first', async () => {
+    // A timer before the child start: every recorded guard now disagrees with its history.
+    const result = await replayChanged('scan-root-guard.ts', (code) =>
+      code
+        .replace("import {\n", "import {\n  sleep,\n")
+        .replace('const child = await startChild(scanLibrary, {', "await sleep('1s');\n  const child = await startChild(scanLibrary, {"),
+    );
+    for (const guard of GUARD_HISTORIES) {
+      expect(result.failures.find((failure) => failure.startsWith(`${guard}.binpb`))).toMatch(/[Nn]ondeterminism|DeterminismViolation/);
     }
   });
 });
