@@ -131,3 +131,33 @@ export function loadConfigOrExit(): Config {
     throw error;
   }
 }
+
+/**
+ * The `scanctl` client's own variables: a schema of their own, so that a
+ * server variable set for another process in the same shell (a bad PORT, say)
+ * cannot stop the client.
+ */
+const cliEnvSchema = z.object({
+  API_URL: z.string().url().default('http://127.0.0.1:8000'),
+  API_TOKEN: z.string().min(1).optional(),
+});
+
+export interface CliConfig {
+  /** Base URL of the API, without a trailing slash. */
+  apiUrl: string;
+  apiToken: string | undefined;
+}
+
+/** Parses the client's environment, or throws ConfigError naming the variable. */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const cleaned = Object.fromEntries(
+    Object.entries({ API_URL: env.API_URL, API_TOKEN: env.API_TOKEN }).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = cliEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
+  }
+  return { apiUrl: parsed.data.API_URL.replace(/\/+$/, ''), apiToken: parsed.data.API_TOKEN };
+}
