@@ -24,6 +24,8 @@ const envSchema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   TEMPORAL_UI_URL: z.string().url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'expected postgres://…').default('postgres://postgres@127.0.0.1:5432/temporal'),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().min(1).optional(),
   SCAN_ROOTS: absoluteDirList.optional(),
@@ -54,7 +56,11 @@ export interface Config {
     uiPort: number;
     uiUrl: string;
     cliPath: string | undefined;
+    /** PostgreSQL of `npm run temporal:server` (persistence; visibility in `<db>_visibility`). */
+    databaseUrl: string;
   };
+  /** Where a worker serves its Prometheus metrics; unset: it serves none. */
+  workerMetricsPort: number | undefined;
   dataDir: string;
   /** `sqlite:<file>` or a `postgres://` URL. */
   databaseUrl: string;
@@ -99,7 +105,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiPort: e.TEMPORAL_UI_PORT,
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      databaseUrl: e.TEMPORAL_DATABASE_URL,
     },
+    workerMetricsPort: e.WORKER_METRICS_PORT,
     dataDir,
     databaseUrl,
     scanRoots: e.SCAN_ROOTS?.map((root) => path.resolve(root)),

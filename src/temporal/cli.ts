@@ -3,26 +3,24 @@
  * runs. No download from release pages: on a machine without internet the CLI
  * is built from the Go module proxy and cached under `.cache/temporal/`.
  */
-import { execFile, spawn } from 'node:child_process';
-import { promises as fs, constants as fsConstants } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { binaryWorks, findGo, goInstall, withLock, type GoBinarySpec } from './go-binary';
 
 /** Later tags carry a `replace` directive that `go install` refuses. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
-async function works(binary: string): Promise<boolean> {
-  try {
-    await fs.access(binary, fsConstants.X_OK);
-    await run(binary, ['--version'], { timeout: 30_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The CLI as a Go program; cached without a version folder, where earlier checkouts put it. */
+export const TEMPORAL_CLI: GoBinarySpec = {
+  title: 'the Temporal CLI',
+  module: TEMPORAL_CLI_MODULE,
+  cacheDir: 'temporal',
+  binary: 'temporal',
+  checkArgs: ['--version'],
+};
+
+const works = (binary: string): Promise<boolean> => binaryWorks(binary, TEMPORAL_CLI.checkArgs);
 
 async function onPath(name: string): Promise<string | null> {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -31,52 +29,6 @@ async function onPath(name: string): Promise<string | null> {
     if (await works(candidate)) return candidate;
   }
   return null;
-}
-
-/** Holds a lock file while `fn` runs, so two processes never build at once. */
-async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 20 * 60_000;
-  for (;;) {
-    try {
-      const handle = await fs.open(lockFile, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch {
-      const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => '0'));
-      const alive = holder > 0 && (() => { try { process.kill(holder, 0); return true; } catch { return false; } })();
-      if (!alive) await fs.rm(lockFile, { force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockFile}`);
-      else await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
-  }
-}
-
-async function goInstall(cacheDir: string, log: (line: string) => void): Promise<void> {
-  log(`building the Temporal CLI: go install ${TEMPORAL_CLI_MODULE} (a few minutes the first time)`);
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('go', ['install', TEMPORAL_CLI_MODULE], {
-      env: { ...process.env, GOBIN: cacheDir, GOFLAGS: '-mod=mod' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const tail: string[] = [];
-    const collect = (chunk: Buffer): void => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        log(line);
-      }
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install exited ${code}: ${tail.slice(-3).join(' | ')}`))));
-  });
 }
 
 /**
@@ -113,20 +65,16 @@ export async function locateTemporalCli(options: { cliPath?: string; projectRoot
   }
   const found = await onPath('temporal');
   if (found) return found;
-  const cacheDir = path.join(options.projectRoot, '.cache', 'temporal');
-  const cached = path.join(cacheDir, 'temporal');
+  const cacheDir = path.join(options.projectRoot, '.cache', TEMPORAL_CLI.cacheDir);
+  const cached = path.join(cacheDir, TEMPORAL_CLI.binary);
   if (await works(cached)) return cached;
   await fs.mkdir(cacheDir, { recursive: true });
   const tried = ['TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH', cached];
-  // `go` answers `go version`, not `--version`.
-  const hasGo = await run('go', ['version'], { timeout: 30_000 }).then(
-    () => true,
-    () => false,
-  );
-  if (hasGo) {
+  const go = await findGo();
+  if (go) {
     try {
       await withLock(path.join(cacheDir, '.build.lock'), async () => {
-        if (!(await works(cached))) await goInstall(cacheDir, log);
+        if (!(await works(cached))) await goInstall(go, TEMPORAL_CLI, cacheDir, log);
       });
       if (await works(cached)) return cached;
       tried.push('go install (built nothing usable)');

@@ -1,0 +1,133 @@
+/**
+ * Go programs the project runs (the Temporal CLI, the Temporal server, its SQL
+ * schema tool, the Temporal Web UI server), obtained without release pages:
+ * built once from the Go module proxy with `go install` and cached under
+ * `.cache/`, one build at a time across processes.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, promises as fs, constants as fsConstants } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** One Go program: where it comes from and where it is cached. */
+export interface GoBinarySpec {
+  /** What the logs call it. */
+  title: string;
+  /** `module/path/cmd/x@version`, as `go install` takes it. */
+  module: string;
+  /** Folder under `.cache/`; the version belongs in it, so a new version is a new build. */
+  cacheDir: string;
+  /** File name `go install` produces: the last element of the package path. */
+  binary: string;
+  /** Build tags (the server's Makefile builds with `disable_grpc_modules`). */
+  tags?: string[];
+  /** Arguments a working binary answers with exit status 0. */
+  checkArgs: string[];
+}
+
+/**
+ * The project's root (the folder with its package.json), whether this module
+ * runs from `src/` or from `dist/src/`.
+ */
+export function findProjectRoot(from: string = __dirname): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'src', 'temporal'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no project root above ${from}`);
+  }
+}
+
+/** True when `binary` exists, is executable and answers `checkArgs`. */
+export async function binaryWorks(binary: string, checkArgs: string[]): Promise<boolean> {
+  try {
+    await fs.access(binary, fsConstants.X_OK);
+    await run(binary, checkArgs, { timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Holds a lock file while `fn` runs, so two processes never build into one folder at once. */
+export async function withLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 40 * 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const handle = await fs.open(lockFile, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch {
+      const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => '0'));
+      const alive = holder > 0 && (() => { try { process.kill(holder, 0); return true; } catch { return false; } })();
+      if (!alive) await fs.rm(lockFile, { force: true });
+      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockFile}`);
+      else await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
+  }
+}
+
+/** The `go` command: on PATH, or where the official tarball installs it. */
+export async function findGo(): Promise<string | null> {
+  for (const candidate of ['go', '/usr/local/go/bin/go']) {
+    // `go` answers `go version`, not `--version`.
+    const ok = await run(candidate, ['version'], { timeout: 30_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return candidate;
+  }
+  return null;
+}
+
+/** Runs `go install` for the spec with GOBIN set to `binDir`, passing its output to `log`. */
+export async function goInstall(go: string, spec: GoBinarySpec, binDir: string, log: (line: string) => void): Promise<void> {
+  const args = ['install', ...(spec.tags?.length ? ['-tags', spec.tags.join(',')] : []), spec.module];
+  log(`building ${spec.title}: go ${args.join(' ')} (minutes the first time, seconds once the modules are cached)`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(go, args, {
+      // CGO off as in Temporal's own Makefile: a static binary that runs in any image.
+      // -mod=mod: a surrounding go.mod, if any, must not constrain the install.
+      env: { ...process.env, GOBIN: binDir, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const tail: string[] = [];
+    const collect = (chunk: Buffer): void => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        log(line);
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install exited ${code}: ${tail.slice(-3).join(' | ')}`))));
+  });
+}
+
+/**
+ * Returns the cached binary of `spec` under `<projectRoot>/.cache/`, building
+ * it first (under a lock, so parallel callers wait for one build) when it is
+ * missing or does not work. Throws one line saying what was tried.
+ */
+export async function obtainGoBinary(spec: GoBinarySpec, options: { projectRoot: string; log?: (line: string) => void }): Promise<string> {
+  const log = options.log ?? (() => undefined);
+  const binDir = path.join(options.projectRoot, '.cache', spec.cacheDir);
+  const cached = path.join(binDir, spec.binary);
+  if (await binaryWorks(cached, spec.checkArgs)) return cached;
+  const go = await findGo();
+  if (!go) throw new Error(`${spec.title}: not in ${cached}, and no Go toolchain to build it (go install ${spec.module})`);
+  await fs.mkdir(binDir, { recursive: true });
+  await withLock(path.join(binDir, '.build.lock'), async () => {
+    if (!(await binaryWorks(cached, spec.checkArgs))) await goInstall(go, spec, binDir, log);
+  });
+  if (await binaryWorks(cached, spec.checkArgs)) return cached;
+  throw new Error(`${spec.title}: go install ${spec.module} built nothing usable at ${cached}`);
+}
