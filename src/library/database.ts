@@ -7,9 +7,12 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
 import pg from 'pg';
+import { libraryMigrationProvider, libraryMigrations, type Dialect } from './migrations';
 import type { VideoMediaFields } from './types';
+
+export type { Dialect } from './migrations';
 
 export interface VideosTable extends VideoMediaFields {
   id: Generated<number>;
@@ -39,6 +42,8 @@ export interface ScansTable {
   error: string | null;
   created_at: string;
   finished_at: string | null;
+  /** When the scan's file records were pruned (SCAN_RECORD_RETENTION); null while they are kept. */
+  files_pruned_at: string | null;
 }
 
 export interface ScanFilesTable {
@@ -58,8 +63,6 @@ export interface Database {
   scans: ScansTable;
   scan_files: ScanFilesTable;
 }
-
-export type Dialect = 'sqlite' | 'postgres';
 
 // pg returns int8 and numeric as strings to protect precision; file sizes and
 // mtimes here stay far below 2^53, so numbers are exact and easier to use.
@@ -87,25 +90,34 @@ function cachePreparedStatements(database: BetterSqlite3.Database): void {
   }) as typeof database.prepare;
 }
 
-/** Opens the database of a URL and brings its schema up to date. */
-export async function openDatabase(url: string): Promise<{ db: Kysely<Database>; dialect: Dialect }> {
+/**
+ * Opens the database of a URL and brings its schema up to date (the
+ * migrations in ./migrations), safely when several processes open it at once.
+ */
+export async function openDatabase(url: string): Promise<{ db: Kysely<Database>; dialect: Dialect; migrations: MigrationReport }> {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const database = new BetterSqlite3(file);
-    database.pragma('journal_mode = WAL');
-    // Writers wait for each other's lock only briefly: better-sqlite3 waits
-    // synchronously, stalling its process; past that the library retries
-    // asynchronously (library.ts), and past that Temporal retries the activity.
+    // Switching a new file to WAL takes a lock another opener may hold for a moment.
     database.pragma('busy_timeout = 10000');
+    database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     cachePreparedStatements(database);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    // Opening may wait for another process's migration; working writes may not.
-    migrateSqlite(db, database);
+    let migrations: MigrationReport;
+    try {
+      migrations = await migrateSqlite(db, database);
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+    // Writers wait for each other's lock only briefly: better-sqlite3 waits
+    // synchronously, stalling its process; past that the library retries
+    // asynchronously (library.ts), and past that Temporal retries the activity.
     database.pragma('busy_timeout = 100');
-    return { db, dialect: 'sqlite' };
+    return { db, dialect: 'sqlite', migrations };
   }
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle connection the server drops (restart, failover, pg_terminate_backend)
@@ -118,94 +130,96 @@ export async function openDatabase(url: string): Promise<{ db: Kysely<Database>;
     client.on('error', () => undefined);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  await migratePostgres(db);
-  return { db, dialect: 'postgres' };
+  let migrations: MigrationReport;
+  try {
+    migrations = await migratePostgres(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, dialect: 'postgres', migrations };
 }
 
-/** The schema, as Kysely DDL builders: one definition for both dialects. */
-function schemaStatements(db: Kysely<Database>, dialect: Dialect): { compile(): { sql: string } }[] {
-  const schema = db.schema;
-  const big = dialect === 'postgres' ? 'bigint' : 'integer';
-  const videos = schema.createTable('videos').ifNotExists();
-  return [
-    (dialect === 'postgres'
-      ? videos.addColumn('id', 'bigserial', (c) => c.primaryKey())
-      : videos.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-    )
-      .addColumn('path', 'text', (c) => c.notNull().unique())
-      .addColumn('filename', 'text', (c) => c.notNull())
-      .addColumn('file_size', big, (c) => c.notNull())
-      .addColumn('mtime_ms', 'double precision', (c) => c.notNull())
-      .addColumn('duration_seconds', 'double precision')
-      .addColumn('duration_frames', big)
-      .addColumn('frame_rate_numerator', big)
-      .addColumn('frame_rate_denominator', big)
-      .addColumn('width', 'integer')
-      .addColumn('height', 'integer')
-      .addColumn('video_codec', 'text')
-      .addColumn('audio_codec', 'text')
-      .addColumn('container', 'text')
-      .addColumn('bit_rate', big)
-      .addColumn('streams_video', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('streams_audio', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('streams_subtitle', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('streams_data', 'integer', (c) => c.notNull().defaultTo(0))
-      .addColumn('status', 'text', (c) => c.notNull().defaultTo('present'))
-      .addColumn('missing_since', 'text')
-      .addColumn('probed_at', 'text', (c) => c.notNull())
-      .addColumn('created_at', 'text', (c) => c.notNull())
-      .addColumn('updated_at', 'text', (c) => c.notNull()),
-    schema
-      .createTable('scans')
-      .ifNotExists()
-      .addColumn('scan_id', 'text', (c) => c.primaryKey())
-      .addColumn('root', 'text', (c) => c.notNull())
-      .addColumn('recursive', 'integer', (c) => c.notNull())
-      .addColumn('force', 'integer', (c) => c.notNull())
-      .addColumn('retry_of', 'text')
-      .addColumn('outcome', 'text')
-      .addColumn('counts', 'text')
-      .addColumn('error', 'text')
-      .addColumn('created_at', 'text', (c) => c.notNull())
-      .addColumn('finished_at', 'text'),
-    schema
-      .createTable('scan_files')
-      .ifNotExists()
-      .addColumn('scan_id', 'text', (c) => c.notNull())
-      .addColumn('position', 'integer', (c) => c.notNull())
-      .addColumn('probe_index', 'integer')
-      .addColumn('path', 'text', (c) => c.notNull())
-      .addColumn('size', big, (c) => c.notNull())
-      .addColumn('mtime_ms', 'double precision', (c) => c.notNull())
-      .addColumn('status', 'text', (c) => c.notNull())
-      .addColumn('error', 'text')
-      .addColumn('probed_at', 'text')
-      .addPrimaryKeyConstraint('scan_files_pk', ['scan_id', 'position']),
-    schema.createIndex('scan_files_probe_index').ifNotExists().on('scan_files').columns(['scan_id', 'probe_index']),
-    schema.createIndex('scan_files_status').ifNotExists().on('scan_files').columns(['scan_id', 'status']),
-  ];
+/** Applied migration names, and the ones this code does not know (written by a newer version). */
+export interface MigrationReport {
+  applied: string[];
+  unknown: string[];
 }
 
 /**
- * SQLite: the DDL runs synchronously in one IMMEDIATE transaction, so no other
- * connection, in this process or another, can interleave with it (an async
- * interleave within one process would deadlock on the busy timeout).
+ * Brings the schema up to date with Kysely's `Migrator`, unless the library
+ * records migrations this code does not know: then a newer version has
+ * migrated it, and this one runs on the schema as it is (migrations are
+ * additive, see migrations/index.ts) instead of refusing to start.
  */
-function migrateSqlite(db: Kysely<Database>, database: BetterSqlite3.Database): void {
-  const statements = schemaStatements(db, 'sqlite').map((s) => s.compile().sql);
-  database.transaction(() => {
-    for (const statement of statements) database.prepare(statement).run();
-  }).immediate();
+async function runMigrations(db: Kysely<Database>, dialect: Dialect): Promise<MigrationReport> {
+  const known = libraryMigrations(dialect);
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) {
+    const recorded = await sql<{ name: string }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db);
+    const unknown = recorded.rows.map((r) => r.name).filter((name) => !(name in known));
+    if (unknown.length > 0) return { applied: [], unknown };
+  }
+  const migrator = new Migrator({ db, provider: libraryMigrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`library migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { applied: (results ?? []).map((r) => r.migrationName), unknown: [] };
 }
 
-/** PostgreSQL: concurrent starts serialize on an advisory lock. */
-async function migratePostgres(db: Kysely<Database>): Promise<void> {
-  await db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(727274)`.execute(conn);
+/** How long an open waits for another process's migration before it gives up. */
+const MIGRATION_LOCK_WAIT_MS = 120_000;
+
+/**
+ * SQLite: the whole migration (Kysely's bookkeeping tables included) runs in
+ * one IMMEDIATE transaction, so no other connection, in this process or
+ * another, can interleave with it, and a failed migration leaves nothing
+ * half-done (SQLite's DDL is transactional; Kysely's SQLite adapter assumes
+ * it is not and takes no lock of its own). The lock is polled with
+ * asynchronous pauses, not SQLite's busy wait: a second open in the same
+ * process would otherwise stall the event loop that the first one needs to
+ * finish.
+ */
+async function migrateSqlite(db: Kysely<Database>, database: BetterSqlite3.Database): Promise<MigrationReport> {
+  const deadline = Date.now() + MIGRATION_LOCK_WAIT_MS;
+  database.pragma('busy_timeout = 0');
+  for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
     try {
-      for (const statement of schemaStatements(db, 'postgres')) await sql.raw(statement.compile().sql).execute(conn);
+      database.exec('BEGIN IMMEDIATE');
+      break;
+    } catch (error) {
+      if (!String((error as { code?: string }).code).startsWith('SQLITE_BUSY') || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+  try {
+    const report = await runMigrations(db, 'sqlite');
+    database.exec('COMMIT');
+    return report;
+  } catch (error) {
+    if (database.inTransaction) database.exec('ROLLBACK');
+    throw error;
+  }
+}
+
+/**
+ * PostgreSQL: concurrent opens serialize on a session advisory lock held on
+ * one connection for the whole run, Kysely's bookkeeping tables included
+ * (its own lock covers only the migrations themselves; each runs in a
+ * transaction, PostgreSQL's DDL being transactional).
+ */
+async function migratePostgres(db: Kysely<Database>): Promise<MigrationReport> {
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn);
+    try {
+      return await runMigrations(db, 'postgres');
     } finally {
-      await sql`select pg_advisory_unlock(727274)`.execute(conn);
+      await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn);
     }
   });
 }
+
+/** The advisory lock key opens serialize on (the one every earlier version used). */
+const MIGRATION_LOCK_KEY = 727274;

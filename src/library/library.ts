@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
 import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts } from '../scan/types';
-import { openDatabase, type Database, type Dialect, type VideosTable } from './database';
+import { openDatabase, type Database, type Dialect, type MigrationReport, type VideosTable } from './database';
 import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, Video } from './types';
 
 /** Rows per INSERT or IN list: well under SQLite's 32,766 bound variables and PostgreSQL's 65,535. */
@@ -75,6 +75,8 @@ export class Library {
   private constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /** What the open did to the schema: migrations applied, or unknown ones a newer version recorded. */
+    readonly migrations: MigrationReport,
   ) {}
 
   /**
@@ -96,8 +98,8 @@ export class Library {
 
   /** Opens (and migrates) the library at a `sqlite:` or `postgres://` URL. */
   static async open(databaseUrl: string): Promise<Library> {
-    const { db, dialect } = await openDatabase(databaseUrl);
-    return new Library(db, dialect);
+    const { db, dialect, migrations } = await openDatabase(databaseUrl);
+    return new Library(db, dialect, migrations);
   }
 
   async close(): Promise<void> {
@@ -124,6 +126,7 @@ export class Library {
           error: null,
           created_at: new Date().toISOString(),
           finished_at: null,
+          files_pruned_at: null,
         })
         .onConflict((oc) => oc.column('scan_id').doNothing())
         .execute();
@@ -145,6 +148,7 @@ export class Library {
         error: row.error,
         createdAt: row.created_at,
         finishedAt: row.finished_at,
+        filesPrunedAt: row.files_pruned_at ?? null,
       };
     });
   }

@@ -103,6 +103,8 @@ export interface ScanRecord {
   error: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** When its file records were pruned after SCAN_RECORD_RETENTION; null while they are kept. */
+  filesPrunedAt: string | null;
 }
 
 export interface ListVideosOptions {
