@@ -3,7 +3,7 @@
  * records. One query layer (Kysely) for SQLite and PostgreSQL.
  */
 import path from 'node:path';
-import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction, type Updateable } from 'kysely';
 import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts } from '../scan/types';
 import { openDatabase, type Database, type Dialect, type MigrationReport, type VideosTable } from './database';
 import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, Video } from './types';
@@ -319,15 +319,7 @@ export class Library {
           probed_at: now,
           updated_at: now,
         };
-        // An update keeps the row's created_at, so the returned value tells an
-        // insert (created now) from an update.
-        const row = await trx
-          .insertInto('videos')
-          .values({ path: file.path, created_at: now, ...values })
-          .onConflict((oc) => oc.column('path').doUpdateSet(values))
-          .returning(['created_at', 'id'])
-          .executeTakeFirstOrThrow();
-        const verdict = row.created_at === now ? 'new' : 'updated';
+        const verdict = (await this.upsertVideo(trx, { path: file.path, created_at: now, ...values }, values)) ? 'new' : 'updated';
         // A repeat (a retried batch) keeps the first verdict.
         const marked = await trx
           .updateTable('scan_files')
@@ -343,6 +335,41 @@ export class Library {
         return (marked?.status === 'new' || marked?.status === 'updated' ? marked.status : verdict) as 'new' | 'updated';
       });
     });
+  }
+
+  /**
+   * Inserts the video, or updates the row of its path, and says which it did,
+   * from the write itself (not from timestamps: two writes in the same
+   * millisecond, or workers with skewed clocks, would make that guess wrong).
+   */
+  private async upsertVideo(trx: Transaction<Database>, row: Insertable<VideosTable>, update: Updateable<VideosTable>): Promise<boolean> {
+    if (this.dialect === 'postgres') {
+      // One atomic statement. The row version an INSERT creates has no xmax;
+      // the one ON CONFLICT DO UPDATE creates carries the updating
+      // transaction's id (the row was locked first): the well-known way to
+      // tell the two apart in PostgreSQL.
+      const written = await trx
+        .insertInto('videos')
+        .values(row)
+        .onConflict((oc) => oc.column('path').doUpdateSet(update))
+        .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
+        .executeTakeFirstOrThrow();
+      return written.inserted;
+    }
+    // SQLite: insert only if the path is new (RETURNING yields a row only for
+    // an insert), else update. The INSERT is the transaction's first
+    // statement, so it takes the database's one write lock before reading
+    // anything, and SQLite lets no other writer in until the commit: nothing
+    // can insert or delete the row between the two statements.
+    const inserted = await trx
+      .insertInto('videos')
+      .values(row)
+      .onConflict((oc) => oc.column('path').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted !== undefined) return true;
+    await trx.updateTable('videos').set(update).where('path', '=', row.path).execute();
+    return false;
   }
 
   /** Counts by outcome over probe indexes [from, to), with up to MAX_SUMMARY_ERRORS failures. */

@@ -100,6 +100,33 @@ describe.each([
     expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
   });
 
+  it('tells new from updated by the write itself, also when the clock shows the same millisecond', async () => {
+    // Only Date is faked: the clock stands still, as for two writes in the
+    // same millisecond or a worker whose clock lags another's.
+    jest.useFakeTimers({
+      now: new Date('2026-03-01T12:00:00.000Z'),
+      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+    });
+    try {
+      const file = { path: '/same-ms/clip.mp4', size: 10, mtimeMs: 1 };
+      for (const scanId of ['same-ms-1', 'same-ms-2']) {
+        await library.createScan({ scanId, root: '/same-ms', recursive: true, force: true, retryOf: null });
+        await library.addScanFiles(scanId, [{ position: 0, probeIndex: 0, ...file, status: 'pending' }]);
+      }
+      expect(await library.recordProbe('same-ms-1', 0, { kind: 'probed', file, metadata })).toBe('new');
+      const first = await library.getVideoByPath(file.path);
+      expect(first?.created_at).toBe('2026-03-01T12:00:00.000Z');
+      // A second scan writes the same path at the same instant: an update.
+      expect(await library.recordProbe('same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
+      // Its retried batch writes it again: still the first verdict.
+      expect(await library.recordProbe('same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
+      expect(await library.batchSummary('same-ms-2', 0, 1)).toMatchObject({ probed: 1, new: 0, updated: 1 });
+      expect(await library.getVideoByPath(file.path)).toMatchObject({ id: first!.id, width: 1280, created_at: first!.created_at });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('summarises a batch and lists what failed or was never reached', async () => {
     expect(await library.batchSummary('s1', 0, 10)).toEqual({ probed: 2, new: 1, updated: 0, failed: 1, errors: [{ path: '/m/f0002.mp4', error: 'timeout' }] });
     expect(await library.scanErrors('s1', 10, 0)).toEqual({ errors: [{ path: '/m/f0002.mp4', error: 'timeout' }], total: 1 });
