@@ -3,7 +3,7 @@
  * progress bar on a terminal, one plain line per change (at most one a
  * second) when piped, or one JSON line per event with `--json`.
  */
-import { SingleBar } from 'cli-progress';
+import { Presets, SingleBar } from 'cli-progress';
 import type { JobBody } from '../temporal/scans';
 import { ApiUnreachableError, type ApiClient, type JobEvent } from './api-client';
 import { filesDone, formatPercent, formatSeconds, jobLine, jobSummary, TERMINAL } from './format';
@@ -27,23 +27,26 @@ interface View {
 }
 
 function barView(out: NodeJS.WritableStream): View {
-  const bar = new SingleBar({
-    stream: out,
-    format: '{bar} {percent} | {done}/{discovered} files | {rate} files/s | ETA {eta} | {phase}',
-    barsize: 30,
-    hideCursor: true,
-    clearOnComplete: false,
-    // Redraws come from the stream; the timer only keeps the line fresh.
-    fps: 5,
-    etaBuffer: 1,
-  });
+  const bar = new SingleBar(
+    {
+      stream: out,
+      format: '{bar} {percent} | {done}/{discovered} files | {rate} files/s | ETA {remaining} | {phase}',
+      barsize: 30,
+      hideCursor: true,
+      clearOnComplete: false,
+      // Redraws come from the stream; the timer only keeps the line fresh.
+      fps: 5,
+    },
+    Presets.shades_classic,
+  );
   let started = false;
   const payload = (job: JobBody): Record<string, string | number> => ({
     percent: formatPercent(job.progress).padStart(6),
     done: filesDone(job),
     discovered: job.counts.discovered,
     rate: job.rate_per_s,
-    eta: formatSeconds(job.eta_seconds),
+    // Not `eta`: that name is the library's own estimate; the API's is better informed.
+    remaining: formatSeconds(job.eta_seconds),
     phase: job.cancel_requested ? 'cancelling' : job.status === 'running' ? job.phase : job.status,
   });
   return {
