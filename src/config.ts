@@ -15,6 +15,22 @@ const absoluteDirList = z
   .transform((value) => value.split(':').filter((part) => part.length > 0))
   .refine((parts) => parts.every((part) => path.isAbsolute(part)), 'every entry must be an absolute path');
 
+/**
+ * PATH_MAP: `from=to` pairs, comma-separated, translating the paths Sonarr or
+ * Radarr put in their webhooks into the paths the workers see. Longest `from`
+ * first, so the most specific mapping wins.
+ */
+const pathMapSchema = z
+  .string()
+  .transform((value) => value.split(',').map((pair) => pair.trim()).filter((pair) => pair.length > 0))
+  .refine((pairs) => pairs.every((pair) => /^[^=]+=[^=]+$/.test(pair)), 'expected from=to pairs separated by commas')
+  .transform((pairs) => pairs.map((pair) => {
+    const [from, to] = pair.split('=') as [string, string];
+    return { from: from.trim(), to: to.trim() };
+  }))
+  .refine((pairs) => pairs.every((pair) => path.isAbsolute(pair.to)), 'every "to" must be an absolute path')
+  .transform((pairs) => pairs.sort((a, b) => b.from.length - a.from.length));
+
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
@@ -43,6 +59,7 @@ const envSchema = z.object({
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
   SCAN_WINDOW: positiveInt.max(64).default(4),
   CORS_ORIGINS: z.string().optional(),
+  PATH_MAP: pathMapSchema.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -75,7 +92,15 @@ export interface Config {
   batchSize: number;
   window: number;
   corsOrigins: string[];
+  /** Webhook path prefixes and what they are on the workers, most specific first. */
+  pathMap: PathMapping[];
   logLevel: string;
+}
+
+/** One PATH_MAP pair. */
+export interface PathMapping {
+  from: string;
+  to: string;
 }
 
 export class ConfigError extends Error {}
@@ -120,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchSize: e.SCAN_BATCH_SIZE,
     window: e.SCAN_WINDOW,
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    pathMap: e.PATH_MAP ?? [],
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -13,6 +13,7 @@ import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
 import type { ScanService } from '../temporal/scans';
+import { createHooksRouter } from './hooks';
 import { resolveScanRoot } from './paths';
 import { TERMINAL_STATUSES, type JobStatus } from '../temporal/status';
 import {
@@ -145,6 +146,7 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  app.use('/api/v1/hooks', createHooksRouter({ config, scans, logger }));
   app.use(express.json({ limit: '16kb', strict: true, type: () => true }));
 
   /** Starts a scan of a directory: 202 with the new job's id. */

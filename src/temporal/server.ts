@@ -220,7 +220,8 @@ function splitAddress(address: string): { host: string; port: number } {
  * membership ports P+4 … P+7; Prometheus metrics P+8 (loopback only).
  */
 export function serverPorts(frontendPort: number): { grpc: number[]; membership: number[]; metrics: number } {
-  if (frontendPort + 8 > 65535) throw new Error(`the frontend port ${frontendPort} leaves no room for the other services (P+1 … P+8)`);
+  // The server records membership ports in a smallint column: the block must end below 32768.
+  if (frontendPort + 8 > 32767) throw new Error(`the frontend port ${frontendPort} must be at most 32759: the services after it (P+1 … P+8) need ports below 32768`);
   return {
     grpc: [0, 1, 2, 3].map((i) => frontendPort + i),
     membership: [4, 5, 6, 7].map((i) => frontendPort + i),

@@ -1,0 +1,289 @@
+/**
+ * The cluster path with real processes: `npm run temporal:server` (the real
+ * Temporal server on PostgreSQL, not the dev server), the library in
+ * PostgreSQL, the API and three workers. A scan of 2,000 files survives a
+ * worker killed with SIGKILL and the Temporal server stopped and started again;
+ * every worker probes, every file ends in the library once, and only files in
+ * flight at a fault are probed twice. A second server start on the same
+ * databases sets nothing up again.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { findProjectRoot } from '../../src/temporal/go-binary';
+import { obtainTemporalBinaries } from '../../src/temporal/server';
+import { buildLibrary, ensureTestMedia } from '../support/media';
+import { freePort, killPart, startPart, type Part } from '../support/processes';
+import { processesMatching, waitFor, writeProberWrapper } from '../support/stack';
+
+const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
+const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const serverUrl = (database: string): string => adminUrl.replace(/\/[^/]*$/, `/${database}`);
+const name = `cluster_${randomBytes(4).toString('hex')}`;
+const temporalDb = name;
+const libraryDb = `${name}_library`;
+const FILES = 2000;
+const WORKERS = 3;
+const SERVER_READY = /Ctrl-C stops it/;
+const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
+
+let work: string;
+let address: string;
+let uiPort: number;
+let serverEnv: Record<string, string>;
+const parts: Part[] = [];
+
+/**
+ * A frontend port whose block (P … P+8, see serverPorts) is free, below
+ * 32768 as the server's membership table needs, so its other services can bind.
+ */
+async function freeServerPort(): Promise<number> {
+  const canBind = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => canBind(port + i)));
+    if (free.every(Boolean)) return port;
+  }
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function startServer(): Promise<Part> {
+  const part = await startPart('temporal/server-main', serverEnv, SERVER_READY, 300_000);
+  parts.push(part);
+  return part;
+}
+
+/** SIGTERM, as an operator would stop it; resolves with its exit code. */
+async function stopServer(part: Part): Promise<number | NodeJS.Signals | null> {
+  part.child.kill('SIGTERM');
+  return part.exited;
+}
+
+beforeAll(async () => {
+  // Built from the Go module proxy on a fresh machine (minutes), cached under .cache/ after.
+  await obtainTemporalBinaries({ projectRoot: findProjectRoot(), log: (line) => process.stderr.write(`${line}\n`) });
+  work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'cluster-')));
+  address = `127.0.0.1:${await freeServerPort()}`;
+  uiPort = await freePort();
+  serverEnv = { TEMPORAL_DATABASE_URL: serverUrl(temporalDb), TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(uiPort) };
+  await admin((client) => client.query(`create database ${libraryDb}`));
+}, 45 * 60_000);
+
+afterEach(async () => {
+  await Promise.all(parts.splice(0).map((part) => killPart(part)));
+});
+
+afterAll(async () => {
+  await admin(async (client) => {
+    for (const db of [temporalDb, `${temporalDb}_visibility`, libraryDb]) await client.query(`drop database if exists ${db} with (force)`);
+  });
+  if (work) await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('npm run temporal:server', () => {
+  it('sets up databases, schema, namespace and ScanRoot on a first start, nothing on a second, and stops on SIGTERM', async () => {
+    const first = await startServer();
+    const firstOutput = first.output();
+    expect(firstOutput).toMatch(`created database ${temporalDb}`);
+    expect(firstOutput).toMatch(`created database ${temporalDb}_visibility`);
+    expect(firstOutput).toMatch(/schema of \S+ set up to 1\.18/);
+    expect(firstOutput).toMatch(/registered namespace default/);
+    expect(firstOutput).toMatch(/registered search attribute ScanRoot/);
+    // The Web UI answers, and knows the namespace through the server.
+    const namespaces = await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces`)).text();
+    expect(namespaces).toMatch(/"name":\s*"default"/);
+    const versionBefore = await admin(async () => {
+      const client = new pg.Client({ connectionString: serverUrl(temporalDb) });
+      await client.connect();
+      try {
+        return (await client.query('select curr_version, creation_time from schema_version')).rows;
+      } finally {
+        await client.end();
+      }
+    });
+    expect(await stopServer(first)).toBe(0);
+    // Nothing left behind: neither the server nor the UI answers.
+    await expect(fetch(`http://127.0.0.1:${uiPort}/`)).rejects.toThrow();
+
+    const second = await startServer();
+    expect(second.output()).toMatch(/setup\s+nothing to set up/);
+    expect(second.output()).not.toMatch(/created database|set up to|registered/);
+    const versionAfter = await admin(async () => {
+      const client = new pg.Client({ connectionString: serverUrl(temporalDb) });
+      await client.connect();
+      try {
+        return (await client.query('select curr_version, creation_time from schema_version')).rows;
+      } finally {
+        await client.end();
+      }
+    });
+    expect(versionAfter).toEqual(versionBefore);
+    expect(await stopServer(second)).toBe(0);
+  }, 15 * 60_000);
+});
+
+interface JobBody {
+  status: string;
+  counts: { probed: number; discovered: number };
+  result: { scanned: number } | null;
+}
+
+describe('a scan on the cluster', () => {
+  it('finishes through a worker SIGKILL and a server restart: every worker probes, each file once in the library', async () => {
+    const clips = await ensureTestMedia();
+    const root = path.join(work, 'media');
+    const files = await buildLibrary(root, FILES, clips);
+    const taskQueue = `cluster-${process.pid}-${Date.now()}`;
+    const appEnv = {
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      DATABASE_URL: serverUrl(libraryDb),
+      DATA_DIR: path.join(work, 'data'),
+      PROBER: 'ffprobe',
+      PROBE_CONCURRENCY: '1',
+    };
+    // One prober wrapper per worker: its log says which worker probed what.
+    const logs: string[] = [];
+    const wrappers: string[] = [];
+    const workerEnvs: Record<string, string>[] = [];
+    for (let i = 0; i < WORKERS; i++) {
+      const logFile = path.join(work, `worker-${i}.log`);
+      // 20 ms per file keeps the scan long enough to put the faults in its middle.
+      const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 20, logFile });
+      logs.push(logFile);
+      wrappers.push(wrapper.path);
+      workerEnvs.push({ ...appEnv, FFPROBE_PATH: wrapper.path, WORKER_METRICS_PORT: String(await freePort()) });
+    }
+    const calls = async (): Promise<string[][]> =>
+      Promise.all(logs.map(async (log) => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter((line) => line.startsWith(`file:${root}`))));
+    const library = new pg.Client({ connectionString: serverUrl(libraryDb) });
+    const recorded = async (): Promise<number> => {
+      const { rows } = await library.query<{ n: number }>("select count(*)::int as n from videos where path like $1 || '/%'", [root]);
+      return rows[0]?.n ?? 0;
+    };
+    /** Probes started whose result the library has not recorded: what a fault may cost twice. */
+    const inFlight = async (): Promise<number> => (await calls()).flat().length - (await recorded());
+
+    let server = await startServer();
+    const workers = await Promise.all(
+      workerEnvs.map((env) =>
+        startPart('worker-main', env, /worker running/, 180_000).then((part) => {
+          parts.push(part);
+          return part;
+        }),
+      ),
+    );
+    const apiPort = await freePort();
+    parts.push(await startPart('api/server', { ...appEnv, PORT: String(apiPort) }, /api listening/, 120_000));
+    await library.connect();
+    try {
+      const base = `http://127.0.0.1:${apiPort}`;
+      const started = Date.now();
+      const response = await fetch(`${base}/api/v1/videos/scan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path: root }),
+      });
+      expect(response.status).toBe(202);
+      const { job_id: jobId } = (await response.json()) as { job_id: string };
+      // While the server is down the API answers errors; the poll just tries again.
+      const job = async (): Promise<JobBody | null> => {
+        try {
+          const res = await fetch(`${base}/api/v1/jobs/${jobId}`);
+          return res.ok ? ((await res.json()) as JobBody) : null;
+        } catch {
+          return null;
+        }
+      };
+      const probed = async (): Promise<number> => (await calls()).flat().length;
+
+      // Fault 1: a worker killed half-way through its share.
+      await waitFor(probed, (n) => n >= FILES * 0.3, 300_000, 100);
+      const victim = workers[0] as Part;
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      // Its probe host follows it; once no wrapper of its runs, its log is final.
+      await waitFor(() => processesMatching(wrappers[0] as string), (pids) => pids.length === 0, 30_000, 100);
+      const inFlightAtKill = await inFlight();
+      const probedAtKill = await probed();
+
+      // Fault 2: the Temporal server stopped and started again mid-scan.
+      await waitFor(probed, (n) => n >= FILES * 0.55, 300_000, 100);
+      const inFlightAtStop = await inFlight();
+      const stopAsked = Date.now();
+      expect(await stopServer(server)).toBe(0);
+      const stoppedMs = Date.now() - stopAsked;
+      const probedAtStop = await probed();
+      const inFlightAtRestart = await inFlight();
+      const restartAsked = Date.now();
+      server = await startServer();
+      const restartMs = Date.now() - restartAsked;
+      expect(server.output()).toMatch(/setup\s+nothing to set up/);
+      const probedAtRestart = await probed();
+
+      const end = await waitFor(job, (j) => j !== null && TERMINAL.includes(j.status), 600_000, 250);
+      const totalMs = Date.now() - started;
+      expect(end?.status).toBe('completed');
+      expect(end?.result?.scanned).toBe(FILES);
+
+      // Every file once in the library.
+      const { rows } = await library.query<{ n: number; paths: number }>(
+        "select count(*)::int as n, count(distinct path)::int as paths from videos where path like $1 || '/%'",
+        [root],
+      );
+      expect(rows[0]).toEqual({ n: FILES, paths: FILES });
+      // Every worker probed some files, and every file was probed.
+      const perWorker = await calls();
+      for (const list of perWorker) expect(list.length).toBeGreaterThan(0);
+      const all = perWorker.flat();
+      expect(new Set(all).size).toBe(FILES);
+      expect(new Set(all)).toEqual(new Set(files.map((file) => `file:${file}`)));
+      // Probed twice: at most what was in flight at the kill and around the restart.
+      const twice = all.length - FILES;
+      expect(twice).toBeLessThanOrEqual(inFlightAtKill + inFlightAtStop + inFlightAtRestart);
+
+      // The surviving workers serve their scan counters and the SDK's worker metrics.
+      for (const env of workerEnvs.slice(1)) {
+        const page = await (await fetch(`http://127.0.0.1:${env.WORKER_METRICS_PORT}/metrics`)).text();
+        const probedHere = page
+          .split('\n')
+          .filter((line) => line.startsWith('scanner_files_probed_total{'))
+          .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+        expect(probedHere).toBeGreaterThan(0);
+        expect(page).toMatch(/^temporal_\w+/m);
+      }
+
+      process.stderr.write(
+        `${JSON.stringify({
+          cluster_scan: {
+            files: FILES,
+            seconds: totalMs / 1000,
+            per_worker: perWorker.map((list) => list.length),
+            probed_twice: twice,
+            kill: { probed: probedAtKill, in_flight: inFlightAtKill },
+            server_restart: { probed_at_stop: probedAtStop, probed_at_restart: probedAtRestart, stop_ms: stoppedMs, restart_ms: restartMs, in_flight: [inFlightAtStop, inFlightAtRestart] },
+          },
+        })}\n`,
+      );
+    } finally {
+      await library.end();
+    }
+  }, 30 * 60_000);
+});
