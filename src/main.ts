@@ -6,7 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { ensurePortFree } from './api/listen';
 import { loadConfigOrExit } from './config';
+import { errorLine } from './errors';
 import { createLogger } from './logger';
 import { ensureTemporalServer } from './temporal/dev-server';
 
@@ -18,6 +20,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('main', config.logLevel);
   const projectRoot = path.resolve(__dirname, '..', '..');
+  // Refuse before starting a Temporal server and a worker for an API that could not listen.
+  if (config.port !== 0) await ensurePortFree(config.port, config.host);
   const server = await ensureTemporalServer({
     address: config.temporal.address,
     uiPort: config.temporal.uiPort,
@@ -98,6 +102,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`start failed: ${errorLine(error)}\n`);
   process.exit(1);
 });

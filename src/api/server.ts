@@ -1,18 +1,32 @@
 /**
- * `npm run api`: the API alone. Connects to Temporal and the library, then
- * listens on HOST:PORT; SIGINT/SIGTERM close it cleanly.
+ * `npm run api`: the API alone. Binds HOST:PORT first, so that a port in use
+ * stops start-up at once with one line, then connects to the library and
+ * Temporal and serves; SIGINT/SIGTERM close it cleanly.
  */
+import http, { type RequestListener } from 'node:http';
 import { loadConfigOrExit } from '../config';
+import { errorLine } from '../errors';
 import { Library } from '../library/library';
 import { createLogger } from '../logger';
 import { connectClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/dev-server';
 import { ScanService } from '../temporal/scans';
 import { createApp } from './app';
+import { listen } from './listen';
+
+/** What the port answers until the app is ready: not yet, try again (so `npm start` keeps waiting). */
+const starting: RequestListener = (_req, res) => {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+  res.end(JSON.stringify({ code: 'UNAVAILABLE', message: 'the API is starting' }));
+};
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('api', config.logLevel);
+  let handler: RequestListener = starting;
+  const server = http.createServer((req, res) => handler(req, res));
+  await listen(server, config.port, config.host);
+
   const library = await Library.open(config.databaseUrl);
   const { client, connection } = await connectClient(config);
   await registerSearchAttributes(connection, config.temporal.namespace).catch((error: unknown) =>
@@ -28,9 +42,9 @@ async function main(): Promise<void> {
       await connection.healthService.check({});
     },
   });
-  const server = app.listen(config.port, config.host, () => {
-    logger.info({ url: `http://${config.host}:${config.port}` }, 'api listening');
-  });
+  handler = app;
+  logger.info({ url: `http://${config.host}:${config.port}` }, 'api listening');
+
   const stop = (): void => {
     logger.info('api stopping');
     server.close(() => {
@@ -44,6 +58,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`api failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`api failed: ${errorLine(error)}\n`);
   process.exit(1);
 });
