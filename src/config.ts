@@ -2,7 +2,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './scan/duration';
-import { redactSecrets } from './errors';
 
 /**
  * The one place that reads `process.env`. Every variable of API.md is parsed
@@ -16,6 +15,22 @@ const absoluteDirList = z
   .transform((value) => value.split(':').filter((part) => part.length > 0))
   .refine((parts) => parts.every((part) => path.isAbsolute(part)), 'every entry must be an absolute path');
 
+/**
+ * PATH_MAP: `from=to` pairs, comma-separated, translating the paths Sonarr or
+ * Radarr put in their webhooks into the paths the workers see. Longest `from`
+ * first, so the most specific mapping wins.
+ */
+const pathMapSchema = z
+  .string()
+  .transform((value) => value.split(',').map((pair) => pair.trim()).filter((pair) => pair.length > 0))
+  .refine((pairs) => pairs.every((pair) => /^[^=]+=[^=]+$/.test(pair)), 'expected from=to pairs separated by commas')
+  .transform((pairs) => pairs.map((pair) => {
+    const [from, to] = pair.split('=') as [string, string];
+    return { from: from.trim(), to: to.trim() };
+  }))
+  .refine((pairs) => pairs.every((pair) => path.isAbsolute(pair.to)), 'every "to" must be an absolute path')
+  .transform((pairs) => pairs.sort((a, b) => b.from.length - a.from.length));
+
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
@@ -25,6 +40,8 @@ const envSchema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   TEMPORAL_UI_URL: z.string().url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'expected postgres://…').default('postgres://postgres@127.0.0.1:5432/temporal'),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().min(1).optional(),
   SCAN_ROOTS: absoluteDirList.optional(),
@@ -42,6 +59,7 @@ const envSchema = z.object({
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
   SCAN_WINDOW: positiveInt.max(64).default(4),
   CORS_ORIGINS: z.string().optional(),
+  PATH_MAP: pathMapSchema.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -55,7 +73,11 @@ export interface Config {
     uiPort: number;
     uiUrl: string;
     cliPath: string | undefined;
+    /** PostgreSQL of `npm run temporal:server` (persistence; visibility in `<db>_visibility`). */
+    databaseUrl: string;
   };
+  /** Where a worker serves its Prometheus metrics; unset: it serves none. */
+  workerMetricsPort: number | undefined;
   dataDir: string;
   /** `sqlite:<file>` or a `postgres://` URL. */
   databaseUrl: string;
@@ -70,7 +92,15 @@ export interface Config {
   batchSize: number;
   window: number;
   corsOrigins: string[];
+  /** Webhook path prefixes and what they are on the workers, most specific first. */
+  pathMap: PathMapping[];
   logLevel: string;
+}
+
+/** One PATH_MAP pair. */
+export interface PathMapping {
+  from: string;
+  to: string;
 }
 
 export class ConfigError extends Error {}
@@ -82,13 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = issue?.path.join('.') ?? 'environment';
-    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${redactSecrets(JSON.stringify(env[name]) ?? 'nothing')})`);
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'library.sqlite')}`;
   if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(databaseUrl)) {
-    throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${redactSecrets(JSON.stringify(databaseUrl))})`);
+    throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${JSON.stringify(databaseUrl)})`);
   }
   return {
     host: e.HOST,
@@ -100,7 +130,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiPort: e.TEMPORAL_UI_PORT,
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
+      databaseUrl: e.TEMPORAL_DATABASE_URL,
     },
+    workerMetricsPort: e.WORKER_METRICS_PORT,
     dataDir,
     databaseUrl,
     scanRoots: e.SCAN_ROOTS?.map((root) => path.resolve(root)),
@@ -113,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchSize: e.SCAN_BATCH_SIZE,
     window: e.SCAN_WINDOW,
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    pathMap: e.PATH_MAP ?? [],
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -126,9 +159,39 @@ export function loadConfigOrExit(): Config {
     return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${redactSecrets(error.message)}\n`);
+      process.stderr.write(`configuration error: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
   }
+}
+
+/**
+ * The `scanctl` client's own variables: a schema of their own, so that a
+ * server variable set for another process in the same shell (a bad PORT, say)
+ * cannot stop the client.
+ */
+const cliEnvSchema = z.object({
+  API_URL: z.string().url().default('http://127.0.0.1:8000'),
+  API_TOKEN: z.string().min(1).optional(),
+});
+
+export interface CliConfig {
+  /** Base URL of the API, without a trailing slash. */
+  apiUrl: string;
+  apiToken: string | undefined;
+}
+
+/** Parses the client's environment, or throws ConfigError naming the variable. */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const cleaned = Object.fromEntries(
+    Object.entries({ API_URL: env.API_URL, API_TOKEN: env.API_TOKEN }).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = cliEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
+  }
+  return { apiUrl: parsed.data.API_URL.replace(/\/+$/, ''), apiToken: parsed.data.API_TOKEN };
 }

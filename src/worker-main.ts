@@ -4,27 +4,39 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
-import { errorLine } from './errors';
 import { Library } from './library/library';
 import { createLogger } from './logger';
 import { createIsolatedProber } from './probe/isolated';
 import { toSdkLogger } from './temporal/sdk-logger';
+import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
 import { connectWorker, createScanWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel);
-  Runtime.install({ logger: toSdkLogger(logger), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  // The SDK core's worker metrics, on loopback; WORKER_METRICS_PORT serves them with the scan counters.
+  const sdkAddress = config.workerMetricsPort !== undefined ? await sdkMetricsAddress() : undefined;
+  Runtime.install({
+    logger: toSdkLogger(logger),
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(sdkAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkAddress } } } } : {}),
+  });
   const library = await Library.open(config.databaseUrl);
   const prober = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: config.probeConcurrency });
   logger.info({ ffprobe: prober.path, version: await prober.version(), concurrency: config.probeConcurrency }, 'prober ready');
   const connection = await connectWorker(config);
   const worker = await createScanWorker({ config, connection, library, prober });
+  const metrics =
+    config.workerMetricsPort !== undefined
+      ? await serveWorkerMetrics({ host: config.host, port: config.workerMetricsPort, sdkAddress, logger })
+      : undefined;
+  if (metrics) logger.info({ url: `http://${config.host}:${metrics.port}/metrics` }, 'worker metrics served');
   logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker running');
   try {
     // Resolves once a shutdown signal has drained the worker.
     await worker.run();
   } finally {
+    await metrics?.close();
     await connection.close();
     await library.close();
     logger.info('worker stopped');
@@ -32,6 +44,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`worker failed: ${errorLine(error)}\n`);
+  process.stderr.write(`worker failed: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
