@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './scan/duration';
+import { redactSecrets } from './errors';
 
 /**
  * The one place that reads `process.env`. Every variable of API.md is parsed
@@ -112,13 +113,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = issue?.path.join('.') ?? 'environment';
-    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${redactSecrets(JSON.stringify(env[name]) ?? 'nothing')})`);
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   const databaseUrl = e.DATABASE_URL ?? `sqlite:${path.join(dataDir, 'library.sqlite')}`;
   if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(databaseUrl)) {
-    throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${JSON.stringify(databaseUrl)})`);
+    throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${redactSecrets(JSON.stringify(databaseUrl))})`);
   }
   return {
     host: e.HOST,
@@ -159,7 +160,7 @@ export function loadConfigOrExit(): Config {
     return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.stderr.write(`configuration error: ${redactSecrets(error.message)}\n`);
       process.exit(2);
     }
     throw error;
@@ -191,7 +192,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = issue?.path.join('.') ?? 'environment';
-    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${JSON.stringify(env[name])})`);
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'} (got ${redactSecrets(JSON.stringify(env[name]) ?? 'nothing')})`);
   }
   return { apiUrl: parsed.data.API_URL.replace(/\/+$/, ''), apiToken: parsed.data.API_TOKEN };
 }

@@ -4,6 +4,7 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
+import { errorLine } from './errors';
 import { Library } from './library/library';
 import { createLogger } from './logger';
 import { createIsolatedProber } from './probe/isolated';
@@ -44,6 +45,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`worker failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`worker failed: ${errorLine(error)}\n`);
   process.exit(1);
 });
