@@ -56,6 +56,10 @@ const envSchema = z.object({
     .refine((value) => value === undefined || value === '' || parseDuration(value) !== undefined, {
       message: 'expected a duration such as 90s, 30m or 2h',
     }),
+  SCAN_RECORD_RETENTION: z
+    .string()
+    .default('30d')
+    .refine((value) => parseDuration(value) !== undefined, { message: 'expected a duration such as 30d, 12h or 90m' }),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
   SCAN_WINDOW: positiveInt.max(64).default(4),
@@ -88,6 +92,8 @@ export interface Config {
   probeTimeoutMs: number;
   probeConcurrency: number;
   scanTimeoutMs: number | undefined;
+  /** How long a finished scan's per-file records are kept (a retry needs them); then pruned. */
+  scanRecordRetentionMs: number;
   /** Running scans beyond which new starts are refused with 429. */
   maxConcurrentScans: number;
   batchSize: number;
@@ -142,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     probeTimeoutMs: e.PROBE_TIMEOUT_MS,
     probeConcurrency: e.PROBE_CONCURRENCY ?? Math.max(1, os.availableParallelism()),
     scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,
+    scanRecordRetentionMs: parseDuration(e.SCAN_RECORD_RETENTION) as number,
     maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
     batchSize: e.SCAN_BATCH_SIZE,
     window: e.SCAN_WINDOW,

@@ -6,6 +6,7 @@ import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
 import { errorLine } from './errors';
 import { Library } from './library/library';
+import { startScanRecordPruning } from './library/retention';
 import { createLogger } from './logger';
 import { createIsolatedProber } from './probe/isolated';
 import { toSdkLogger } from './temporal/sdk-logger';
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
     ...(sdkAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkAddress } } } } : {}),
   });
   const library = await Library.open(config.databaseUrl);
+  // Old scans' per-file records are removed in the background (SCAN_RECORD_RETENTION).
+  const stopPruning = startScanRecordPruning({ library, retentionMs: config.scanRecordRetentionMs, logger });
   const prober = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: config.probeConcurrency });
   logger.info({ ffprobe: prober.path, version: await prober.version(), concurrency: config.probeConcurrency }, 'prober ready');
   const connection = await connectWorker(config);
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
   } finally {
     await metrics?.close();
     await connection.close();
+    await stopPruning();
     await library.close();
     logger.info('worker stopped');
   }

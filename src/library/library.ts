@@ -68,6 +68,9 @@ function isTransient(error: unknown): boolean {
   );
 }
 
+/** File records deleted per statement when pruning: a few ms of SQLite's write lock each. */
+const PRUNE_CHUNK = 5000;
+
 /** How long a write keeps retrying a transient failure before it gives up (and its activity is retried). */
 const RETRY_FOR_MS = 30_000;
 
@@ -168,6 +171,60 @@ export class Library {
     return this.retrying(async () => {
       await this.db.deleteFrom('scan_files').where('scan_id', '=', scanId).execute();
     });
+  }
+
+  /**
+   * Deletes the file records of scans that finished before `finishedBefore`
+   * (SCAN_RECORD_RETENTION ago), and marks those scans as pruned. Kept: the
+   * records of scans still running (no finished_at) and of a scan whose retry
+   * is still running (the retry reads them). A pruned scan keeps its row and
+   * its counts; a retry of it has nothing to go on (the API answers
+   * NOTHING_TO_RETRY). Deletes in chunks, each its own statement, so a large
+   * scan never holds SQLite's write lock for long. Returns the rows removed.
+   */
+  async pruneScanRecords(finishedBefore: Date): Promise<{ scans: number; rows: number }> {
+    const cutoff = finishedBefore.toISOString();
+    const candidates = await this.retrying(async () =>
+      this.db
+        .selectFrom('scans as s')
+        .select('s.scan_id')
+        // finished_at is ISO-8601 UTC from toISOString(): text order is time order.
+        .where('s.finished_at', '<', cutoff)
+        .where(({ exists, selectFrom }) => exists(selectFrom('scan_files as f').select('f.scan_id').whereRef('f.scan_id', '=', 's.scan_id')))
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('scans as r').select('r.scan_id').whereRef('r.retry_of', '=', 's.scan_id').where('r.finished_at', 'is', null))),
+        )
+        .orderBy('s.finished_at')
+        .execute(),
+    );
+    let rows = 0;
+    for (const { scan_id: scanId } of candidates) {
+      // Marked first: from now on a retry of this scan is refused rather than
+      // started on a partial list. A crash midway leaves rows that the next
+      // run finds (the scan still has records) and finishes.
+      await this.retrying(async () => {
+        await this.db
+          .updateTable('scans')
+          .set((eb) => ({ files_pruned_at: eb.fn.coalesce('files_pruned_at', eb.val(new Date().toISOString())) }))
+          .where('scan_id', '=', scanId)
+          .execute();
+      });
+      const last = await this.retrying(async () =>
+        this.db.selectFrom('scan_files').select((eb) => eb.fn.max('position').as('p')).where('scan_id', '=', scanId).executeTakeFirst(),
+      );
+      const lastPosition = Number(last?.p ?? -1);
+      for (let from = 0; from <= lastPosition; from += PRUNE_CHUNK) {
+        const result = await this.retrying(async () =>
+          this.db
+            .deleteFrom('scan_files')
+            .where('scan_id', '=', scanId)
+            .where('position', '<', from + PRUNE_CHUNK)
+            .executeTakeFirst(),
+        );
+        rows += Number(result.numDeletedRows);
+      }
+    }
+    return { scans: candidates.length, rows };
   }
 
   /** Records discovered files; idempotent on (scan, position). */

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Library } from '../../src/library/library';
-import type { VideoMetadata } from '../../src/library/types';
+import type { NewScanFile, VideoMetadata } from '../../src/library/types';
 
 const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgName = `scanner_test_${randomBytes(4).toString('hex')}`;
@@ -43,6 +43,19 @@ const metadata: VideoMetadata = {
   bitRate: 123456,
   streamCounts: { video: 1, audio: 1, subtitle: 0, data: 0 },
 };
+
+/** Fake timers that fake only the clock: timers and I/O run for real (pg needs them). */
+const ALL_BUT_DATE: NonNullable<FakeTimersConfig['doNotFake']> = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'];
+
+/** Runs `work` with the clock standing at `time`. */
+async function at(time: number, work: () => Promise<void>): Promise<void> {
+  jest.useFakeTimers({ now: time, doNotFake: ALL_BUT_DATE });
+  try {
+    await work();
+  } finally {
+    jest.useRealTimers();
+  }
+}
 
 describe.each([
   ['SQLite', () => `sqlite:${path.join(tmp, 'lib', 'library.sqlite')}`],
@@ -103,10 +116,7 @@ describe.each([
   it('tells new from updated by the write itself, also when the clock shows the same millisecond', async () => {
     // Only Date is faked: the clock stands still, as for two writes in the
     // same millisecond or a worker whose clock lags another's.
-    jest.useFakeTimers({
-      now: new Date('2026-03-01T12:00:00.000Z'),
-      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
-    });
+    jest.useFakeTimers({ now: new Date('2026-03-01T12:00:00.000Z'), doNotFake: ALL_BUT_DATE });
     try {
       const file = { path: '/same-ms/clip.mp4', size: 10, mtimeMs: 1 };
       for (const scanId of ['same-ms-1', 'same-ms-2']) {
@@ -155,5 +165,53 @@ describe.each([
     expect(await library.deleteVideo(id)).toBe(true);
     expect(await library.deleteVideo(id)).toBe(false);
     expect(await library.getVideo(id)).toBeUndefined();
+  });
+
+  it('prunes the file records of scans that finished before the retention, keeping recent, running and retried ones', async () => {
+    const day = 86_400_000;
+    const now = Date.now();
+    const files = (n: number, folder: string): NewScanFile[] =>
+      Array.from({ length: n }, (_, i) => ({ position: i, probeIndex: i, path: `/${folder}/${i}.mp4`, size: 1, mtimeMs: 1, status: 'pending' }));
+    const scan = (scanId: string, retryOf: string | null = null) => library.createScan({ scanId, root: '/r', recursive: true, force: false, retryOf });
+    const finish = (scanId: string) => library.finishScan(scanId, { outcome: 'completed', counts: { discovered: 1 }, error: null });
+    await at(now - 40 * day, async () => {
+      // More rows than one delete takes, to go through the chunks.
+      await scan('old-done');
+      await library.addScanFiles('old-done', files(12_001, 'old-done'));
+      await finish('old-done');
+      await scan('old-running');
+      await library.addScanFiles('old-running', files(3, 'old-running'));
+      await scan('old-retried');
+      await library.addScanFiles('old-retried', files(4, 'old-retried'));
+      await finish('old-retried');
+    });
+    await at(now - 39 * day, async () => {
+      await scan('retry-running', 'old-retried');
+      await library.addScanFiles('retry-running', files(2, 'retry-running'));
+    });
+    await at(now - day, async () => {
+      await scan('recent-done');
+      await library.addScanFiles('recent-done', files(5, 'recent-done'));
+      await finish('recent-done');
+    });
+    const records = async (scanId: string): Promise<number> => (await library.countScanFiles(scanId)).discovered;
+    const cutoff = new Date(now - 30 * day);
+
+    expect(await library.pruneScanRecords(cutoff)).toEqual({ scans: 1, rows: 12_001 });
+    expect(await records('old-done')).toBe(0);
+    expect(await records('old-running')).toBe(3);
+    expect(await records('old-retried')).toBe(4);
+    expect(await records('retry-running')).toBe(2);
+    expect(await records('recent-done')).toBe(5);
+    // The scan itself stays, with its counts, marked as pruned.
+    expect(await library.getScan('old-done')).toMatchObject({ outcome: 'completed', counts: { discovered: 1 }, filesPrunedAt: expect.any(String) });
+    expect((await library.getScan('recent-done'))?.filesPrunedAt).toBeNull();
+    expect(await library.pruneScanRecords(cutoff)).toEqual({ scans: 0, rows: 0 });
+
+    // Once its retry has ended, the retried scan's records are no longer needed.
+    await finish('retry-running');
+    expect(await library.pruneScanRecords(cutoff)).toEqual({ scans: 1, rows: 4 });
+    expect(await records('old-retried')).toBe(0);
+    expect(await records('retry-running')).toBe(2);
   });
 });
