@@ -56,6 +56,15 @@ export interface FileError {
   error: string;
 }
 
+/**
+ * Probe batches per run before continue-as-new, for scans started from now on.
+ * Each batch costs about six history events (activity scheduled/started/
+ * completed plus a workflow task), so 400 batches stay near 2,500 events, far
+ * below Temporal's 10,240-event warning. It travels in each scan's input, so
+ * changing it here changes new scans only.
+ */
+export const MAX_BATCHES_PER_RUN = 400;
+
 /** The summary a finished scan returns; `errors` is capped, the full list is in the library. */
 export interface ScanResult {
   scanned: number;
@@ -98,7 +107,11 @@ export interface ScanInput {
   probeTimeoutMs: number;
   /** Whole-scan limit; null for none. */
   scanTimeoutMs: number | null;
-  /** Probe batches per run before continue-as-new; the workflow's default when absent. */
+  /**
+   * Probe batches per run before continue-as-new. Always set by ScanService
+   * (MAX_BATCHES_PER_RUN); absent only in scans started before it was, which
+   * keep the limit they started with.
+   */
   maxBatchesPerRun?: number;
   /** Set by continue-as-new. */
   cursor?: ScanCursor;
@@ -176,8 +189,16 @@ export interface ScanMemo {
   createdAt: string;
 }
 
-/** Input of the per-root guard: the scan to start (its id is chosen by the guard). */
+/** What a root's guard carries in its memo: the job it holds, readable without a worker. */
+export interface ScanRootGuardMemo extends ScanMemo {
+  scanId: string;
+  force: boolean;
+}
+
+/** Input of the per-root guard: the scan to start. */
 export interface ScanRootGuardInput {
+  /** The id the API chose for the scan; absent in guards started before it did (the guard chose one). */
+  scanId?: string;
   scan: Omit<ScanInput, 'scanId'>;
   memo: ScanMemo;
   /** Backstop execution timeout for the scan, in ms; null for none. */

@@ -1,20 +1,29 @@
 /**
  * The scan service: starts scans as workflows and reads them back as the job
  * bodies of API.md. The API's only way to Temporal.
+ *
+ * A start claims the root by starting its guard workflow (scan-root-guard.ts)
+ * under an id derived from the root, with a plain start: the API chooses the
+ * scan's id and gives it to the guard in its input and memo, so the answer
+ * needs only the server to record the guard, never a worker to run it. Until
+ * a worker has started the scan, the job is `pending`: the library's scans
+ * row (written right after the start) says where to find its guard.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type Client,
-  WithStartWorkflowOperation,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
   type WorkflowExecutionDescription,
+  type WorkflowExecutionInfo,
+  WorkflowNotFoundError,
 } from '@temporalio/client';
-import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config';
 import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
+import type { ScanRecord } from '../library/types';
 import {
+  MAX_BATCHES_PER_RUN,
   MAX_SUMMARY_ERRORS,
   type ScanClaim,
   type ScanCounts,
@@ -23,9 +32,10 @@ import {
   type ScanProgress,
   type ScanResult,
   type ScanRootGuardInput,
+  type ScanRootGuardMemo,
 } from '../scan/types';
-import { claimScanUpdate, GUARD_CLOSING, GUARD_WORKFLOW_TYPE, progressQuery, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { jobStatusOf, TERMINAL_STATUSES, visibilityFilterOf, type JobStatus } from './status';
+import { claimScanUpdate, GUARD_WORKFLOW_TYPE, progressQuery, scanRootSearchAttribute, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
+import { jobListQueriesOf, jobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
 
 /** The job body of API.md. */
 export interface JobBody {
@@ -53,7 +63,7 @@ export interface StartScanRequest {
   recursive: boolean;
   force: boolean;
   retryOf?: string | null;
-  /** Batches per run before continue-as-new (the workflow's default when absent). */
+  /** Batches per run before continue-as-new; MAX_BATCHES_PER_RUN when absent. */
   maxBatchesPerRun?: number;
   /** Whole-scan limit; SCAN_TIMEOUT when absent. */
   scanTimeoutMs?: number | null;
@@ -62,10 +72,62 @@ export interface StartScanRequest {
 /** How long a progress query may take before the job is described from the library instead. */
 const QUERY_DEADLINE_MS = 3000;
 
+/**
+ * How long a guard this process started may stay invisible to visibility
+ * queries (Elasticsearch refreshes about every second; SQL visibility is
+ * written by a queue a moment after the start). Past it, the count sees it.
+ */
+const VISIBILITY_LAG_MS = 3_000;
+
+/**
+ * Clock skew allowed between the API (which stamps a job's created_at) and
+ * the Temporal server (which stamps start and close times); see list().
+ */
+const CLOCK_SKEW_MS = 60_000;
+
+/** A start that keeps finding the root's guard closing gives up after this many tries. */
+const START_ATTEMPTS = 5;
+
 const zeroCounts = (): ScanCounts => ({ discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0 });
 
+/** The workflow id of a root's guard: one per root, so Temporal itself keeps one scan per root. */
+export function guardIdOf(root: string): string {
+  return `root-${createHash('sha256').update(root).digest('hex').slice(0, 32)}`;
+}
+
+/** What a job body is built from: a describe, or a row of a visibility listing. */
+type Execution = Omit<WorkflowExecutionInfo, 'raw'>;
+
+/** A row of a visibility listing, as the jobs list orders and filters it. */
+interface ListedRow {
+  info: Execution;
+  jobId: string;
+  /** created_at in ms: what the list orders by. */
+  key: number;
+  /** The guard of a job whose scan has not started, rather than the scan. */
+  isGuard: boolean;
+  status: JobStatus;
+  /** Index of the visibility page it came from, within this read of its stream. */
+  page: number;
+}
+
+/** Where a list page resumes: after `cursor`, each stream from a visibility page token ('' for the top), or not at all (null). */
+interface ListPosition {
+  cursor: [number, string] | null;
+  running: string | null;
+  closed: string | null;
+}
+
+const isAfterCursor = (row: ListedRow, cursor: [number, string] | null): boolean =>
+  cursor === null || row.key < cursor[0] || (row.key === cursor[0] && row.jobId < cursor[1]);
+
+/** Newest first; a job listed both as its guard and as its scan sorts the scan first. */
+const newestFirst = (a: ListedRow, b: ListedRow): number =>
+  b.key - a.key || (a.jobId < b.jobId ? 1 : a.jobId > b.jobId ? -1 : 0) || Number(a.isGuard) - Number(b.isGuard);
+
 export class ScanService {
-  private startQueue: Promise<void> = Promise.resolve();
+  /** Guards this process started in the last VISIBILITY_LAG_MS, which visibility may not show yet: guard id → ms. */
+  private readonly recentStarts = new Map<string, number>();
 
   constructor(
     private readonly client: Client,
@@ -75,126 +137,226 @@ export class ScanService {
   ) {}
 
   /**
-   * Starts a scan of a root, or returns the one already running for it
-   * (`created: false`). Race-free: see scan-root-guard.ts.
+   * Starts a scan of a root, or returns the one already running or pending
+   * for it (`created: false`). Answers without waiting for a worker. Starts
+   * of different roots run side by side; two starts of one root race on the
+   * guard's workflow id, which the server gives to one of them only.
    */
   async start(request: StartScanRequest): Promise<ScanClaim> {
+    const { root } = request;
+    const guardId = guardIdOf(root);
+    const scanId = `scan-${randomUUID()}`;
+    const retryOf = request.retryOf ?? null;
     const scanTimeoutMs = request.scanTimeoutMs !== undefined ? request.scanTimeoutMs : (this.config.scanTimeoutMs ?? null);
+    const memo: ScanMemo = { path: root, recursive: request.recursive, retryOf, createdAt: new Date().toISOString() };
+    const guardMemo: ScanRootGuardMemo = { ...memo, scanId, force: request.force };
     const input: ScanRootGuardInput = {
+      scanId,
       scan: {
-        root: request.root,
+        root,
         recursive: request.recursive,
         force: request.force,
         extensions: [],
-        retryOf: request.retryOf ?? null,
+        retryOf,
         batchSize: this.config.batchSize,
         window: this.config.window,
         probeTimeoutMs: this.config.probeTimeoutMs,
         scanTimeoutMs,
-        ...(request.maxBatchesPerRun !== undefined ? { maxBatchesPerRun: request.maxBatchesPerRun } : {}),
+        // Always in the input, so that a later change of the default leaves running scans alone.
+        maxBatchesPerRun: request.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN,
       },
-      memo: {
-        path: request.root,
-        recursive: request.recursive,
-        retryOf: request.retryOf ?? null,
-        createdAt: new Date().toISOString(),
-      },
+      memo,
       // The workflow stops itself at its limit with a summary; this is the
       // backstop should it be unable to (no worker at all, say).
       executionTimeoutMs: scanTimeoutMs !== null ? scanTimeoutMs + 5 * 60_000 : null,
     };
-    const guardId = `root-${createHash('sha256').update(request.root).digest('hex').slice(0, 32)}`;
-    // Starts through this API are serialised around the count, so a burst of
-    // them cannot all see room for one more.
-    const previous = this.startQueue;
-    let release: () => void = () => undefined;
-    this.startQueue = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    try {
-      await this.refuseWhenFull(guardId);
-      return await this.claim(guardId, input, request.root);
-    } finally {
-      release();
-    }
-  }
-
-  private async claim(guardId: string, input: ScanRootGuardInput, root: string): Promise<ScanClaim> {
-    for (let attempt = 0; ; attempt += 1) {
+    for (let attempt = 1; ; attempt += 1) {
+      const release = await this.reserveSlot(guardId);
       try {
-        const claim = await this.client.workflow.executeUpdateWithStart(claimScanUpdate, {
-          startWorkflowOperation: new WithStartWorkflowOperation(GUARD_WORKFLOW_TYPE, {
-            workflowId: guardId,
-            taskQueue: this.taskQueue,
-            args: [input],
-            workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-            staticSummary: `Holds ${root} for one scan at a time`.slice(0, 200),
-          }),
+        await this.client.workflow.start(GUARD_WORKFLOW_TYPE, {
+          workflowId: guardId,
+          taskQueue: this.taskQueue,
+          args: [input],
+          memo: { ...guardMemo },
+          // Cleared by the guard once its scan has started: the jobs list finds pending jobs by it.
+          typedSearchAttributes: [{ key: scanRootSearchAttribute, value: root }],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          staticSummary: `Holds ${root} for one scan at a time`.slice(0, 200),
         });
-        // The scan this guard holds may have ended a moment before the guard
-        // heard of it; such a claim names a finished scan, so try again.
-        if (claim.created || !(await this.hasEnded(claim.jobId)) || attempt >= 50) return claim;
-        await new Promise((resolve) => setTimeout(resolve, 100));
       } catch (error) {
-        // The root's previous scan ended a moment ago and its guard is closing:
-        // wait for it to close, then the next attempt starts a fresh guard.
-        const closing =
-          error instanceof WorkflowUpdateFailedError &&
-          error.cause instanceof ApplicationFailure &&
-          error.cause.type === GUARD_CLOSING;
-        if (!closing || attempt >= 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        release();
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        const held = await this.heldJob(guardId);
+        if (held !== null) return { jobId: held, created: false };
+        if (attempt >= START_ATTEMPTS) {
+          throw new DomainError('UNAVAILABLE', 503, `the previous scan of ${root} is still being closed; try again in a moment`);
+        }
+        continue;
       }
+      // GET finds a job whose scan has not started yet through this row.
+      await this.library.createScan({ scanId, root, recursive: request.recursive, force: request.force, retryOf });
+      return { jobId: scanId, created: true };
     }
   }
 
-  private async hasEnded(jobId: string): Promise<boolean> {
-    const { status } = await this.client.workflow.getHandle(jobId).describe();
-    return status.name !== 'RUNNING';
+  /**
+   * The job a running guard holds, or null when there is none and a start
+   * should try again: the guard closed meanwhile, or its scan has ended and
+   * the guard (which needs a worker to close) was ended here.
+   */
+  private async heldJob(guardId: string): Promise<string | null> {
+    const guard = await this.describeOrNull(guardId);
+    if (guard === null || guard.status.name !== 'RUNNING') return null;
+    const memo = (guard.memo ?? {}) as Partial<ScanRootGuardMemo>;
+    const children = (guard.raw.pendingChildren ?? []).map((child) => child.workflowId).filter((id): id is string => typeof id === 'string');
+    if (memo.scanId === undefined && children.length === 0) {
+      // A guard started by an earlier version of this API, whose scan has not
+      // started: only it knows the id it will choose, so ask it as that version did.
+      return this.client.withDeadline(Date.now() + 1000, () => this.client.workflow.getHandle(guardId).executeUpdate(claimScanUpdate)).then(
+        (claim) => claim.jobId,
+        () => {
+          throw new DomainError('UNAVAILABLE', 503, 'the root is held by a scan that no worker has started yet; try again later');
+        },
+      );
+    }
+    const scanId = memo.scanId ?? (children[0] as string);
+    if (children.includes(scanId)) return scanId;
+    const scan = await this.describeOrNull(scanId);
+    if (scan === null) {
+      // Pending. The API that started it may have stopped before recording it: record it now (idempotent).
+      if (memo.scanId !== undefined && memo.path !== undefined) {
+        await this.library.createScan({ scanId, root: memo.path, recursive: memo.recursive ?? true, force: memo.force ?? false, retryOf: memo.retryOf ?? null });
+      }
+      return scanId;
+    }
+    if (scan.status.name === 'RUNNING') return scanId;
+    // The scan has ended; its guard has only to close, which takes a worker.
+    // End exactly this run so the next attempt starts a fresh guard: two
+    // starts racing here end the same run, and only one of them then starts
+    // the new guard, the other answering with its scan.
+    await this.client.workflow
+      .getHandle(guardId, guard.runId)
+      .terminate('its scan has ended; a new scan of the root replaces it')
+      .catch((error: unknown) => {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      });
+    return null;
   }
 
   /**
    * A flood of starts must not flood the workers: past MAX_CONCURRENT_SCANS
-   * running scans a new root is refused (a root already being scanned still
-   * answers with its running scan). Visibility lags by moments, so the bound
-   * is soft by the few starts that arrive within that lag.
+   * held roots (running guards: scans running or pending) a new root is
+   * refused; a root already held still answers with its job. Starts do not
+   * queue behind each other: each counts the guards visibility shows, plus
+   * the ones this process started too recently to be visible, and reserves
+   * its place before it awaits anything else. Across several API processes
+   * the bound is soft by the starts that arrive within visibility's lag.
+   * Returns the function that gives the place back (a start that found its
+   * root held takes none).
    */
-  private async refuseWhenFull(guardId: string): Promise<void> {
-    const { count } = await this.client.workflow.count(
-      `WorkflowType = '${SCAN_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue}'`,
-    );
-    if (count < this.config.maxConcurrentScans) return;
-    const existing = await this.client.workflow
-      .getHandle(guardId)
-      .describe()
-      .then((d) => d.status.name === 'RUNNING', () => false);
-    if (existing) return;
-    throw new DomainError('TOO_MANY_SCANS', 429, `${count} scans are running, the most this service runs at once; try again when one ends`);
+  private async reserveSlot(guardId: string): Promise<() => void> {
+    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue}'`;
+    const { count } = await this.client.workflow.count(query);
+    const now = Date.now();
+    for (const [id, at] of this.recentStarts) if (now - at > VISIBILITY_LAG_MS) this.recentStarts.delete(id);
+    // A recent start is counted twice once visible: over-counting is safe, and near the limit the ids are compared.
+    if (count + this.recentStarts.size >= this.config.maxConcurrentScans) {
+      const held = new Set<string>();
+      for await (const execution of this.client.workflow.list({ query, pageSize: 1000 })) held.add(execution.workflowId);
+      if (held.has(guardId)) return () => undefined;
+      for (const id of this.recentStarts.keys()) held.add(id);
+      if (held.size >= this.config.maxConcurrentScans) {
+        throw new DomainError('TOO_MANY_SCANS', 429, `${held.size} scans are running or pending, the most this service runs at once; try again when one ends`);
+      }
+    }
+    const at = Date.now();
+    this.recentStarts.set(guardId, at);
+    return () => {
+      if (this.recentStarts.get(guardId) === at) this.recentStarts.delete(guardId);
+    };
   }
 
   /** The job body of a scan; NOT_FOUND when there is no such scan. */
   async get(jobId: string): Promise<JobBody> {
-    const handle = this.client.workflow.getHandle(jobId);
-    let description: WorkflowExecutionDescription;
-    try {
-      description = await handle.describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) throw notFound(`job ${jobId}`);
-      throw error;
-    }
+    const description = await this.describeOrNull(jobId);
+    if (description === null) return this.unstartedJob(jobId);
     if (description.type !== SCAN_WORKFLOW_TYPE) throw notFound(`job ${jobId}`);
-    return this.toJob(description);
+    // Two events (started, first task scheduled) mean no worker has picked the scan up yet.
+    const firstRun = description.raw.workflowExecutionInfo?.firstRunId;
+    const untouched = description.historyLength <= 2 && (firstRun === undefined || firstRun === null || firstRun === description.runId);
+    return this.scanJob(description, { pending: untouched, query: true });
   }
 
-  /** Requests cancellation; the scan ends as cancelled once its in-flight files are stopped. */
+  /**
+   * A job without a scan workflow: pending in its root's guard, or ended
+   * before its scan started (cancelled while pending). Jobs are known to the
+   * library from their start on, so the library says which root, and so
+   * which guard, to look at.
+   */
+  private async unstartedJob(jobId: string): Promise<JobBody> {
+    const scan = await this.library.getScan(jobId);
+    if (scan === undefined) throw notFound(`job ${jobId}`);
+    const guardId = guardIdOf(scan.root);
+    const guard = await this.describeOrNull(guardId);
+    const holds = guard !== null && (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId;
+    if (holds && guard.status.name === 'RUNNING' && scan.outcome === null) return this.guardJob(guard, 'pending', scan);
+    // Not pending: its scan may have started a moment ago.
+    const started = await this.describeOrNull(jobId);
+    if (started !== null) return this.get(jobId);
+    const run = holds ? guard : await this.findGuardRun(guardId, jobId);
+    if (run === null && scan.outcome !== null) {
+      // The scan ran, and Temporal has since dropped its history (namespace retention): the library remembers it.
+      return this.recordedJob(scan);
+    }
+    return this.guardJob(run, unstartedJobStatusOf(run?.status.name ?? null, scan.outcome), scan);
+  }
+
+  /** The run of a root's guard that held a job whose scan never started (it keeps its ScanRoot attribute). */
+  private async findGuardRun(guardId: string, jobId: string): Promise<Execution | null> {
+    const query = `WorkflowId = '${guardId}' AND WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ScanRoot IS NOT NULL`;
+    for await (const execution of this.client.workflow.list({ query })) {
+      if ((execution.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) return execution;
+    }
+    return null;
+  }
+
+  /**
+   * Requests cancellation; the scan ends as cancelled once its in-flight
+   * files are stopped. A pending job (no worker has run anything of it) is
+   * ended at once by termination, which needs no worker: a cancel request
+   * would wait for one, holding the root and a slot of MAX_CONCURRENT_SCANS.
+   */
   async cancel(jobId: string): Promise<JobBody> {
     const job = await this.get(jobId);
     if (TERMINAL_STATUSES.has(job.status)) {
       throw new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} has already ended (${job.status})`);
     }
-    await this.client.workflow.getHandle(jobId).cancel();
-    return { ...job, cancel_requested: true };
+    if (job.status !== 'pending') {
+      await this.client.workflow.getHandle(jobId).cancel();
+      return { ...job, cancel_requested: true };
+    }
+    // Recorded first, so the job reads cancelled however the terminations below interleave with a worker.
+    await this.library.finishScan(jobId, { outcome: 'cancelled', counts: {}, error: null });
+    const guardId = guardIdOf(job.path);
+    // Its slot is free at once, for starts through this process too.
+    this.recentStarts.delete(guardId);
+    const guard = await this.describeOrNull(guardId);
+    if (guard !== null && guard.status.name === 'RUNNING' && (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) {
+      await this.client.workflow
+        .getHandle(guardId, guard.runId)
+        .terminate('job cancelled before its scan started')
+        .catch((error: unknown) => {
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+        });
+    }
+    // A worker may have started the scan just before the guard ended: stop it too.
+    const scan = await this.describeOrNull(jobId);
+    if (scan !== null && scan.status.name === 'RUNNING') {
+      if (scan.historyLength <= 2) await this.client.workflow.getHandle(jobId, scan.runId).terminate('job cancelled before a worker took it');
+      else await this.client.workflow.getHandle(jobId).cancel();
+    }
+    return { ...(await this.get(jobId)), cancel_requested: true };
   }
 
   /**
@@ -209,66 +371,216 @@ export class ScanService {
     if (job.status === 'completed' && job.counts.failed === 0) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} completed without file errors; start a new scan instead`);
     }
-    // Its file records were pruned (SCAN_RECORD_RETENTION): what failed is no longer known.
-    if ((await this.library.getScan(jobId))?.filesPrunedAt) {
-      throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} is older than SCAN_RECORD_RETENTION and its file records are gone; start a new scan instead`);
-    }
     return this.start({ root: job.path, recursive: job.recursive, force: true, retryOf: jobId });
   }
 
-  /** Scans, newest first, a page at a time, through Temporal visibility. */
+  /**
+   * Jobs newest first (by created_at), a page at a time, from Temporal
+   * visibility: the status filter is part of the visibility queries, and
+   * each body is built from its listing row (whose memo carries the
+   * published progress) and the library, with no call to Temporal per job.
+   *
+   * Visibility orders running executions by start time and closed ones by
+   * close time, newest first, and SQL visibility takes no ORDER BY. Both
+   * times are upper bounds of a job's created_at (it is stamped before its
+   * guard starts). So each of the two listings is read until it has `limit`
+   * jobs after the cursor and its next row started (or closed) before the
+   * limit-th of them was created: nothing further down can be newer. The two
+   * are merged, and the page token keeps, per listing, the visibility page
+   * to resume from, so a deep page does not read the listings from the top.
+   */
   async list(options: { status?: JobStatus; limit: number; pageToken?: string }): Promise<{ jobs: JobBody[]; nextPageToken: string | null }> {
-    const clauses = [`WorkflowType = '${SCAN_WORKFLOW_TYPE}'`, `ExecutionStatus != 'ContinuedAsNew'`];
-    if (options.status) clauses.push(visibilityFilterOf(options.status));
-    let nextPageToken: Uint8Array | undefined;
-    if (options.pageToken) {
-      nextPageToken = Buffer.from(options.pageToken, 'base64url');
-      if (nextPageToken.length === 0) throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
-    }
-    let response;
-    try {
-      response = await this.client.workflowService.listWorkflowExecutions({
-        namespace: this.config.temporal.namespace,
-        pageSize: options.limit,
-        query: clauses.join(' AND '),
-        ...(nextPageToken ? { nextPageToken } : {}),
-      });
-    } catch (error) {
-      // If the same listing works without the token, the token was what the server refused.
-      if (options.pageToken) {
-        const { pageToken: _bad, ...rest } = options;
-        const withoutToken = await this.list(rest).then(() => true, () => false);
-        if (withoutToken) throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
+    const position = options.pageToken ? this.parsePosition(options.pageToken) : { cursor: null, running: '', closed: '' };
+    const queries = jobListQueriesOf(options.status, { scanType: SCAN_WORKFLOW_TYPE, guardType: GUARD_WORKFLOW_TYPE, taskQueue: this.taskQueue });
+    const read = async (kind: 'running' | 'closed') => {
+      const query = queries[kind];
+      const from = position[kind];
+      if (query === null || from === null) return null;
+      return this.readListing(query, from, kind, position.cursor, options);
+    };
+    const [running, closed] = await Promise.all([read('running'), read('closed')]);
+    // Merge; a job listed both as its guard and as its scan (for the moment between the scan's start and the guard clearing its marker) counts once.
+    const all = [...(running?.rows ?? []), ...(closed?.rows ?? [])].sort(newestFirst);
+    const selected: ListedRow[] = [];
+    const consumed = new Set<ListedRow>();
+    for (const row of all) {
+      const last = selected[selected.length - 1];
+      if (last !== undefined && last.jobId === row.jobId) {
+        consumed.add(row);
+        continue;
       }
+      if (selected.length >= options.limit) break;
+      selected.push(row);
+      consumed.add(row);
+    }
+    const resume = (listing: Awaited<ReturnType<typeof read>>): string | null => {
+      if (listing === null) return null;
+      const waiting = listing.rows.filter((row) => !consumed.has(row)).map((row) => row.page);
+      if (waiting.length > 0) return listing.pageTokens[Math.min(...waiting)] ?? null;
+      return listing.next;
+    };
+    const last = selected[selected.length - 1];
+    const next: ListPosition = {
+      cursor: last ? [last.key, last.jobId] : position.cursor,
+      running: resume(running),
+      closed: resume(closed),
+    };
+    const jobs = await Promise.all(
+      selected.map((row) =>
+        row.isGuard
+          ? this.library.getScan(row.jobId).then((scan) => this.guardJob(row.info, row.status, scan ?? null))
+          : this.scanJob(row.info, { pending: false, query: false }),
+      ),
+    );
+    const more = next.running !== null || next.closed !== null;
+    return { jobs, nextPageToken: more ? Buffer.from(JSON.stringify(next)).toString('base64url') : null };
+  }
+
+  /**
+   * Reads one visibility listing from a page token until no row further
+   * down can be among the `limit` newest after the cursor (see list()).
+   * Returns the candidate rows, the token each page was read from ('' for
+   * the top), and the token after the last page read (null at the end).
+   */
+  private async readListing(
+    query: string,
+    from: string,
+    kind: 'running' | 'closed',
+    cursor: [number, string] | null,
+    options: { status?: JobStatus; limit: number },
+  ): Promise<{ rows: ListedRow[]; pageTokens: string[]; next: string | null }> {
+    const rows: ListedRow[] = [];
+    const pageTokens: string[] = [];
+    let token = from;
+    for (let page = 0; ; page += 1) {
+      let response;
+      try {
+        response = await this.client.workflowService.listWorkflowExecutions({
+          namespace: this.config.temporal.namespace,
+          pageSize: Math.max(options.limit, 50),
+          query,
+          ...(token !== '' ? { nextPageToken: Buffer.from(token, 'base64url') } : {}),
+        });
+      } catch (error) {
+        if (token !== '' && page === 0) throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
+        throw error;
+      }
+      pageTokens.push(token);
+      let lastBound = Infinity;
+      for (const raw of response.executions ?? []) {
+        const info = await executionInfoFromRaw(raw, this.client.options.loadedDataConverter, raw, this.config.temporal.namespace);
+        const row = await this.listedRow(info, page);
+        lastBound = (kind === 'running' ? info.startTime : (info.closeTime ?? info.startTime)).getTime();
+        if (row === null || !isAfterCursor(row, cursor) || (options.status !== undefined && row.status !== options.status)) continue;
+        rows.push(row);
+      }
+      const next = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : null;
+      if (next === null) return { rows, pageTokens, next };
+      token = next;
+      if (rows.length >= options.limit) {
+        const limitth = [...rows].sort(newestFirst)[options.limit - 1] as ListedRow;
+        if (lastBound < limitth.key - CLOCK_SKEW_MS) return { rows, pageTokens, next };
+      }
+    }
+  }
+
+  /** A listing row as the list sees it; null for a row that is no job. */
+  private async listedRow(info: Execution, page: number): Promise<ListedRow | null> {
+    const memo = (info.memo ?? {}) as Partial<ScanRootGuardMemo>;
+    const isGuard = info.type === GUARD_WORKFLOW_TYPE;
+    const jobId = isGuard ? memo.scanId : info.workflowId;
+    if (jobId === undefined) return null;
+    const created = memo.createdAt !== undefined ? Date.parse(memo.createdAt) : NaN;
+    const key = Number.isFinite(created) ? created : info.startTime.getTime();
+    let status: JobStatus;
+    if (isGuard) {
+      status = info.status.name === 'RUNNING' ? 'pending' : unstartedJobStatusOf(info.status.name, null);
+    } else {
+      // Only a failed execution needs the library: it tells a scan that hit its time limit from a failure.
+      const outcome = info.status.name === 'FAILED' ? (await this.library.getScan(jobId))?.outcome : null;
+      status = jobStatusOf(info.status.name, outcome);
+    }
+    return { info, jobId, key, isGuard, status, page };
+  }
+
+  private parsePosition(token: string): ListPosition {
+    try {
+      const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as ListPosition;
+      const tokenOk = (t: unknown): boolean => t === null || typeof t === 'string';
+      const cursorOk =
+        value.cursor === null || (Array.isArray(value.cursor) && typeof value.cursor[0] === 'number' && typeof value.cursor[1] === 'string');
+      if (typeof value === 'object' && value !== null && cursorOk && tokenOk(value.running) && tokenOk(value.closed)) return value;
+    } catch {
+      // Falls through to the error below.
+    }
+    throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
+  }
+
+  private async describeOrNull(workflowId: string): Promise<WorkflowExecutionDescription | null> {
+    try {
+      return await this.client.workflow.getHandle(workflowId).describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return null;
       throw error;
     }
-    const ids = (response.executions ?? []).map((e) => e.execution?.workflowId).filter((id): id is string => typeof id === 'string');
-    const jobs = await Promise.all(ids.map((id) => this.get(id).catch(() => null)));
-    const token = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : null;
+  }
+
+  /** The body of a job whose scan has not started (pending) or never did, from its guard's memo and the library. */
+  private guardJob(guard: Execution | null, status: JobStatus, scan: ScanRecord | null): JobBody {
+    const memo = (guard?.memo ?? {}) as Partial<ScanRootGuardMemo>;
+    const jobId = memo.scanId ?? scan?.scanId ?? '';
+    const terminal = TERMINAL_STATUSES.has(status);
     return {
-      // Visibility orders running executions first; within a page, newest first by creation.
-      jobs: jobs
-        .filter((job): job is JobBody => job !== null && (options.status === undefined || job.status === options.status))
-        .sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0)),
-      nextPageToken: token,
+      job_id: jobId,
+      status,
+      progress: terminal ? 0 : null,
+      result: terminal ? { scanned: 0, new: 0, updated: 0, skipped: 0, errors: [] } : null,
+      error: status === 'failed' || status === 'timeout' ? (scan?.error ?? 'the scan never started: its root guard ended first') : null,
+      path: memo.path ?? scan?.root ?? '',
+      recursive: memo.recursive ?? scan?.recursive ?? true,
+      phase: terminal ? 'done' : 'discovering',
+      counts: zeroCounts(),
+      rate_per_s: 0,
+      eta_seconds: null,
+      cancel_requested: status === 'cancelled',
+      retry_of: memo.retryOf ?? scan?.retryOf ?? null,
+      created_at: memo.createdAt ?? scan?.createdAt ?? guard?.startTime.toISOString() ?? '',
+      finished_at: terminal ? (scan?.finishedAt ?? guard?.closeTime?.toISOString() ?? null) : null,
+      // The scan has no run yet: the link shows the guard it waits in.
+      temporal: { workflow_id: jobId, run_id: '', ui_url: guard ? this.uiUrl(guard.workflowId, guard.runId) : '' },
     };
   }
 
-  private async toJob(description: WorkflowExecutionDescription): Promise<JobBody> {
-    const memo = (description.memo ?? {}) as Partial<ScanMemo>;
-    const jobId = description.workflowId;
+  /** The body of a finished scan whose Temporal history is gone: all from the library. */
+  private async recordedJob(scan: ScanRecord): Promise<JobBody> {
+    const status = jobStatusOf(scan.outcome === 'completed' ? 'COMPLETED' : scan.outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', scan.outcome);
+    const counts = this.countsOf(scan.counts) ?? zeroCounts();
+    const errors = await this.library.scanErrors(scan.scanId, MAX_SUMMARY_ERRORS, 0);
+    return {
+      ...this.guardJob(null, status, scan),
+      counts,
+      progress: status === 'completed' ? 1 : counts.discovered === 0 ? 0 : Math.min((counts.probed + counts.skipped) / counts.discovered, 0.999),
+      result: { scanned: counts.probed + counts.skipped, new: counts.new, updated: counts.updated, skipped: counts.skipped, errors: errors.errors },
+    };
+  }
+
+  /**
+   * The body of a scan workflow, from a describe or a listing row: both
+   * carry the memo with the published progress. `query`: a scan that
+   * publishes none (started before it did) is asked through a worker.
+   */
+  private async scanJob(execution: Execution, options: { pending: boolean; query: boolean }): Promise<JobBody> {
+    const memo = (execution.memo ?? {}) as Partial<ScanMemo> & { progress?: ScanProgress };
+    const jobId = execution.workflowId;
     const scan = await this.library.getScan(jobId);
-    let status = jobStatusOf(description.status.name, scan?.outcome);
+    let status = jobStatusOf(execution.status.name, scan?.outcome);
     let live: ScanProgress | null = null;
     if (status === 'running') {
-      // Two events (started, first task scheduled) mean no worker has picked the scan up yet.
-      const firstRun = description.raw.workflowExecutionInfo?.firstRunId;
-      if (description.historyLength <= 2 && (firstRun === undefined || firstRun === null || firstRun === description.runId)) {
+      if (options.pending) {
         status = 'pending';
       } else {
         // Published by the workflow at every step; older scans answer the query.
-        const published = (description.memo as { progress?: ScanProgress } | undefined)?.progress;
-        live = published ?? (await this.queryProgress(jobId));
+        live = memo.progress ?? (options.query ? await this.queryProgress(jobId) : null);
       }
     }
     const terminal = TERMINAL_STATUSES.has(status);
@@ -290,19 +602,19 @@ export class ScanService {
       progress = status === 'completed' ? 1 : counts.discovered === 0 ? 0 : Math.min((counts.probed + counts.skipped) / counts.discovered, 0.999);
     } else if (live === null && status === 'running') {
       counts = (await this.library.scanTotals(jobId)).counts;
-    } else if (phase === 'discovering') {
+    } else if (phase === 'discovering' && status === 'running') {
       counts = { ...counts, discovered: (await this.library.countScanFiles(jobId)).discovered };
     }
     // A finished scan reports its average rate over its whole run.
-    const createdAt = memo.createdAt ?? description.startTime.toISOString();
-    const runSeconds = description.closeTime ? (description.closeTime.getTime() - Date.parse(createdAt)) / 1000 : 0;
+    const createdAt = memo.createdAt ?? execution.startTime.toISOString();
+    const runSeconds = execution.closeTime ? (execution.closeTime.getTime() - Date.parse(createdAt)) / 1000 : 0;
     const ratePerS = terminal ? (runSeconds > 0 ? Math.round((counts.probed / runSeconds) * 10) / 10 : 0) : (live?.ratePerS ?? 0);
     return {
       job_id: jobId,
       status,
       progress,
       result,
-      error: status === 'failed' || status === 'timeout' ? (scan?.error ?? `scan ${description.status.name.toLowerCase()}`) : null,
+      error: status === 'failed' || status === 'timeout' ? (scan?.error ?? `scan ${execution.status.name.toLowerCase()}`) : null,
       path: memo.path ?? '',
       recursive: memo.recursive ?? true,
       phase,
@@ -312,13 +624,13 @@ export class ScanService {
       cancel_requested: status === 'cancelled' || (live?.cancelRequested ?? false),
       retry_of: memo.retryOf ?? null,
       created_at: createdAt,
-      finished_at: description.closeTime?.toISOString() ?? null,
-      temporal: {
-        workflow_id: jobId,
-        run_id: description.runId,
-        ui_url: `${this.config.temporal.uiUrl}/namespaces/${encodeURIComponent(this.config.temporal.namespace)}/workflows/${encodeURIComponent(jobId)}/${description.runId}/history`,
-      },
+      finished_at: execution.closeTime?.toISOString() ?? null,
+      temporal: { workflow_id: jobId, run_id: execution.runId, ui_url: this.uiUrl(jobId, execution.runId) },
     };
+  }
+
+  private uiUrl(workflowId: string, runId: string): string {
+    return `${this.config.temporal.uiUrl}/namespaces/${encodeURIComponent(this.config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
   }
 
   private async queryProgress(jobId: string): Promise<ScanProgress | null> {
@@ -338,5 +650,4 @@ export class ScanService {
     for (const key of Object.keys(counts) as (keyof ScanCounts)[]) counts[key] = Number(stored[key] ?? 0);
     return counts;
   }
-
 }

@@ -1,6 +1,6 @@
 /**
  * Maps Temporal's execution status (and our recorded outcome) onto the job
- * status values of API.md.
+ * status values of API.md, and job statuses onto visibility queries.
  */
 export type JobStatus = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'timeout';
 
@@ -32,20 +32,72 @@ export function jobStatusOf(executionStatus: string, recordedOutcome: string | n
   }
 }
 
-/** The Temporal visibility query that selects executions with a given job status. */
-export function visibilityFilterOf(status: JobStatus): string {
+/**
+ * The job status of a job whose scan never started: its guard ended first.
+ * A cancel of a pending job records `cancelled` and terminates the guard; a
+ * guard otherwise ends early only when it fails to start the scan.
+ */
+export function unstartedJobStatusOf(guardStatus: string | null, recordedOutcome: string | null | undefined): JobStatus {
+  if (recordedOutcome === 'cancelled' || recordedOutcome === 'timeout' || recordedOutcome === 'failed') return recordedOutcome;
+  switch (guardStatus) {
+    case 'CANCELLED':
+    case 'TERMINATED':
+      return 'cancelled';
+    case 'TIMED_OUT':
+      return 'timeout';
+    default:
+      return 'failed';
+  }
+}
+
+/** The visibility queries that list jobs: one over running executions, one over closed ones; null where no job can match. */
+export interface JobListQueries {
+  running: string | null;
+  closed: string | null;
+}
+
+/**
+ * Visibility queries selecting the executions that are jobs with a given
+ * status (any status when absent), on one task queue. A job is a scan
+ * workflow, or, while its scan has not started, the root's guard: a guard
+ * carries the ScanRoot search attribute from its start until it has started
+ * its scan (see scan-root-guard.ts), so `ScanRoot IS NOT NULL` selects the
+ * guards whose job is theirs alone. Visibility cannot tell a scan that hit
+ * its own time limit from one that failed (both are Failed executions; the
+ * library knows), so `failed` and `timeout` both select Failed executions
+ * and the caller keeps those whose recorded outcome matches.
+ */
+export function jobListQueriesOf(
+  status: JobStatus | undefined,
+  names: { scanType: string; guardType: string; taskQueue: string },
+): JobListQueries {
+  const scan = `WorkflowType = '${names.scanType}'`;
+  const unstarted = `(WorkflowType = '${names.guardType}' AND ScanRoot IS NOT NULL)`;
+  const both = `(${scan} OR ${unstarted})`;
+  const running = "ExecutionStatus = 'Running'";
+  const closed = "ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'";
+  const queue = ` AND TaskQueue = '${names.taskQueue.replace(/'/g, "''")}'`;
+  const q = (running: string | null, closed: string | null): JobListQueries => ({
+    running: running === null ? null : running + queue,
+    closed: closed === null ? null : closed + queue,
+  });
   switch (status) {
+    case undefined:
+      return q(`${both} AND ${running}`, `${both} AND ${closed}`);
     case 'pending':
+      return q(`${unstarted} AND ${running}`, null);
     case 'running':
+      return q(`${scan} AND ${running}`, null);
     case 'paused':
-      return "ExecutionStatus = 'Running'";
+      // No scan pauses yet.
+      return q(null, null);
     case 'completed':
-      return "ExecutionStatus = 'Completed'";
+      return q(null, `${scan} AND ExecutionStatus = 'Completed'`);
     case 'cancelled':
-      return "(ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Terminated')";
+      return q(null, `${both} AND (ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Terminated')`);
     case 'timeout':
-      return "(ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Failed')";
+      return q(null, `${both} AND (ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Failed')`);
     case 'failed':
-      return "ExecutionStatus = 'Failed'";
+      return q(null, `((${scan} AND ExecutionStatus = 'Failed') OR (${unstarted} AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Completed')))`);
   }
 }

@@ -37,11 +37,11 @@ import { progressQuery } from './definitions';
 type Activities = ReturnType<typeof createActivities>;
 
 /**
- * Batches per run before continue-as-new. Each batch costs about six history
- * events (activity scheduled/started/completed plus a workflow task), so 400
- * batches stay near 2,500 events, far below Temporal's 10,240-event warning.
+ * Batches per run of scans started before the limit travelled in their input
+ * (ScanService sets it now, from MAX_BATCHES_PER_RUN). Frozen: those scans'
+ * histories replay with it, so it must never change.
  */
-export const DEFAULT_MAX_BATCHES_PER_RUN = 400;
+const LEGACY_MAX_BATCHES_PER_RUN = 400;
 
 /** Patch id of progress publishing through the memo (see showDetails). */
 export const PROGRESS_MEMO_PATCH = 'progress-memo';
@@ -81,7 +81,9 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     retry: RETRY_POLICY,
   });
 
-  const maxBatchesPerRun = input.maxBatchesPerRun ?? DEFAULT_MAX_BATCHES_PER_RUN;
+  // From the input, never from a code default: a deploy that changes the
+  // default must not change where running scans continue-as-new.
+  const maxBatchesPerRun = input.maxBatchesPerRun ?? LEGACY_MAX_BATCHES_PER_RUN;
   const cursor: ScanCursor = input.cursor ?? {
     nextIndex: 0,
     toProbe: -1,

@@ -1,9 +1,16 @@
 /**
  * One scan per root at a time, without a check-then-start race: the API
- * starts this guard with update-with-start under a workflow id derived from
- * the root and Temporal's USE_EXISTING conflict policy. Every concurrent start
- * for the root lands on the same guard; the first claim starts the scan as a
- * child, every claim gets that scan's id back.
+ * starts this guard under a workflow id derived from the root, and Temporal
+ * lets only one execution of an id run at once. The API chooses the scan's id
+ * and puts it in the guard's input and memo, so a start is answered as soon
+ * as the server has recorded the guard, whether or not a worker polls; a start
+ * that finds the root's guard running answers with the scan id in its memo.
+ * The guard starts the scan as a child under that id and holds the root
+ * until the scan ends.
+ *
+ * Guards started by older API versions got no scan id: they choose one and
+ * answer claims through `claimScanUpdate` (update-with-start). Both paths stay
+ * here, so that their recorded histories replay.
  */
 import {
   allHandlersFinished,
@@ -12,6 +19,7 @@ import {
   ParentClosePolicy,
   setHandler,
   startChild,
+  upsertSearchAttributes,
   uuid4,
 } from '@temporalio/workflow';
 import type { ScanClaim, ScanRootGuardInput } from '../scan/types';
@@ -40,7 +48,11 @@ export async function scanRootGuard(input: ScanRootGuardInput): Promise<void> {
     },
   );
 
-  const scanId = `scan-${uuid4()}`;
+  // A guard started before the API chose scan ids draws one from the
+  // workflow's seeded random source, which replay reproduces.
+  const scanId = input.scanId ?? `scan-${uuid4()}`;
+  // Cancelled or terminated before this (the job was cancelled while pending),
+  // startChild throws and the guard ends without starting a scan: the root is free.
   const child = await startChild(scanLibrary, {
     workflowId: scanId,
     args: [{ ...input.scan, scanId }],
@@ -55,6 +67,15 @@ export async function scanRootGuard(input: ScanRootGuardInput): Promise<void> {
     ...(input.executionTimeoutMs !== null ? { workflowExecutionTimeout: input.executionTimeoutMs } : {}),
   });
   jobId = scanId;
+  // A guard started by the API carries the root as its ScanRoot search
+  // attribute while its scan has not started: that is how the jobs list
+  // finds pending jobs in the visibility store. The scan itself carries it
+  // from now on. Only guards given a scan id carry the attribute, and no
+  // history recorded before scan ids has one, so the input itself keeps old
+  // histories replaying (no patch marker needed).
+  if (input.scanId !== undefined) {
+    upsertSearchAttributes([{ key: scanRootSearchAttribute, value: null }]);
+  }
   try {
     await child.result();
   } catch {
