@@ -1,6 +1,7 @@
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { ErrorType } from '../scan/types';
+import { isInside, resolveInside } from './containment';
 
 /** Stats in flight at once while walking a folder. */
 const STAT_PARALLELISM = 64;
@@ -14,47 +15,97 @@ export interface WalkedFile {
   error?: string;
 }
 
+/** Options of walkVideoFiles. */
+export interface WalkOptions {
+  /** The scan root: nothing outside its real path is listed, stat-ed or yielded as a file to probe. */
+  root: string;
+  /** The folder to walk, inside the root (a retry walks a folder it could not read before); the root by default. */
+  from?: string;
+  recursive: boolean;
+  extensions: ReadonlySet<string>;
+  /**
+   * Stops the walk: checked before every folder and every round of stats,
+   * so a cancel lands within one folder listing, whatever the tree holds.
+   * The walk then throws the signal's reason.
+   */
+  signal?: AbortSignal;
+  onSkip?: (dir: string, error: NodeJS.ErrnoException) => void;
+  /** Called with each folder before it is listed (progress and tests). */
+  onDirectory?: (dir: string) => void;
+}
+
+/** A folder waiting to be walked: its path as the scan names it, and the real path it had when found. */
+interface PendingDir {
+  dir: string;
+  real: string;
+}
+
 /**
  * Walks a tree in a fixed order (names sorted by byte), yielding the files
  * whose extension is in `extensions`.
  *
  * Symlinks are followed only while their target stays inside the root, and
  * every directory is entered once by its real path, so loops are impossible.
- * Names that are not valid UTF-8, FIFOs and devices, and links that dangle or
- * lead out of the root are yielded with the reason they cannot be probed, so
- * that the scan records them instead of losing them. A folder that cannot be
- * listed for want of permission is yielded with the reason too (its own path,
- * so a retry can walk it once it is readable); one that vanished mid-walk is
- * passed over through `onSkip`. Neither is fatal.
+ * A folder is listed through its real path, checked against the root right
+ * before, so a folder swapped for a link after it was found is not followed
+ * out. Names that are not valid UTF-8, FIFOs and devices, and links that
+ * dangle or lead out of the root are yielded with the reason they cannot be
+ * probed, so that the scan records them instead of losing them. A folder
+ * that cannot be listed for want of permission is yielded with the reason too
+ * (its own path, so a retry can walk it once it is readable); one that
+ * vanished mid-walk is passed over through `onSkip`. Neither is fatal.
  */
-export async function* walkVideoFiles(options: {
-  root: string;
-  recursive: boolean;
-  extensions: ReadonlySet<string>;
-  onSkip?: (dir: string, error: NodeJS.ErrnoException) => void;
-}): AsyncGenerator<WalkedFile> {
+export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<WalkedFile> {
+  const { signal } = options;
   const realRoot = await fs.realpath(options.root);
-  const visited = new Set<string>([realRoot]);
-  const inside = (real: string): boolean => real === realRoot || real.startsWith(realRoot + path.sep);
+  const from = options.from ?? options.root;
+  const start = options.from === undefined ? realRoot : await fs.realpath(from).catch(() => null);
+  if (start === null || !isInside(realRoot, start)) {
+    yield { path: from, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot };
+    return;
+  }
+  const visited = new Set<string>([start]);
   const isVideoName = (name: string): boolean => options.extensions.has(path.extname(name).toLowerCase());
   // Depth-first with an explicit stack of sorted directories, so the order is
   // deterministic and deep trees cannot overflow the call stack.
-  const stack: string[] = [options.root];
+  const stack: PendingDir[] = [{ dir: from, real: start }];
   while (stack.length > 0) {
-    const dir = stack.pop() as string;
+    signal?.throwIfAborted();
+    const { dir, real: foundAt } = stack.pop() as PendingDir;
+    // The folder may have been swapped for a link since it was found: list it
+    // only where it really is now, and only if that is still inside the root.
+    let realDir: string;
+    try {
+      realDir = foundAt === start && dir === from ? start : await fs.realpath(dir);
+    } catch (error) {
+      options.onSkip?.(dir, error as NodeJS.ErrnoException);
+      continue;
+    }
+    if (!isInside(realRoot, realDir)) {
+      options.onSkip?.(dir, Object.assign(new Error(`${dir} now leads out of the scan root`), { code: 'EXDEV' }));
+      continue;
+    }
+    if (realDir !== foundAt) {
+      // Moved within the root since it was found: still entered once only.
+      if (visited.has(realDir)) continue;
+      visited.add(realDir);
+    }
+    options.onDirectory?.(dir);
     let raw: Dirent<Buffer>[];
     try {
       // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
-      raw = await fs.readdir(dir, { encoding: 'buffer', withFileTypes: true });
+      raw = await fs.readdir(realDir, { encoding: 'buffer', withFileTypes: true });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') yield { path: dir, size: 0, mtimeMs: 0, error: ErrorType.UnreadableFolder };
       else options.onSkip?.(dir, error as NodeJS.ErrnoException);
       continue;
     }
+    signal?.throwIfAborted();
     raw.sort((a, b) => Buffer.compare(a.name, b.name));
-    const subdirs: string[] = [];
-    const candidates: string[] = [];
+    const subdirs: PendingDir[] = [];
+    // A candidate's name in the scan, and the real path to stat (never through a link out).
+    const candidates: { path: string; real: string }[] = [];
     const problems: WalkedFile[] = [];
     for (const entry of raw) {
       const bytes = entry.name;
@@ -66,31 +117,30 @@ export async function* walkVideoFiles(options: {
       }
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
+      let real = path.join(realDir, name);
       if (entry.isSymbolicLink()) {
-        const real = await fs.realpath(full).catch(() => null);
-        if (real === null) {
-          if (isVideoName(name)) problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.BrokenLink });
+        // Links cost a realpath each: a tree of links checks the signal between them.
+        signal?.throwIfAborted();
+        const resolved = await resolveInside(realRoot, real);
+        if (!resolved.ok) {
+          if (isVideoName(name) && resolved.reason !== ErrorType.FileVanished) {
+            problems.push({ path: full, size: 0, mtimeMs: 0, error: resolved.reason === ErrorType.OutsideScanRoot ? ErrorType.OutsideScanRoot : ErrorType.BrokenLink });
+          }
           continue;
         }
-        if (!inside(real)) {
-          if (isVideoName(name)) problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot });
-          continue;
-        }
-        const target = await fs.stat(real).catch(() => null);
-        if (target === null) continue;
-        isDir = target.isDirectory();
-        isFile = target.isFile();
+        real = resolved.real;
+        isDir = resolved.stat.isDirectory();
+        isFile = resolved.stat.isFile();
         if (isDir) {
           if (visited.has(real)) continue;
           visited.add(real);
         }
       } else if (isDir) {
-        const real = await fs.realpath(full).catch(() => full);
         if (visited.has(real)) continue;
         visited.add(real);
       }
       if (isDir) {
-        if (options.recursive) subdirs.push(full);
+        if (options.recursive) subdirs.push({ dir: full, real });
         continue;
       }
       if (!isVideoName(name)) continue;
@@ -99,22 +149,35 @@ export async function* walkVideoFiles(options: {
         problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile });
         continue;
       }
-      candidates.push(full);
+      candidates.push({ path: full, real });
     }
     for (const problem of problems) yield problem;
     // Stat a folder's files together: one at a time, the thread-pool round
-    // trips made the walk of 5,000 files take a second.
+    // trips made the walk of 5,000 files take a second. lstat of the real
+    // path: a file swapped for a link since the listing is not followed.
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
+      signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const stats = await Promise.all(slice.map((file) => fs.stat(file).catch(() => null)));
+      const stats = await Promise.all(slice.map((file) => fs.lstat(file.real).catch(() => null)));
       for (let j = 0; j < slice.length; j += 1) {
         const stat = stats[j];
+        const file = slice[j] as { path: string; real: string };
         if (stat === null || stat === undefined) continue;
+        if (stat.isSymbolicLink()) {
+          // Swapped for a link since the listing: judged like any link, never stat-ed through.
+          const resolved = await resolveInside(realRoot, file.real);
+          if (!resolved.ok) {
+            if (resolved.reason !== ErrorType.FileVanished) yield { path: file.path, size: 0, mtimeMs: 0, error: resolved.reason };
+            continue;
+          }
+          if (resolved.stat.isFile()) yield { path: file.path, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs };
+          continue;
+        }
         if (!stat.isFile()) continue;
-        yield { path: slice[j] as string, size: stat.size, mtimeMs: stat.mtimeMs };
+        yield { path: file.path, size: stat.size, mtimeMs: stat.mtimeMs };
       }
     }
     // Push in reverse so the smallest name is walked first.
-    for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as string);
+    for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as PendingDir);
   }
 }

@@ -32,12 +32,27 @@ afterAll(async () => {
   await fs.rm(path.dirname(root), { recursive: true, force: true });
 });
 
-async function walkAll(recursive: boolean, at = root): Promise<{ name: string; error?: string }[]> {
-  const found: { name: string; error?: string }[] = [];
-  for await (const file of walkVideoFiles({ root: at, recursive, extensions: new Set(VIDEO_EXTENSIONS) })) {
-    found.push({ name: path.relative(at, file.path), ...(file.error ? { error: file.error } : {}) });
+async function walkAll(
+  recursive: boolean,
+  at = root,
+  options: { from?: string; signal?: AbortSignal; onFile?: () => void } = {},
+): Promise<{ name: string; error?: string; size?: number }[]> {
+  const found: { name: string; error?: string; size?: number }[] = [];
+  const walk = walkVideoFiles({ root: at, from: options.from, recursive, extensions: new Set(VIDEO_EXTENSIONS), signal: options.signal });
+  for await (const file of walk) {
+    found.push({ name: path.relative(at, file.path), ...(file.error ? { error: file.error } : { size: file.size }) });
+    options.onFile?.();
   }
   return found;
+}
+
+/** Makes `count` folders of `perFolder` empty files named `name(i)` under `at`. */
+async function makeTree(at: string, count: number, perFolder: number, name: (i: number) => string): Promise<void> {
+  for (let d = 0; d < count; d += 1) {
+    const folder = path.join(at, `f${String(d).padStart(3, '0')}`);
+    await fs.mkdir(folder, { recursive: true });
+    await Promise.all(Array.from({ length: perFolder }, (_, i) => fs.writeFile(path.join(folder, name(i)), '')));
+  }
 }
 
 async function walk(recursive: boolean): Promise<string[]> {
@@ -72,6 +87,109 @@ describe('the discovery walk', () => {
     expect(problems).toHaveLength(4);
   });
 
+  it('walks a folder given as its start only inside the root: a link out of it is reported, never walked', async () => {
+    expect(await walkAll(true, root, { from: path.join(root, 'out-link') })).toEqual([{ name: 'out-link', error: 'outside_scan_root' }]);
+    expect(await walkAll(true, root, { from: path.join(root, 'a') })).toEqual([{ name: 'a/1.avi', size: 1 }, { name: 'a/2.webm', size: 1 }]);
+  });
+
+  describe('against a tree that changes while it is walked', () => {
+    let tree: string;
+    let away: string;
+    beforeEach(async () => {
+      tree = await fs.mkdtemp(path.join(path.dirname(root), 'changing-'));
+      away = await fs.mkdtemp(path.join(path.dirname(root), 'away-'));
+      await fs.mkdir(path.join(tree, 'a'));
+      await fs.mkdir(path.join(tree, 'b'));
+      await fs.mkdir(path.join(tree, 'c'));
+      await fs.writeFile(path.join(tree, 'a', '1.mp4'), 'a');
+      await fs.writeFile(path.join(tree, 'b', '2.mp4'), 'b');
+      await fs.writeFile(path.join(tree, 'c', '3.mp4'), 'c');
+      await fs.writeFile(path.join(away, 'secret.mp4'), 'a secret held outside');
+    });
+    afterEach(() => {
+      jest.restoreAllMocks();
+    });
+
+    /** Runs `change` once, right after the folder whose path ends with `/<name>` has been listed. */
+    function afterListing(name: string, change: () => Promise<void>): void {
+      const readdir = fs.readdir.bind(fs) as (...args: unknown[]) => Promise<unknown>;
+      let done = false;
+      jest.spyOn(fs, 'readdir').mockImplementation((async (...args: unknown[]) => {
+        const listed = await readdir(...args);
+        if (!done && String(args[0]).endsWith(`${path.sep}${name}`)) {
+          done = true;
+          await change();
+        }
+        return listed;
+      }) as unknown as typeof fs.readdir);
+    }
+
+    it('does not list a folder swapped for a link out of the root after it was found', async () => {
+      afterListing('a', async () => {
+        await fs.rename(path.join(tree, 'b'), path.join(away, 'b-moved'));
+        await fs.symlink(away, path.join(tree, 'b'));
+      });
+      const found = await walkAll(true, tree);
+      expect(found.map((f) => f.name)).toEqual(['a/1.mp4', 'c/3.mp4']);
+    });
+
+    it('does not stat through a file swapped for a link out of the root after its folder was listed', async () => {
+      afterListing('c', async () => {
+        await fs.rm(path.join(tree, 'c', '3.mp4'));
+        await fs.symlink(path.join(away, 'secret.mp4'), path.join(tree, 'c', '3.mp4'));
+      });
+      const found = await walkAll(true, tree);
+      expect(found).toEqual([
+        { name: 'a/1.mp4', size: 1 },
+        { name: 'b/2.mp4', size: 1 },
+        { name: 'c/3.mp4', error: 'outside_scan_root' },
+      ]);
+    });
+  });
+
+  describe('with a cancellation signal', () => {
+    let tree: string;
+    beforeAll(async () => {
+      tree = path.join(path.dirname(root), 'cancel');
+      await makeTree(path.join(tree, 'quiet'), 60, 50, (i) => `note-${i}.txt`);
+      await makeTree(path.join(tree, 'loud'), 1, 1000, (i) => `v${String(i).padStart(4, '0')}.mp4`);
+    });
+
+    it('stops before the next folder once the signal aborts, in a tree with no videos', async () => {
+      const controller = new AbortController();
+      const readdir = fs.readdir.bind(fs) as (...args: unknown[]) => Promise<unknown>;
+      let listed = 0;
+      const spy = jest.spyOn(fs, 'readdir').mockImplementation((async (...args: unknown[]) => {
+        listed += 1;
+        if (listed === 5) controller.abort(new Error('cancelled by the test'));
+        return readdir(...args);
+      }) as unknown as typeof fs.readdir);
+      try {
+        await expect(walkAll(true, path.join(tree, 'quiet'), { signal: controller.signal })).rejects.toThrow('cancelled by the test');
+      } finally {
+        spy.mockRestore();
+      }
+      // 61 folders in all: the walk stopped right after the listing during which the signal aborted.
+      expect(listed).toBe(5);
+    });
+
+    it('stops between rounds of stats once the signal aborts, in a folder of many videos', async () => {
+      const controller = new AbortController();
+      let yielded = 0;
+      await expect(
+        walkAll(true, path.join(tree, 'loud'), {
+          signal: controller.signal,
+          onFile: () => {
+            yielded += 1;
+            controller.abort(new Error('cancelled by the test'));
+          },
+        }),
+      ).rejects.toThrow('cancelled by the test');
+      // One round of stats (64 files) at most, of the folder's 1,000.
+      expect(yielded).toBeLessThanOrEqual(64);
+    });
+  });
+
   it('walks 10,000 files in one folder and 50 nested folders', async () => {
     const big = path.join(path.dirname(root), 'big');
     await fs.mkdir(big);
@@ -86,6 +204,6 @@ describe('the discovery walk', () => {
     expect(all[0]?.name).toBe('v00000.mp4');
     expect(all[9999]?.name).toBe('v09999.mp4');
     const nested = await walkAll(true, deepRoot);
-    expect(nested).toEqual([{ name: `${Array.from({ length: 50 }, (_, i) => `level-${i}`).join('/')}/bottom.mkv` }]);
+    expect(nested).toEqual([{ name: `${Array.from({ length: 50 }, (_, i) => `level-${i}`).join('/')}/bottom.mkv`, size: 0 }]);
   });
 });
