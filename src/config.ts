@@ -59,7 +59,8 @@ const envSchema = z.object({
   SCAN_RECORD_RETENTION: z
     .string()
     .default('30d')
-    .refine((value) => parseDuration(value) !== undefined, { message: 'expected a duration such as 30d, 12h or 90m' }),
+    // Zero would prune a scan's records as it ends, leaving nothing for its retry.
+    .refine((value) => (parseDuration(value) ?? 0) > 0, { message: 'expected a duration such as 30d, 12h or 90m' }),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
   SCAN_WINDOW: positiveInt.max(64).default(4),

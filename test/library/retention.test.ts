@@ -36,6 +36,8 @@ describe('SCAN_RECORD_RETENTION', () => {
   it('stops start-up with a line naming the variable on a bad value', () => {
     expect(() => loadConfig({ SCAN_RECORD_RETENTION: 'forever' })).toThrow(ConfigError);
     expect(() => loadConfig({ SCAN_RECORD_RETENTION: 'forever' })).toThrow(/SCAN_RECORD_RETENTION/);
+    // Zero would prune a scan's records the moment it ends, before anyone could retry it.
+    expect(() => loadConfig({ SCAN_RECORD_RETENTION: '0' })).toThrow(/SCAN_RECORD_RETENTION/);
   });
 });
 
