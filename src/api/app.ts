@@ -14,6 +14,7 @@ import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
+import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { resolveScanRoot } from './paths';
 import { TERMINAL_STATUSES, type JobStatus } from '../temporal/status';
 import {
@@ -98,6 +99,10 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
     next();
   });
 
+  // Before every route, health and the page included: forged requests get no further.
+  app.use(hostGuard(config.host));
+  app.use(originGuard(config.corsOrigins));
+
   // Health and liveness stay open whatever the token, for load balancers and orchestrators.
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
@@ -146,8 +151,9 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  app.use(jsonBodiesOnly);
   app.use('/api/v1/hooks', createHooksRouter({ config, scans, logger }));
-  app.use(express.json({ limit: '16kb', strict: true, type: () => true }));
+  app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
   /** Starts a scan of a directory: 202 with the new job's id. */
   app.post('/api/v1/videos/scan', async (req, res) => {
@@ -266,6 +272,9 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
     let domain: DomainError;
     if (error instanceof DomainError) {
       domain = error;
+    } else if (isBodyError(error) && error.status === 415) {
+      // An unsupported charset or Content-Encoding of a JSON body.
+      domain = new DomainError('UNSUPPORTED_MEDIA_TYPE', 415, 'request bodies must be application/json in UTF-8');
     } else if (isBodyError(error) && error.type === 'entity.too.large') {
       domain = new DomainError('PAYLOAD_TOO_LARGE', 413, 'request body is too large');
     } else if (isBodyError(error) && (error.type === 'entity.parse.failed' || error.status === 400)) {
