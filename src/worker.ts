@@ -27,7 +27,13 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities({ library: options.library, prober: options.prober }),
+    // The worker enforces its own SCAN_ROOTS: anyone who reaches Temporal can start a scan.
+    activities: createActivities({
+      library: options.library,
+      prober: options.prober,
+      scanRoots: config.scanRoots,
+      probeConcurrency: config.probeConcurrency,
+    }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
     // capping the throttle at one second is what lets a cancel land within about a second.
     maxHeartbeatThrottleInterval: '1s',

@@ -3,11 +3,11 @@
  * that touches the file system, ffprobe or the database happens here.
  */
 import { setMaxListeners } from 'node:events';
-import { promises as fs } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import pLimit from 'p-limit';
 import type { Library } from '../library/library';
 import type { NewScanFile, ProbeOutcome } from '../library/types';
-import type { Prober } from '../probe/ffprobe';
+import type { Prober, ProbeResult } from '../probe/ffprobe';
 import {
   ErrorType,
   VIDEO_EXTENSIONS,
@@ -19,12 +19,25 @@ import {
   type ProbeBatchInput,
   type ProbeBatchResult,
 } from '../scan/types';
+import { checkScanRoot, resolveInside, type Contained } from './containment';
 import { walkVideoFiles, type WalkedFile } from './discover';
 import { scanMetrics } from '../metrics';
 
 export interface ActivityDependencies {
   library: Library;
   prober: Prober;
+  /**
+   * The worker's own SCAN_ROOTS (undefined: any directory). Checked by the
+   * activities themselves on every scan, whoever started it: a workflow can be
+   * started through Temporal without the API.
+   */
+  scanRoots: readonly string[] | undefined;
+  /**
+   * The prober's limit on processes at once (PROBE_CONCURRENCY). A file is
+   * checked only once it holds one of these slots, so the check happens right
+   * before its probe, not while it waits behind a full prober.
+   */
+  probeConcurrency: number;
 }
 
 /** Rows written to the library per insert during discovery: large enough to be cheap, small enough to heartbeat often. */
@@ -42,7 +55,9 @@ function startHeartbeatTicker(details: () => unknown): () => void {
 }
 
 /** Builds the activities around their dependencies. */
-export function createActivities({ library, prober }: ActivityDependencies) {
+export function createActivities({ library, prober, scanRoots, probeConcurrency }: ActivityDependencies) {
+  const probeSlots = pLimit(probeConcurrency);
+
   /**
    * Walks the root (or, for a retry, takes the files the earlier scan failed
    * or never reached), records every file in the library with its position,
@@ -51,10 +66,7 @@ export function createActivities({ library, prober }: ActivityDependencies) {
    */
   async function discoverFiles(input: DiscoverInput): Promise<DiscoverResult> {
     const ctx = Context.current();
-    const rootStat = await fs.stat(input.root).catch(() => null);
-    if (rootStat === null || !rootStat.isDirectory()) {
-      throw ApplicationFailure.nonRetryable(`scan root is not a readable directory: ${input.root}`, ErrorType.InvalidScanRoot);
-    }
+    const realRoot = await checkScanRoot(input.root, scanRoots);
     await library.createScan({
       scanId: input.scanId,
       root: input.root,
@@ -97,21 +109,31 @@ export function createActivities({ library, prober }: ActivityDependencies) {
       ctx.heartbeat({ discovered });
     };
 
+    const signal = ctx.cancellationSignal;
     try {
-      const walk = (root: string): AsyncGenerator<WalkedFile> =>
+      // The walk takes the cancellation signal itself: a tree of many folders
+      // and few videos yields rarely, and a cancel must not wait for a yield.
+      const walk = (from: string): AsyncGenerator<WalkedFile> =>
         walkVideoFiles({
-          root,
+          root: input.root,
+          from,
           recursive: input.recursive,
           extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
-          onSkip: (dir, error) => ctx.log.warn('folder vanished during the walk, passed over', { dir, code: error.code }),
+          signal,
+          onSkip: (dir, error) => ctx.log.warn('folder passed over during the walk', { dir, code: error.code }),
         });
-      const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, walk);
+      const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, realRoot, walk, signal);
       for await (const file of files) {
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('discovery cancelled');
+        if (signal.aborted) throw new CancelledFailure('discovery cancelled');
         pending.push(file);
         if (pending.length >= DISCOVERY_CHUNK) await flush();
       }
       await flush();
+    } catch (error) {
+      // The walk throws the signal's reason; Temporal reports a cancelled
+      // activity only when it ends with a CancelledFailure.
+      if (signal.aborted && !(error instanceof CancelledFailure)) throw new CancelledFailure('discovery cancelled');
+      throw error;
     } finally {
       stopTicker();
     }
@@ -127,6 +149,11 @@ export function createActivities({ library, prober }: ActivityDependencies) {
     const ctx = Context.current();
     const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
     const done = new Set<number>(checkpoint?.done ?? []);
+    // The root is checked again here, not trusted from discovery: every path
+    // this batch probes must lie inside it, whatever route recorded the path.
+    const scan = await library.getScan(input.scanId);
+    if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
+    const realRoot = await checkScanRoot(scan.root, scanRoots);
     const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
     // The heartbeat checkpoint is throttled (at most one a second reaches the
     // server); the library knows exactly which files were recorded, so a retry
@@ -138,7 +165,7 @@ export function createActivities({ library, prober }: ActivityDependencies) {
     setMaxListeners(files.length + 10, signal);
 
     const probeOne = async (file: (typeof files)[number]): Promise<void> => {
-      const outcome = await probeFile(prober, file.path, input.probeTimeoutMs, signal);
+      const outcome = await probeFile({ prober, probeSlots, realRoot, file: file.path, timeoutMs: input.probeTimeoutMs, signal });
       if (signal.aborted) return;
       const status = await library.recordProbe(input.scanId, file.position, outcome);
       scanMetrics.filesProbed.inc({ outcome: status });
@@ -173,39 +200,69 @@ export function createActivities({ library, prober }: ActivityDependencies) {
 
 /**
  * The files an earlier scan failed on or never reached, with their current
- * size and mtime; a folder it could not read is walked now.
+ * size and mtime; a folder it could not read is walked now. Each path is
+ * resolved again and must still lie inside this scan's root: a link the
+ * earlier scan recorded as `outside_scan_root` stays recorded so, never
+ * followed, whether it leads to a file or to a folder.
  */
 async function* filesOfEarlierScan(
   library: Library,
   scanId: string,
-  walk: (root: string) => AsyncGenerator<WalkedFile>,
+  realRoot: string,
+  walk: (from: string) => AsyncGenerator<WalkedFile>,
+  signal: AbortSignal,
 ): AsyncGenerator<WalkedFile> {
   for (const file of await library.unfinishedFiles(scanId)) {
-    // A file gone since is still listed: probing records it as vanished.
-    const stat = await fs.stat(file).catch(() => null);
-    if (stat?.isDirectory()) yield* walk(file);
-    else yield { path: file, size: stat?.size ?? 0, mtimeMs: stat?.mtimeMs ?? 0 };
+    signal.throwIfAborted();
+    const resolved = await resolveInside(realRoot, file);
+    if (!resolved.ok) {
+      // A file gone since is still listed: probing records it as vanished.
+      if (resolved.reason === ErrorType.FileVanished) yield { path: file, size: 0, mtimeMs: 0 };
+      else yield { path: file, size: 0, mtimeMs: 0, error: resolved.reason };
+      continue;
+    }
+    if (resolved.stat.isDirectory()) yield* walk(file);
+    else if (!resolved.stat.isFile()) yield { path: file, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile };
+    else yield { path: file, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs };
   }
 }
 
+/** What probeFile needs: the worker's prober and its slots, the scan's real root, the file. */
+interface ProbeFileOptions {
+  prober: Prober;
+  probeSlots: pLimit.Limit;
+  realRoot: string;
+  file: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
 /**
- * Checks that the path is still a regular file, then runs ffprobe on it.
- * Per-file problems become a failed outcome; transient ones (the prober
- * could not start) throw so that Temporal retries the batch.
+ * Checks, right before probing (once a prober slot is free), that the path
+ * still resolves inside the root to a regular file, and probes that checked
+ * real path, never the name (which a link swapped in since discovery could
+ * send elsewhere). After the probe the path is resolved again: should it lead
+ * somewhere else now, the result is dropped rather than recorded. Per-file
+ * problems become a failed outcome; transient ones (the prober could not
+ * start) throw so that Temporal retries the batch.
  */
-async function probeFile(prober: Prober, file: string, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
-  let stat;
-  try {
-    stat = await fs.stat(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') return { kind: 'failed', reason: ErrorType.PermissionDenied };
-    return { kind: 'failed', reason: ErrorType.FileVanished };
-  }
-  if (!stat.isFile()) return { kind: 'failed', reason: ErrorType.NotARegularFile };
-  const started = process.hrtime.bigint();
-  const result = await prober.probe(file, { timeoutMs, signal });
-  scanMetrics.probeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+async function probeFile({ prober, probeSlots, realRoot, file, timeoutMs, signal }: ProbeFileOptions): Promise<ProbeOutcome> {
+  type Probed = { refused: ProbeOutcome } | { before: Contained; result: ProbeResult };
+  const probed = await probeSlots(async (): Promise<Probed> => {
+    signal.throwIfAborted();
+    const before = await resolveInside(realRoot, file);
+    if (!before.ok) return { refused: { kind: 'failed', reason: before.reason } };
+    if (!before.stat.isFile()) return { refused: { kind: 'failed', reason: ErrorType.NotARegularFile } };
+    const started = process.hrtime.bigint();
+    const result = await prober.probe(before.real, { timeoutMs, signal });
+    scanMetrics.probeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return { before, result };
+  });
+  if ('refused' in probed) return probed.refused;
+  const { before, result } = probed;
+  const after = await resolveInside(realRoot, file);
+  if (!after.ok) return { kind: 'failed', reason: after.reason };
+  if (after.real !== before.real) return { kind: 'failed', reason: ErrorType.FileVanished };
   if (!result.ok) return { kind: 'failed', reason: result.reason };
-  return { kind: 'probed', file: { path: file, size: stat.size, mtimeMs: stat.mtimeMs }, metadata: result.metadata };
+  return { kind: 'probed', file: { path: file, size: before.stat.size, mtimeMs: before.stat.mtimeMs }, metadata: result.metadata };
 }
