@@ -371,6 +371,10 @@ export class ScanService {
     if (job.status === 'completed' && job.counts.failed === 0) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} completed without file errors; start a new scan instead`);
     }
+    // Its file records were pruned (SCAN_RECORD_RETENTION): what failed is no longer known.
+    if ((await this.library.getScan(jobId))?.filesPrunedAt) {
+      throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} is older than SCAN_RECORD_RETENTION and its file records are gone; start a new scan instead`);
+    }
     return this.start({ root: job.path, recursive: job.recursive, force: true, retryOf: jobId });
   }
 
