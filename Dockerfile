@@ -1,4 +1,22 @@
-# The API and worker image: build with the dev toolchain, run with production modules only.
+# The project's image. Targets:
+#   app      (default) the API and workers: `node dist/src/api/server.js`, `node dist/src/worker-main.js`
+#   temporal the same plus the Temporal server, its SQL tool and the Web UI server:
+#            `node dist/src/temporal/server-main.js` (what `npm run temporal:server` runs)
+# `.ci/run` lays out exactly what the build stage copies in a clean folder and
+# runs its install and build steps there (scripts/check-image-context.js), so a
+# file the build needs and the image lacks fails CI, Docker engine or not.
+
+# The Go programs, built from the Go module proxy as `npm run temporal:server`
+# builds them (src/temporal/server.ts): static (CGO off), the server without
+# the optional gRPC modules as its Makefile does, each into its own GOBIN,
+# laid out as the project's `.cache/` so the code finds them there.
+FROM golang:1.25-bookworm AS temporal-binaries
+ENV CGO_ENABLED=0 GOFLAGS=-mod=mod
+RUN GOBIN=/out/temporal-server/v1.29.1 go install -tags disable_grpc_modules go.temporal.io/server/cmd/server@v1.29.1 \
+ && GOBIN=/out/temporal-sql/v1.29.1 go install go.temporal.io/server/cmd/tools/sql@v1.29.1 \
+ && GOBIN=/out/temporal-ui/v2.42.1 go install github.com/temporalio/ui-server/v2/cmd/server@v2.42.1
+
+# Build with the dev toolchain; keep production modules only.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
@@ -6,10 +24,11 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY bench ./bench
+# The benchmark (bench/) is a development tool built on the test media helpers;
+# the image does not carry it, and the build compiles what is there.
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:20-bookworm-slim AS app
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
@@ -17,3 +36,10 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node
 CMD ["node", "dist/src/worker-main.js"]
+
+FROM app AS temporal
+COPY --from=temporal-binaries /out ./.cache
+CMD ["node", "dist/src/temporal/server-main.js"]
+
+# The default target (`docker build .`): the API and worker image.
+FROM app

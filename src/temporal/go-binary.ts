@@ -5,11 +5,13 @@
  * `.cache/`, one build at a time across processes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, promises as fs, constants as fsConstants } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+const PACKAGE_NAME = 'video-library-scanner';
 
 /** One Go program: where it comes from and where it is cached. */
 export interface GoBinarySpec {
@@ -33,8 +35,9 @@ export interface GoBinarySpec {
  */
 export function findProjectRoot(from: string = __dirname): string {
   for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'src', 'temporal'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no project root above ${from}`);
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no ${PACKAGE_NAME} package.json above ${from}`);
   }
 }
 

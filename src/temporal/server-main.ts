@@ -3,16 +3,22 @@
  * (TEMPORAL_DATABASE_URL) with its frontend at TEMPORAL_ADDRESS and the Web UI
  * on TEMPORAL_UI_PORT. Sets up databases, schema, namespace and search
  * attribute on first start; prints the addresses; SIGINT/SIGTERM stop both.
- * `npm run temporal:server -- --obtain` only obtains the binaries and prints them.
+ * `npm run temporal:server -- --obtain` only obtains the binaries and prints them;
+ * `--check` exits 0 when the frontend answers its health check (for container health checks).
  */
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
+import { temporalAnswers } from './dev-server';
 import { findProjectRoot } from './go-binary';
 import { obtainTemporalBinaries, startTemporalCluster } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('temporal-server', config.logLevel);
+  if (process.argv.includes('--check')) {
+    const ok = await temporalAnswers(config.temporal.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), 3000);
+    process.exit(ok ? 0 : 1);
+  }
   const projectRoot = findProjectRoot();
   const binaries = await obtainTemporalBinaries({ projectRoot, log: (line) => process.stderr.write(`${line}\n`) });
   if (process.argv.includes('--obtain')) {

@@ -1,0 +1,55 @@
+/**
+ * The image-context check (scripts/check-image-context.js) as CI runs it, on
+ * the project's Dockerfile and on a variant that copies a file whose imports
+ * the image does not carry: the Dockerfile as it was, whose build failed in
+ * the image because bench/run.ts imports test/support, never copied.
+ * `npm ci` is replaced by a hard-linked copy of the checkout's node_modules
+ * here; `.ci/run` runs the check with the real `npm ci`.
+ */
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+const CHECK = path.join(ROOT, 'scripts', 'check-image-context.js');
+
+function check(dockerfile: string): { status: number | null; output: string } {
+  const result = spawnSync(process.execPath, [CHECK, '--dockerfile', dockerfile, '--node-modules-from', path.join(ROOT, 'node_modules')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 10 * 60_000,
+  });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'image-context-test-'));
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('the image-context check', () => {
+  it('passes for the Dockerfile: the build stage installs and builds from what it copies', () => {
+    const { status, output } = check(path.join(ROOT, 'Dockerfile'));
+    expect(output).toMatch('image-context check passed');
+    expect(status).toBe(0);
+  }, 10 * 60_000);
+
+  it('fails when the build needs a file the Dockerfile does not copy', async () => {
+    const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
+    // Copying bench/ makes the build compile it, and bench imports test/support, which is not copied.
+    const variant = dockerfile.replace('COPY src ./src\n', 'COPY src ./src\nCOPY bench ./bench\n');
+    expect(variant).not.toBe(dockerfile);
+    const file = path.join(dir, 'Dockerfile.bench');
+    await fs.writeFile(file, variant);
+    const { status, output } = check(file);
+    expect(status).toBe(1);
+    expect(output).toMatch(/Cannot find module '\.\.\/test\/support\/\w+'/);
+    expect(output).toMatch('image-context check FAILED: RUN npm run build');
+  }, 10 * 60_000);
+});
