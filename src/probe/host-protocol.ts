@@ -1,11 +1,29 @@
-/** Messages between a worker and its probe host (see probe-host.ts). */
+/** Messages between a worker and its probe hosts (see probe-host.ts and isolated.ts). */
 import type { ProbeResult } from './parse';
+
+/** Which prober a host runs: libavformat in the host itself, or one ffprobe process per file. */
+export type ProberKind = 'libav' | 'ffprobe';
 
 export type HostRequest =
   | { type: 'probe'; id: number; file: string; timeoutMs: number }
   | { type: 'version'; id: number }
   | { type: 'abort'; id: number };
 
+/** The host's first message: it has loaded its prober and takes requests, or it cannot (and exits). */
+export type HostStatus = { type: 'ready'; kind: ProberKind } | { type: 'unavailable'; kind: ProberKind; message: string };
+
 export type HostReply =
   | { id: number; result: ProbeResult | string }
   | { id: number; error: { name: string; message: string; code?: string } };
+
+/** Everything a host sends. */
+export type HostMessage = HostStatus | HostReply;
+
+/** Environment variables a worker sets for the hosts it starts (never read from the user's environment). */
+export const HOST_ENV = {
+  kind: 'PROBE_HOST_PROBER',
+  concurrency: 'PROBE_HOST_CONCURRENCY',
+  ffprobe: 'PROBE_HOST_FFPROBE',
+  /** Tests only: the host aborts, as a crashing demuxer would, on a file whose name contains this text. */
+  testCrashMarker: 'PROBE_HOST_TEST_CRASH_MARKER',
+} as const;

@@ -1,106 +1,409 @@
 /**
- * A Prober whose ffprobe processes are spawned by a probe host process
- * (probe-host.ts) instead of by the worker itself. Same contract as
- * createProber: per-file reasons resolve, machine problems and aborts reject,
- * and a probe settles only once its ffprobe process is gone.
+ * A Prober whose probing happens in probe host processes (probe-host.ts),
+ * never in the worker: with libavformat inside the host (`kind: 'libav'`),
+ * or with ffprobe processes the host spawns (`kind: 'ffprobe'`). Same
+ * contract as createProber: per-file reasons resolve, machine problems and
+ * aborts reject.
+ *
+ * The worker side keeps the guarantees that a host cannot keep itself:
+ * - at most `concurrency` files in flight across all hosts, first come first served;
+ * - a host that does not answer within a probe's timeout plus a grace (a read
+ *   stuck in the kernel ignores libavformat's interrupt) is killed and
+ *   restarted: that file is `timeout`, the others it held are sent again;
+ * - a host that crashes (a signal such as SIGSEGV or SIGABRT, or a non-zero
+ *   exit) takes only its culprit down: every file it held is probed again, each
+ *   alone on a host, and a file that crashes a host on its own is recorded as
+ *   `probe_failed: prober crashed`, once, never retried again;
+ * - a host that dies otherwise (killed from outside, its channel broken) fails
+ *   the probes it held as transient (Temporal retries them) and is restarted
+ *   on the next probe.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { ErrorType } from '../scan/types';
 import { defaultFfprobePath, type Prober, type ProberOptions, type ProbeResult } from './ffprobe';
-import type { HostReply, HostRequest } from './host-protocol';
+import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
 
-interface Pending {
-  resolve: (value: ProbeResult | string) => void;
-  reject: (error: Error) => void;
+/** Options of createIsolatedProber. */
+export interface IsolatedProberOptions extends ProberOptions {
+  /** What the hosts probe with; ffprobe when absent. */
+  kind?: ProberKind;
+  /** Host processes; by default one for ffprobe, and one per four files in flight for libav. */
+  hosts?: number;
+  /** How long past a probe's timeout, or past an abort, a host may take to answer before it is killed. */
+  graceMs?: number;
+  /**
+   * Tests only: the host aborts (SIGABRT, as a crashing demuxer would) on a
+   * file whose name contains this text. Never set in production.
+   */
+  testCrashMarker?: string;
 }
 
-/** Starts (lazily) one probe host and talks to it. */
-export function createIsolatedProber(options: ProberOptions): Prober {
-  const ffprobePath = options.ffprobePath ?? defaultFfprobePath();
-  const hostFile = require.resolve('./probe-host');
-  // Under Jest the sources are TypeScript: the host then loads them through swc.
-  const execArgv = hostFile.endsWith('.ts') ? ['--require', path.join(__dirname, '..', '..', 'scripts', 'ts-register.js')] : [];
-  let host: ChildProcess | null = null;
-  let nextId = 1;
-  const pending = new Map<number, Pending>();
+/** The prober of a worker, with what its hosts have been through. */
+export interface IsolatedProber extends Prober {
+  readonly kind: ProberKind;
+  /** Host processes started so far, restarts included. */
+  readonly hostsStarted: number;
+  /** Process ids of the hosts alive now. */
+  readonly hostPids: number[];
+  /** Stops the hosts; probes in flight and queued fail. */
+  close(): Promise<void>;
+}
 
-  const startHost = (): ChildProcess => {
-    const child = fork(hostFile, [], {
-      execArgv: [...execArgv, '--max-old-space-size=64'],
-      // An empty PROBE_HOST_FFPROBE lets the host pick the bundled build and its fallback.
-      env: { ...process.env, PROBE_HOST_CONCURRENCY: String(options.concurrency), PROBE_HOST_FFPROBE: options.ffprobePath ?? '' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    });
-    child.on('message', (message: HostReply) => {
-      const waiter = pending.get(message.id);
-      if (!waiter) return;
-      pending.delete(message.id);
-      if ('error' in message) {
-        waiter.reject(Object.assign(new Error(message.error.message), { name: message.error.name, code: message.error.code }));
-      } else {
-        waiter.resolve(message.result);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      if (host === child) host = null;
-      // A host that died takes its probes with it: a transient failure, which Temporal retries.
-      for (const [id, waiter] of pending) {
-        pending.delete(id);
-        waiter.reject(Object.assign(new Error(`probe host exited (${signal ?? code})`), { code: 'EPROBEHOST' }));
-      }
-    });
-    // The host must not keep a finished worker alive.
-    child.unref();
-    child.channel?.unref();
-    return child;
-  };
+/** The reason recorded for a file that crashed the prober on its own. */
+export const PROBER_CRASHED = `${ErrorType.ProbeFailed}: prober crashed`;
 
-  type Ask = { type: 'probe'; file: string; timeoutMs: number } | { type: 'version' };
-  const request = (message: Ask, signal?: AbortSignal): Promise<ProbeResult | string> => {
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    host ??= startHost();
-    const child = host;
-    const id = nextId++;
-    child.channel?.ref();
-    return new Promise<ProbeResult | string>((resolve, reject) => {
-      const onAbort = (): void => {
-        child.send({ type: 'abort', id } satisfies HostRequest);
-      };
-      pending.set(id, {
-        resolve: (value) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(signal?.aborted ? abortError(signal) : error);
-        },
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      child.send({ ...message, id } as HostRequest);
-    }).finally(() => {
-      if (pending.size === 0) child.channel?.unref();
-    });
-  };
+/** Why 5 s: a host answers an interrupted probe in milliseconds; only a read stuck in the kernel needs the kill. */
+const DEFAULT_GRACE_MS = 5_000;
 
-  return {
-    path: ffprobePath,
-    get running(): number {
-      return pending.size;
-    },
-    async probe(file, probeOptions) {
-      if (!path.isAbsolute(file)) throw new TypeError(`probe needs an absolute path, got ${JSON.stringify(file)}`);
-      return (await request({ type: 'probe', file, timeoutMs: probeOptions.timeoutMs }, probeOptions.signal)) as ProbeResult;
-    },
-    async version() {
-      return (await request({ type: 'version' })) as string;
-    },
-  };
+/** Files in flight per libav host: its threads open them side by side; more hosts only for more cores. */
+const FILES_PER_LIBAV_HOST = 4;
+
+/** Signals that mean the host crashed on what it was doing, rather than being stopped. */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
+
+interface Request {
+  id: number;
+  file: string;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  resolve: (result: ProbeResult) => void;
+  reject: (error: Error) => void;
+  /** In flight on a host that crashed: its next attempt runs alone on a host. */
+  suspect: boolean;
+  /** Sent to a host on its own because it is a suspect. */
+  solo: boolean;
+  /** Why its host was killed on its account. */
+  killedFor: 'timeout' | 'abort' | null;
+  timer: NodeJS.Timeout | null;
+  onAbort: () => void;
+}
+
+interface Host {
+  child: ChildProcess;
+  ready: boolean;
+  /** No more requests go to it: it is being killed, or its channel failed. */
+  closing: boolean;
+  killed: boolean;
+  exited: boolean;
+  /** Killed by us because a probe ran past its deadline: the others it held are innocent. */
+  killedOverDeadline: boolean;
+  inFlight: Map<number, Request>;
+  versions: Map<number, { resolve: (value: string) => void; reject: (error: Error) => void }>;
+  /** Holds a suspect alone. */
+  solo: boolean;
 }
 
 function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason;
   return Object.assign(new Error('probe aborted'), { name: 'AbortError' });
+}
+
+function hostGone(detail: string): Error {
+  return Object.assign(new Error(`probe host ${detail}`), { code: 'EPROBEHOST' });
+}
+
+/** Creates the worker's prober; hosts start on the first call and restart as needed. */
+export function createIsolatedProber(options: IsolatedProberOptions): IsolatedProber {
+  const concurrency = options.concurrency;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`concurrency must be a positive integer, got ${String(concurrency)}`);
+  }
+  const kind: ProberKind = options.kind ?? 'ffprobe';
+  const hostCount = Math.max(1, Math.min(concurrency, options.hosts ?? (kind === 'libav' ? Math.ceil(concurrency / FILES_PER_LIBAV_HOST) : 1)));
+  const perHost = Math.ceil(concurrency / hostCount);
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const hostFile = require.resolve('./probe-host');
+  // Under Jest the sources are TypeScript: the host then loads them through swc.
+  const execArgv = hostFile.endsWith('.ts') ? ['--require', path.join(__dirname, '..', '..', 'scripts', 'ts-register.js')] : [];
+
+  const hosts: Array<Host | null> = Array.from({ length: hostCount }, () => null);
+  const queue: Request[] = [];
+  /** version() calls waiting for a ready host. */
+  const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  let inFlight = 0;
+  let nextId = 1;
+  let hostsStarted = 0;
+  let closed = false;
+
+  /** Keeps the worker's event loop alive only while something waits on a host. */
+  const refChannels = (): void => {
+    const busy = inFlight > 0 || queue.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
+    for (const host of hosts) {
+      if (host === null) continue;
+      // The process handle too: a host being killed has no channel left, and its 'exit' must still arrive.
+      if (busy) {
+        host.child.ref();
+        host.child.channel?.ref();
+      } else {
+        host.child.unref();
+        host.child.channel?.unref();
+      }
+    }
+  };
+
+  const startHost = (slot: number): Host => {
+    const child = fork(hostFile, [], {
+      execArgv: [...execArgv, '--max-old-space-size=64'],
+      env: {
+        ...process.env,
+        [HOST_ENV.kind]: kind,
+        [HOST_ENV.concurrency]: String(perHost),
+        // An empty value lets the host pick the bundled build and its fallback.
+        [HOST_ENV.ffprobe]: options.ffprobePath ?? '',
+        [HOST_ENV.testCrashMarker]: options.testCrashMarker ?? '',
+        // libavformat's blocking calls run on libuv's pool: enough threads for every file in flight, and spare.
+        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    hostsStarted++;
+    const host: Host = {
+      child, ready: false, closing: false, killed: false, exited: false, killedOverDeadline: false,
+      inFlight: new Map(), versions: new Map(), solo: false,
+    };
+    hosts[slot] = host;
+    child.on('message', (message: HostMessage) => onMessage(host, message));
+    child.once('exit', (code, signal) => onExit(host, code, signal));
+    // Without this listener a failed send, or a failed spawn, would be thrown
+    // as an unhandled 'error' and take the worker down.
+    child.on('error', (error) => {
+      if (child.pid === undefined) onExit(host, null, null, error);
+      else dropHost(host);
+    });
+    // The host must not keep a finished worker alive.
+    child.unref();
+    refChannels();
+    return host;
+  };
+
+  /** Stops using a host and kills it; its 'exit' settles what it held. */
+  const dropHost = (host: Host): void => {
+    host.closing = true;
+    if (host.killed || host.exited) return;
+    host.killed = true;
+    host.child.kill('SIGKILL');
+  };
+
+  const settle = (host: Host, request: Request): void => {
+    host.inFlight.delete(request.id);
+    if (request.timer) clearTimeout(request.timer);
+    request.timer = null;
+    request.signal?.removeEventListener('abort', request.onAbort);
+    if (request.solo) host.solo = false;
+    inFlight--;
+  };
+
+  const onMessage = (host: Host, message: HostMessage): void => {
+    if ('type' in message) {
+      if (message.type === 'ready') {
+        host.ready = true;
+        hostWaiters.splice(0).forEach((waiter) => waiter.resolve());
+        pump();
+      } else {
+        host.closing = true;
+        failStart(host, hostGone(`cannot probe with ${message.kind}: ${message.message}`));
+      }
+      return;
+    }
+    const version = host.versions.get(message.id);
+    if (version) {
+      host.versions.delete(message.id);
+      if ('error' in message) version.reject(Object.assign(new Error(message.error.message), message.error));
+      else version.resolve(message.result as string);
+      refChannels();
+      return;
+    }
+    const request = host.inFlight.get(message.id);
+    if (!request) return;
+    settle(host, request);
+    if (request.signal?.aborted) request.reject(abortError(request.signal));
+    else if ('error' in message) request.reject(Object.assign(new Error(message.error.message), message.error));
+    else request.resolve(message.result as ProbeResult);
+    pump();
+  };
+
+  /** A host that never became ready: what waits on it fails as transient, unless another host can serve it. */
+  const failStart = (host: Host, error: Error): void => {
+    const others = hosts.some((h) => h !== null && h !== host && h.ready && !h.closing);
+    if (others) return;
+    for (const request of queue.splice(0)) {
+      request.signal?.removeEventListener('abort', request.onAbort);
+      request.reject(error);
+    }
+    hostWaiters.splice(0).forEach((waiter) => waiter.reject(error));
+  };
+
+  const onExit = (host: Host, code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
+    if (host.exited) return;
+    host.exited = true;
+    host.closing = true;
+    const slot = hosts.indexOf(host);
+    if (slot >= 0) hosts[slot] = null;
+    const how = spawnError ? `could not start (${spawnError.message})` : `exited (${signal ?? String(code)})`;
+    for (const waiter of host.versions.values()) waiter.reject(hostGone(how));
+    host.versions.clear();
+    if (!host.ready) {
+      failStart(host, hostGone(how));
+      refChannels();
+      return;
+    }
+    // A crash is the work's doing; SIGKILL (ours, the OOM killer's, an operator's) and a clean exit are not.
+    const crashed = (signal !== null && CRASH_SIGNALS.has(signal)) || (signal === null && code !== null && code !== 0);
+    const again: Request[] = [];
+    for (const request of [...host.inFlight.values()]) {
+      settle(host, request);
+      if (request.killedFor === 'timeout') request.resolve({ ok: false, reason: ErrorType.Timeout });
+      else if (request.signal?.aborted) request.reject(abortError(request.signal));
+      else if (crashed && request.solo) request.resolve({ ok: false, reason: PROBER_CRASHED });
+      else if (crashed || host.killedOverDeadline) {
+        // A crash makes every file it held a suspect, to be probed alone; a kill over
+        // another file's deadline leaves them innocent, to be sent again as they were.
+        request.suspect ||= crashed;
+        request.solo = false;
+        again.push(request);
+      } else request.reject(hostGone(how));
+    }
+    // Sent again first, in their order.
+    for (const request of again.reverse()) {
+      request.signal?.addEventListener('abort', request.onAbort, { once: true });
+      queue.unshift(request);
+    }
+    pump();
+  };
+
+  /** Abort: a queued request leaves the line; one in flight is interrupted, and its host killed if it does not answer. */
+  const abortRequest = (request: Request): void => {
+    const index = queue.indexOf(request);
+    if (index >= 0) {
+      queue.splice(index, 1);
+      request.reject(abortError(request.signal as AbortSignal));
+      refChannels();
+      return;
+    }
+    const host = hosts.find((h) => h !== null && h.inFlight.get(request.id) === request);
+    if (!host) return;
+    host.child.send({ type: 'abort', id: request.id } satisfies HostRequest, (error) => {
+      if (error) dropHost(host);
+    });
+    if (request.timer) clearTimeout(request.timer);
+    request.timer = setTimeout(() => overDeadline(host, request, 'abort'), graceMs);
+  };
+
+  const overDeadline = (host: Host, request: Request, why: 'timeout' | 'abort'): void => {
+    request.killedFor = why;
+    host.killedOverDeadline = true;
+    dropHost(host);
+  };
+
+  const dispatch = (host: Host, request: Request): void => {
+    inFlight++;
+    host.inFlight.set(request.id, request);
+    if (request.suspect) {
+      request.solo = true;
+      host.solo = true;
+    }
+    request.timer = setTimeout(() => overDeadline(host, request, 'timeout'), request.timeoutMs + graceMs);
+    const message: HostRequest = { type: 'probe', id: request.id, file: request.file, timeoutMs: request.timeoutMs };
+    // A host that has just died fails the send: its 'exit' then settles what it held.
+    host.child.send(message, (error) => {
+      if (error) dropHost(host);
+    });
+  };
+
+  /** The host for the next request, starting hosts as needed; null when it must wait. */
+  const pickHost = (request: Request): Host | null => {
+    for (let slot = 0; slot < hosts.length; slot++) if (hosts[slot] === null && !closed) startHost(slot);
+    const usable = hosts.filter((h): h is Host => h !== null && h.ready && !h.closing && !h.solo);
+    if (request.suspect) return usable.find((h) => h.inFlight.size === 0) ?? null;
+    const open = usable.filter((h) => h.inFlight.size < perHost);
+    return open.reduce<Host | null>((best, h) => (best === null || h.inFlight.size < best.inFlight.size ? h : best), null);
+  };
+
+  const pump = (): void => {
+    while (queue.length > 0 && inFlight < concurrency && !closed) {
+      const request = queue[0] as Request;
+      const host = pickHost(request);
+      if (!host) break;
+      queue.shift();
+      dispatch(host, request);
+    }
+    refChannels();
+  };
+
+  const anyReadyHost = async (): Promise<Host> => {
+    for (;;) {
+      if (closed) throw hostGone('prober closed');
+      for (let slot = 0; slot < hosts.length; slot++) if (hosts[slot] === null) startHost(slot);
+      const ready = hosts.find((h): h is Host => h !== null && h.ready && !h.closing);
+      if (ready) return ready;
+      await new Promise<void>((resolve, reject) => {
+        hostWaiters.push({ resolve, reject });
+        refChannels();
+      });
+    }
+  };
+
+  return {
+    kind,
+    path: kind === 'ffprobe' ? (options.ffprobePath ?? defaultFfprobePath()) : 'node-av',
+    get running(): number {
+      return inFlight;
+    },
+    get hostsStarted(): number {
+      return hostsStarted;
+    },
+    get hostPids(): number[] {
+      return hosts.flatMap((h) => (h !== null && !h.exited && h.child.pid !== undefined ? [h.child.pid] : []));
+    },
+    probe(file, probeOptions) {
+      if (!path.isAbsolute(file)) return Promise.reject(new TypeError(`probe needs an absolute path, got ${JSON.stringify(file)}`));
+      if (!Number.isFinite(probeOptions.timeoutMs) || probeOptions.timeoutMs <= 0) {
+        return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(probeOptions.timeoutMs)}`));
+      }
+      const { signal } = probeOptions;
+      if (signal?.aborted) return Promise.reject(abortError(signal));
+      if (closed) return Promise.reject(hostGone('prober closed'));
+      return new Promise<ProbeResult>((resolve, reject) => {
+        const request: Request = {
+          id: nextId++, file, timeoutMs: probeOptions.timeoutMs, signal, resolve, reject,
+          suspect: false, solo: false, killedFor: null, timer: null, onAbort: () => abortRequest(request),
+        };
+        signal?.addEventListener('abort', request.onAbort, { once: true });
+        queue.push(request);
+        pump();
+      });
+    },
+    async version() {
+      const host = await anyReadyHost();
+      const id = nextId++;
+      const answer = new Promise<string>((resolve, reject) => host.versions.set(id, { resolve, reject }));
+      refChannels();
+      host.child.send({ type: 'version', id } satisfies HostRequest, (error) => {
+        if (error) dropHost(host);
+      });
+      return answer;
+    },
+    async close() {
+      closed = true;
+      const error = hostGone('prober closed');
+      for (const request of queue.splice(0)) {
+        request.signal?.removeEventListener('abort', request.onAbort);
+        request.reject(error);
+      }
+      const exits = hosts.map((host) =>
+        host === null || host.exited ? Promise.resolve() : new Promise<void>((resolve) => host.child.once('exit', () => resolve())),
+      );
+      for (const host of hosts) {
+        if (host === null || host.exited) continue;
+        host.closing = true;
+        // Disconnecting lets the host stop its probes and exit on its own.
+        if (host.child.connected) host.child.disconnect();
+        else host.child.kill('SIGKILL');
+      }
+      await Promise.all(exits);
+    },
+  };
 }

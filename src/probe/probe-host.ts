@@ -1,19 +1,26 @@
 /**
- * The probe host: a small process that spawns ffprobe on behalf of a worker.
+ * The probe host: a small process that probes files on behalf of a worker,
+ * either in itself with libavformat (libav.ts) or by spawning ffprobe
+ * (ffprobe.ts).
  *
- * Why a separate process: spawning copies the parent's page tables, and a
- * Temporal worker is a large process; measured here, ChildProcess.spawn took
- * ~11 ms of the worker's main thread per file, more than ffprobe itself. A
- * host of a few tens of MB spawns in about a millisecond.
+ * Why a separate process: a file that crashes libavformat takes down the host,
+ * not the worker (isolated.ts restarts it and finds the culprit); a read stuck
+ * for good can be ended by killing it; and spawning from a large process
+ * copies its page tables: measured here, ChildProcess.spawn took ~11 ms of
+ * the Temporal worker's main thread per file, more than ffprobe itself,
+ * where a host of a few tens of MB spawns in about a millisecond.
  *
- * When its parent goes away (the IPC channel closes) it kills every ffprobe
- * it started and exits, so no prober outlives its worker.
+ * When its parent goes away (the IPC channel closes) it stops every probe it
+ * runs and exits, so no prober outlives its worker.
  */
 import os from 'node:os';
+import path from 'node:path';
 import { createProber } from './ffprobe';
-import type { HostReply, HostRequest } from './host-protocol';
+import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
+import { loadLibav } from './libav';
+import type { ProbeResult } from './parse';
 
-function reply(message: HostReply): void {
+function send(message: HostMessage): void {
   process.send?.(message);
 }
 
@@ -24,14 +31,39 @@ function reply(message: HostReply): void {
  */
 const PROBE_NICENESS = 10;
 
+/** What the host probes with. */
+interface Backend {
+  probe(file: string, options: { timeoutMs: number; signal: AbortSignal }): Promise<ProbeResult>;
+  version(): Promise<string>;
+}
+
+function loadBackend(kind: ProberKind): Backend {
+  if (kind === 'libav') {
+    const libav = loadLibav();
+    return { probe: (file, options) => libav.probe(file, options), version: () => Promise.resolve(libav.version) };
+  }
+  const concurrency = Number(process.env[HOST_ENV.concurrency] ?? '1');
+  return createProber({ ffprobePath: process.env[HOST_ENV.ffprobe] || undefined, concurrency });
+}
+
 function main(): void {
   try {
     os.setPriority(PROBE_NICENESS);
   } catch {
     // Not permitted here: probing simply runs at normal priority.
   }
-  const concurrency = Number(process.env.PROBE_HOST_CONCURRENCY ?? '1');
-  const prober = createProber({ ffprobePath: process.env.PROBE_HOST_FFPROBE || undefined, concurrency });
+  const kind: ProberKind = process.env[HOST_ENV.kind] === 'libav' ? 'libav' : 'ffprobe';
+  // Set only by tests (isolated.ts passes it on from an option no production caller sets).
+  const crashMarker = process.env[HOST_ENV.testCrashMarker] || null;
+  let backend: Backend;
+  try {
+    backend = loadBackend(kind);
+  } catch (error) {
+    send({ type: 'unavailable', kind, message: error instanceof Error ? error.message : String(error) });
+    process.disconnect?.();
+    process.exitCode = 3;
+    return;
+  }
   const inFlight = new Map<number, AbortController>();
 
   process.on('message', (message: HostRequest) => {
@@ -39,27 +71,37 @@ function main(): void {
       inFlight.get(message.id)?.abort();
       return;
     }
+    if (message.type === 'probe' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
+      // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
+      process.kill(process.pid, 'SIGSEGV');
+    }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work = message.type === 'version' ? prober.version() : prober.probe(message.file, { timeoutMs: message.timeoutMs, signal: controller.signal });
-    work.then(
-      (result) => reply({ id: message.id, result }),
-      (error: unknown) => {
-        const e = error as { name?: string; message?: string; code?: string };
-        reply({ id: message.id, error: { name: controller.signal.aborted ? 'AbortError' : (e.name ?? 'Error'), message: e.message ?? String(error), code: e.code } });
-      },
-    ).finally(() => inFlight.delete(message.id));
+    const work =
+      message.type === 'version' ? backend.version() : backend.probe(message.file, { timeoutMs: message.timeoutMs, signal: controller.signal });
+    work
+      .then(
+        (result) => send({ id: message.id, result }),
+        (error: unknown) => {
+          const e = error as { name?: string; message?: string; code?: string };
+          const name = controller.signal.aborted ? 'AbortError' : (e.name ?? 'Error');
+          send({ id: message.id, error: { name, message: e.message ?? String(error), code: e.code } });
+        },
+      )
+      .finally(() => inFlight.delete(message.id));
   });
 
   process.on('disconnect', () => {
     for (const controller of inFlight.values()) controller.abort();
-    // Give the aborted probes a moment to reap their processes, then go.
+    // Give the aborted probes a moment to stop (and ffprobe processes to be reaped), then go.
     const wait = setInterval(() => {
-      if (prober.running === 0) process.exit(0);
+      if (inFlight.size === 0) process.exit(0);
     }, 10);
     setTimeout(() => process.exit(0), 2000).unref();
     wait.unref();
   });
+
+  send({ type: 'ready', kind });
 }
 
 main();

@@ -1,0 +1,62 @@
+/**
+ * Picks a worker's prober from PROBER: libavformat in the probe hosts
+ * (`libav`), or an ffprobe process per file (`ffprobe`); unset, libav when its
+ * bindings load on this machine, ffprobe otherwise.
+ */
+import type { Logger } from '../logger';
+import { createIsolatedProber, type IsolatedProber, type IsolatedProberOptions } from './isolated';
+import type { ProberKind } from './host-protocol';
+
+/** What openProber needs from the configuration. */
+export interface ProberChoice {
+  prober: ProberKind | undefined;
+  ffprobePath: string | undefined;
+  probeConcurrency: number;
+}
+
+/** The prober in use, and the version line its hosts report. */
+export interface OpenedProber {
+  prober: IsolatedProber;
+  version: string;
+}
+
+/**
+ * Starts the prober PROBER asks for, or with PROBER unset the in-process one
+ * when it loads (its first host starts and reports its version) and ffprobe
+ * otherwise; says which, once, in the log. Throws when the prober asked for
+ * cannot run.
+ */
+export async function openProber(choice: ProberChoice, logger: Logger, extra: Partial<IsolatedProberOptions> = {}): Promise<OpenedProber> {
+  const open = async (kind: ProberKind): Promise<OpenedProber> => {
+    const prober = createIsolatedProber({ ...extra, kind, ffprobePath: choice.ffprobePath, concurrency: choice.probeConcurrency });
+    try {
+      return { prober, version: await prober.version() };
+    } catch (error) {
+      await prober.close();
+      throw error;
+    }
+  };
+  let opened: OpenedProber;
+  let fallback: string | undefined;
+  if (choice.prober !== undefined) {
+    opened = await open(choice.prober);
+  } else {
+    try {
+      opened = await open('libav');
+    } catch (error) {
+      fallback = error instanceof Error ? error.message : String(error);
+      opened = await open('ffprobe');
+    }
+  }
+  logger.info(
+    {
+      prober: opened.prober.kind,
+      version: opened.version,
+      concurrency: choice.probeConcurrency,
+      ...(opened.prober.kind === 'ffprobe' ? { ffprobe: opened.prober.path } : {}),
+      ...(fallback !== undefined ? { libavUnavailable: fallback } : {}),
+    },
+    choice.prober !== undefined ? `prober: ${opened.prober.kind} (PROBER)` : `prober: ${opened.prober.kind} (default${fallback !== undefined ? ', libav did not load' : ''})`,
+  );
+  return opened;
+}

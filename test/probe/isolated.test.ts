@@ -1,0 +1,257 @@
+/**
+ * The probe hosts under stress: probes that time out or are cancelled (by
+ * libavformat's interrupt, or by killing a host whose read will not return),
+ * a file that crashes its host, and a host that dies under the worker.
+ */
+import { promises as fs, constants, openSync, closeSync, writeSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import execa from 'execa';
+import { createIsolatedProber, PROBER_CRASHED, type IsolatedProber } from '../../src/probe/isolated';
+import type { ProbeResult } from '../../src/probe/parse';
+import { ensureTestMedia, type TestClip } from '../support/media';
+
+let clips: TestClip[];
+let work: string;
+let fifoCount = 0;
+const writers: Array<() => void> = [];
+
+function clip(name: string): TestClip {
+  const found = clips.find((candidate) => candidate.name === name);
+  if (!found) throw new Error(`no test clip named ${name}`);
+  return found;
+}
+
+/** A FIFO nobody writes to: opening it for reading blocks in the kernel, where no interrupt reaches. */
+async function stuckFile(): Promise<string> {
+  const file = path.join(work, `stuck-${fifoCount++}.ts`);
+  await execa('mkfifo', [file]);
+  // After the test, a moment's writer lets whatever still waits on it (an orphaned ffprobe) read its end and exit.
+  writers.push(() => {
+    try {
+      closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // No reader waits on it.
+    }
+  });
+  return file;
+}
+
+/**
+ * A FIFO fed a few hundred bytes of MPEG-TS every 20 ms, for ever: a probe of
+ * it keeps reading (like a file on a slow network mount), so only its timeout
+ * or a cancel ends it, through libavformat's interrupt callback.
+ */
+async function trickleFile(): Promise<string> {
+  const file = path.join(work, `trickle-${fifoCount++}.ts`);
+  await execa('mkfifo', [file]);
+  // Read-write: the open does not wait for a reader (Linux), and the FIFO always has a writer.
+  const fd = openSync(file, 'r+');
+  const data = readFileSync(clip('h264-aac-ts').file);
+  let offset = 0;
+  const timer = setInterval(() => {
+    try {
+      writeSync(fd, data.subarray(offset, offset + 376));
+    } catch {
+      // The pipe is full (nobody reads now): skip this tick.
+    }
+    offset = (offset + 376) % data.length;
+  }, 20);
+  writers.push(() => {
+    clearInterval(timer);
+    closeSync(fd);
+  });
+  return file;
+}
+
+/** The probe host processes that are children of this process (found in /proc, so it works for any prober). */
+async function hostProcesses(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('probe-host')) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Kills a process and returns once it is dead (a zombie not yet reaped), without letting this event loop run. */
+function killAndWaitDead(pid: number): void {
+  process.kill(pid, 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let state = 'gone';
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? 'gone';
+    } catch {
+      // Already reaped.
+    }
+    if (state === 'Z' || state === 'gone') return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not die`);
+  }
+}
+
+const outcome = (promise: Promise<ProbeResult>): Promise<string> =>
+  promise.then(
+    (result) => (result.ok ? `ok ${result.metadata.width}x${result.metadata.height}` : result.reason),
+    (error: { name?: string; code?: string }) => `rejected ${error.code ?? error.name ?? 'Error'}`,
+  );
+
+const probers: IsolatedProber[] = [];
+function libavProber(options: { concurrency?: number; graceMs?: number; testCrashMarker?: string } = {}): IsolatedProber {
+  const prober = createIsolatedProber({ kind: 'libav', concurrency: options.concurrency ?? 2, graceMs: options.graceMs, testCrashMarker: options.testCrashMarker });
+  probers.push(prober);
+  return prober;
+}
+
+beforeAll(async () => {
+  clips = await ensureTestMedia();
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'isolated-test-'));
+}, 120_000);
+
+afterEach(async () => {
+  for (const stop of writers.splice(0)) stop();
+  await Promise.all(probers.splice(0).map((prober) => prober.close()));
+  // Every host of the test is gone with its prober.
+  expect(await hostProcesses()).toEqual([]);
+});
+
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('timeouts', () => {
+  it('interrupts a probe that runs past its timeout, and keeps the host', async () => {
+    // A grace of a minute: were the host killed, the answer would take that long.
+    const prober = libavProber({ graceMs: 60_000 });
+    await prober.version();
+    const started = Date.now();
+    await expect(prober.probe(await trickleFile(), { timeoutMs: 800 })).resolves.toEqual({ ok: false, reason: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(prober.hostsStarted).toBe(1);
+    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(prober.hostsStarted).toBe(1);
+  });
+
+  it('kills and restarts a host whose read does not return: that file is timeout, the others it held are probed again', async () => {
+    const prober = libavProber({ concurrency: 2, graceMs: 300 });
+    await prober.version();
+    const [firstHost] = prober.hostPids;
+    // The trickle keeps reading past the stuck file's deadline, so it is in flight when its host is killed.
+    const stuck = prober.probe(await stuckFile(), { timeoutMs: 300 });
+    const trickle = prober.probe(await trickleFile(), { timeoutMs: 3_000 });
+    await expect(stuck).resolves.toEqual({ ok: false, reason: 'timeout' });
+    // Sent again to the new host, it runs to its own timeout instead of failing with the host.
+    await expect(trickle).resolves.toEqual({ ok: false, reason: 'timeout' });
+    expect(prober.hostsStarted).toBe(2);
+    expect(prober.hostPids).not.toContain(firstHost);
+    expect(await hostProcesses()).not.toContain(firstHost);
+    await expect(outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
+  });
+});
+
+describe('cancel', () => {
+  it('interrupts a probe in flight at once, and keeps the host', async () => {
+    const prober = libavProber({ graceMs: 60_000 });
+    await prober.version();
+    const controller = new AbortController();
+    const probing = prober.probe(await trickleFile(), { timeoutMs: 60_000, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(prober.running).toBe(1);
+    const reason = new Error('scan cancelled');
+    controller.abort(reason);
+    await expect(probing).rejects.toBe(reason);
+    expect(prober.running).toBe(0);
+    expect(prober.hostsStarted).toBe(1);
+  });
+
+  it('kills the host when the cancelled probe does not answer, and the next probe gets a new one', async () => {
+    const prober = libavProber({ graceMs: 300 });
+    await prober.version();
+    const controller = new AbortController();
+    const probing = prober.probe(await stuckFile(), { timeoutMs: 60_000, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    controller.abort();
+    await expect(probing).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(prober.hostsStarted).toBe(2);
+  });
+
+  it('lets a probe waiting for a slot go without touching the one in flight', async () => {
+    const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
+    await prober.version();
+    const first = new AbortController();
+    const firstProbe = outcome(prober.probe(await trickleFile(), { timeoutMs: 60_000, signal: first.signal }));
+    expect(prober.running).toBe(1);
+    const waiting = new AbortController();
+    const waitingProbe = outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000, signal: waiting.signal }));
+    const third = outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }));
+    waiting.abort();
+    await expect(waitingProbe).resolves.toBe('rejected AbortError');
+    expect(prober.running).toBe(1);
+    first.abort();
+    await expect(firstProbe).resolves.toBe('rejected AbortError');
+    await expect(third).resolves.toBe('ok 160x120');
+    expect(prober.hostsStarted).toBe(1);
+  });
+});
+
+describe('a file that crashes the prober', () => {
+  it('fails alone: the other files in flight are probed again, the culprit found alone and recorded once', async () => {
+    const prober = libavProber({ concurrency: 3, testCrashMarker: 'CRASH-ME' });
+    await prober.version();
+    const culprit = path.join(work, 'CRASH-ME.mp4');
+    await fs.copyFile(clip('h264-aac').file, culprit);
+    const good = ['h264-aac', 'h264-vorbis', 'vp9-opus', 'mpeg4-aac', 'mpeg4-mp3', 'h264-ntsc'].map((name) => clip(name));
+    const files = [good[0], good[1], { file: culprit }, good[2], good[3], good[4], good[5]].map((entry) => (entry as { file: string }).file);
+    const results = await Promise.all(files.map((file) => outcome(prober.probe(file, { timeoutMs: 20_000 }))));
+    expect(results).toEqual([
+      'ok 320x240', 'ok 256x144', PROBER_CRASHED, 'ok 160x120', 'ok 240x180', 'ok 176x144', 'ok 288x216',
+    ]);
+    // Two crashes: once with the others in flight, once alone. Never a third.
+    expect(prober.hostsStarted).toBe(3);
+    // The same file later: crashes, is tried alone, crashes again, recorded; a new host takes the next file.
+    await expect(prober.probe(culprit, { timeoutMs: 20_000 })).resolves.toEqual({ ok: false, reason: 'probe_failed: prober crashed' });
+    expect(prober.hostsStarted).toBe(4);
+    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(prober.hostsStarted).toBe(5);
+  });
+});
+
+describe.each(['ffprobe', 'libav'] as const)('a %s probe host that dies under the worker', (kind) => {
+  const make = (): IsolatedProber => {
+    const prober = createIsolatedProber({ kind, concurrency: 2 });
+    probers.push(prober);
+    return prober;
+  };
+
+  it('fails the probes of a send to it as transient, and a new host takes the next ones', async () => {
+    const prober = make();
+    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    const hosts = await hostProcesses();
+    expect(hosts).toHaveLength(1);
+    const [host] = hosts;
+    // Dead, but this process has not yet heard: the next send goes to a closed channel.
+    killAndWaitDead(host as number);
+    const sentToTheDead = outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }));
+    await expect(sentToTheDead).resolves.toMatch(/^(rejected EPROBEHOST|ok 160x120)$/);
+    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(await hostProcesses()).not.toContain(host);
+  });
+
+  it('fails the probes in flight as transient when it is killed, and restarts', async () => {
+    const prober = make();
+    await prober.version();
+    const inFlight = [outcome(prober.probe(await stuckFile(), { timeoutMs: 60_000 })), outcome(prober.probe(await stuckFile(), { timeoutMs: 60_000 }))];
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const hosts = await hostProcesses();
+    expect(hosts).toHaveLength(1);
+    process.kill(hosts[0] as number, 'SIGKILL');
+    await expect(Promise.all(inFlight)).resolves.toEqual(['rejected EPROBEHOST', 'rejected EPROBEHOST']);
+    await expect(outcome(prober.probe(clip('mpeg4-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 240x180');
+  });
+});
