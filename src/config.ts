@@ -48,6 +48,7 @@ const envSchema = z.object({
   SCAN_ROOTS: absoluteDirList.optional(),
   API_TOKEN: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
+  PROBER: z.enum(['libav', 'ffprobe']).optional(),
   PROBE_TIMEOUT_MS: positiveInt.default(30_000),
   PROBE_CONCURRENCY: positiveInt.max(256).optional(),
   SCAN_TIMEOUT: z
@@ -90,6 +91,8 @@ export interface Config {
   scanRoots: string[] | undefined;
   apiToken: string | undefined;
   ffprobePath: string | undefined;
+  /** PROBER: libavformat in the probe hosts, or an ffprobe process per file; unset picks libav when it loads. */
+  prober: 'libav' | 'ffprobe' | undefined;
   probeTimeoutMs: number;
   probeConcurrency: number;
   scanTimeoutMs: number | undefined;
@@ -146,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanRoots: e.SCAN_ROOTS?.map((root) => path.resolve(root)),
     apiToken: e.API_TOKEN,
     ffprobePath: e.FFPROBE_PATH,
+    prober: e.PROBER,
     probeTimeoutMs: e.PROBE_TIMEOUT_MS,
     probeConcurrency: e.PROBE_CONCURRENCY ?? Math.max(1, os.availableParallelism()),
     scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,

@@ -8,7 +8,7 @@ import { errorLine } from './errors';
 import { Library } from './library/library';
 import { startScanRecordPruning } from './library/retention';
 import { createLogger } from './logger';
-import { createIsolatedProber } from './probe/isolated';
+import { openProber } from './probe/select';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
 import { connectWorker, createScanWorker } from './worker';
@@ -26,8 +26,8 @@ async function main(): Promise<void> {
   const library = await Library.open(config.databaseUrl);
   // Old scans' per-file records are removed in the background (SCAN_RECORD_RETENTION).
   const stopPruning = startScanRecordPruning({ library, retentionMs: config.scanRecordRetentionMs, logger });
-  const prober = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: config.probeConcurrency });
-  logger.info({ ffprobe: prober.path, version: await prober.version(), concurrency: config.probeConcurrency }, 'prober ready');
+  // PROBER, or libavformat in the probe hosts when it loads here, else ffprobe: logged once.
+  const { prober } = await openProber(config, logger);
   const connection = await connectWorker(config);
   const worker = await createScanWorker({ config, connection, library, prober });
   const metrics =

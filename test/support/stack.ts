@@ -62,7 +62,7 @@ let queueCounter = 0;
 /** Starts a full stack; `env` overrides configuration variables (FFPROBE_PATH, PROBE_TIMEOUT_MS, …). */
 export async function startStack(
   env: Record<string, string> = {},
-  options: { databaseUrl?: string; wrapProber?: (prober: Prober) => Prober } = {},
+  options: { databaseUrl?: string; wrapProber?: (prober: Prober) => Prober; proberCrashMarker?: string } = {},
 ): Promise<Stack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scanner-stack-'));
   const config = loadConfig({
@@ -76,7 +76,14 @@ export async function startStack(
   const taskQueue = `test-${process.pid}-${Date.now()}-${queueCounter++}`;
   const logger = createLogger('test', 'silent');
   const library = await Library.open(config.databaseUrl);
-  const realProber = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: config.probeConcurrency });
+  // The worker's default prober (libavformat in the probe hosts), except where a
+  // test brings its own ffprobe (a wrapper that hangs, logs or slows it down).
+  const realProber = createIsolatedProber({
+    kind: config.prober ?? (config.ffprobePath !== undefined ? 'ffprobe' : 'libav'),
+    ffprobePath: config.ffprobePath,
+    concurrency: config.probeConcurrency,
+    testCrashMarker: options.proberCrashMarker,
+  });
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await createScanWorker({
@@ -120,6 +127,7 @@ export async function startStack(
       await running.catch(() => undefined);
       await nativeConnection.close();
       await connection.close();
+      await realProber.close();
       await library.close();
       await fs.rm(dir, { recursive: true, force: true });
     },
