@@ -59,10 +59,18 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
   const { signal } = options;
   const realRoot = await fs.realpath(options.root);
   const from = options.from ?? options.root;
-  const start = options.from === undefined ? realRoot : await fs.realpath(from).catch(() => null);
-  if (start === null || !isInside(realRoot, start)) {
-    yield { path: from, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot };
-    return;
+  let start = realRoot;
+  if (options.from !== undefined) {
+    try {
+      start = await fs.realpath(from);
+    } catch (error) {
+      options.onSkip?.(from, error as NodeJS.ErrnoException);
+      return;
+    }
+    if (!isInside(realRoot, start)) {
+      yield { path: from, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot };
+      return;
+    }
   }
   const visited = new Set<string>([start]);
   const isVideoName = (name: string): boolean => options.extensions.has(path.extname(name).toLowerCase());
