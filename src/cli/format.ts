@@ -87,7 +87,8 @@ export function jobDetails(job: JobBody): string {
 /** One line per video: size, codec, duration, path. */
 export function videoLine(video: Video): string {
   const size = video.width !== null && video.height !== null ? `${video.width}x${video.height}` : '-';
-  const duration = video.duration_seconds !== null ? formatSeconds(video.duration_seconds) : '--';
+  const seconds = video.duration_seconds;
+  const duration = seconds === null ? '--' : seconds < 60 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds);
   const missing = video.status === 'missing' ? '  (missing)' : '';
   return `${String(video.id).padStart(6)}  ${size.padEnd(9)}  ${(video.video_codec ?? '-').padEnd(6)}  ${duration.padStart(6)}  ${video.path}${missing}`;
 }

@@ -253,6 +253,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that stops early (`scanctl list | head`) closes the pipe: end quietly, as a SIGPIPE would.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(141);
+    throw error;
+  });
   runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env }).then(
     // Exit once stdout has drained: idle keep-alive sockets must not hold a finished command open.
     (code) => process.stdout.write('', () => process.exit(code)),
