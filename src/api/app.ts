@@ -12,9 +12,11 @@ import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
+import { createProber } from '../probe/ffprobe';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
+import { healthHandler } from './health';
 import { resolveScanRoot } from './paths';
 import { TERMINAL_STATUSES, type JobStatus } from '../temporal/status';
 import {
@@ -38,6 +40,8 @@ export interface AppDependencies {
   logger: Logger;
   /** Throws when the Temporal frontend does not answer. */
   checkTemporal: () => Promise<void>;
+  /** First line of the prober's `-version`, for the health body; by default the configured ffprobe's, asked once. */
+  proberVersion?: () => Promise<string>;
 }
 
 /** Parses with a schema or throws a 400 with the first problem named. */
@@ -59,7 +63,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 /** Builds the app; `listen` is the caller's business. */
-export function createApp({ config, scans, library, logger, checkTemporal }: AppDependencies): express.Express {
+export function createApp({ config, scans, library, logger, checkTemporal, proberVersion }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -107,19 +111,11 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  const health = async (_req: Request, res: Response): Promise<void> => {
-    const check = async (fn: () => Promise<void>): Promise<'ok' | string> => {
-      try {
-        await fn();
-        return 'ok';
-      } catch (error) {
-        return `error: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
-      }
-    };
-    const [temporal, database] = await Promise.all([check(checkTemporal), check(() => library.ping())]);
-    const ok = temporal === 'ok' && database === 'ok';
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'error', temporal, database });
-  };
+  const health = healthHandler({
+    checkDatabase: () => library.ping(),
+    checkTemporal,
+    proberVersion: proberVersion ?? defaultProberVersion(config),
+  });
   app.get('/health', health);
   app.get('/health/ready', health);
 
@@ -288,6 +284,12 @@ export function createApp({ config, scans, library, logger, checkTemporal }: App
   });
 
   return app;
+}
+
+/** The configured ffprobe's version line (the API probes nothing else with it). */
+function defaultProberVersion(config: Config): () => Promise<string> {
+  const prober = createProber({ ffprobePath: config.ffprobePath, concurrency: 1 });
+  return () => prober.version();
 }
 
 function parseJobId(raw: unknown): string {

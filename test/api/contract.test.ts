@@ -244,9 +244,22 @@ describe('the library routes', () => {
 
 describe('the edge', () => {
   it('answers health, metrics and the OpenAPI document', async () => {
-    const health = await call(stack.baseUrl, 'GET', '/health');
-    expect(health).toMatchObject({ status: 200, body: { status: 'ok', temporal: 'ok', database: 'ok' } });
-    expect((await call(stack.baseUrl, 'GET', '/health/ready')).body).toEqual(health.body);
+    // Exactly the body of API.md: `checks` as the original frontend reads it, the flat fields for older clients.
+    const healthy = {
+      status: 'ok',
+      checks: {
+        database: { status: 'ok', latency_ms: expect.any(Number) },
+        temporal: { status: 'ok', latency_ms: expect.any(Number) },
+        ffmpeg: { status: 'ok', version: expect.stringMatching(/^ffprobe version \S+/) },
+      },
+      temporal: 'ok',
+      database: 'ok',
+    };
+    for (const route of ['/health', '/health/ready']) {
+      const health = await call(stack.baseUrl, 'GET', route);
+      expect(health.status).toBe(200);
+      expect(health.body).toEqual(healthy);
+    }
     expect((await call(stack.baseUrl, 'GET', '/health/live')).body).toEqual({ status: 'ok' });
     const metrics = await fetch(`${stack.baseUrl}/metrics`).then((r) => r.text());
     expect(metrics).toContain('scanner_http_request_duration_seconds');
@@ -264,10 +277,18 @@ describe('the edge', () => {
     const broken = await startStack({}, {});
     try {
       await broken.client.connection.close();
-      const res = await call<{ status: string; temporal: string; database: string }>(broken.baseUrl, 'GET', '/health');
+      const res = await call(broken.baseUrl, 'GET', '/health');
       expect(res.status).toBe(503);
-      expect(res.body.database).toBe('ok');
-      expect(res.body.temporal).toMatch(/^error/);
+      expect(res.body).toEqual({
+        status: 'degraded',
+        checks: {
+          database: { status: 'ok', latency_ms: expect.any(Number) },
+          temporal: { status: 'error', error: expect.stringMatching(/\S/) },
+          ffmpeg: { status: 'ok', version: expect.stringMatching(/^ffprobe version /) },
+        },
+        temporal: expect.stringMatching(/^error: \S/),
+        database: 'ok',
+      });
     } finally {
       await broken.close().catch(() => undefined);
     }

@@ -106,7 +106,7 @@ describe('a port already in use', () => {
     }
   }, 180_000);
 
-  it('does not stop the API when the port is free: it serves and stops cleanly on SIGTERM', async () => {
+  it('does not stop the API when the port is free: it serves, reports its prober, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--require', TS_REGISTER, path.join(ROOT, 'src', `${ENTRIES.api}.ts`)], {
       env: environment({ PORT: String(port), DATA_DIR: path.join(work, 'serving') }),
@@ -119,7 +119,7 @@ describe('a port already in use', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const deadline = Date.now() + 90_000;
-      let health: { status: number; body: { status?: string } } | undefined;
+      let health: { status: number; body: { status?: string; checks?: { ffmpeg?: { version?: string } } } } | undefined;
       while (Date.now() < deadline && child.exitCode === null) {
         const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
         if (res?.status === 200) {
@@ -130,6 +130,7 @@ describe('a port already in use', () => {
       }
       expect(stderr).toBe('');
       expect(health?.body.status).toBe('ok');
+      expect(health?.body.checks?.ffmpeg?.version).toMatch(/^ffprobe version /);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
