@@ -4,7 +4,9 @@
  * API on a real Temporal server, worker and API as separate processes).
  *
  *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once
- *   B  a full scan through the API, start to `completed`; API latency polled at 20 Hz meanwhile
+ *   B  a full scan through the API, start to `completed`, with the worker's default prober
+ *      (PROBER unset); API latency polled at 20 Hz meanwhile
+ *   B' the same scan with PROBER=ffprobe, on a fresh library (worker and API restarted)
  *   C  cancel latency at about half-way, 5 runs
  *   D  an incremental rescan of the unchanged library
  *   and Temporal's cost (history events) and the worker's peak RSS.
@@ -125,22 +127,31 @@ async function main(): Promise<void> {
   };
   const config = loadConfig(env);
   const children: ChildProcess[] = [];
-  const startProcess = (script: string): ChildProcess => {
+  const startProcess = (script: string, extraEnv: Record<string, string>): ChildProcess => {
     // BENCH_PROFILE_DIR: write V8 CPU profiles of the worker and the API there.
     const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-    const child = spawn(process.execPath, [...profile, path.join(__dirname, '..', 'src', script)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...profile, path.join(__dirname, '..', 'src', script)], {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     children.push(child);
     return child;
   };
-  const worker = startProcess('worker-main.js');
-  startProcess(path.join('api', 'server.js'));
+  const stopProcesses = async (): Promise<void> => {
+    const stopping = children.splice(0);
+    for (const child of stopping) child.kill('SIGTERM');
+    await Promise.all(stopping.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  };
+  let worker = startProcess('worker-main.js', {});
+  startProcess(path.join('api', 'server.js'), {});
   let workerPeakRssMb = 0;
+  let workerAndHostsPeakRssMb = 0;
   const rssTimer = setInterval(() => {
-    void fs
-      .readFile(`/proc/${worker.pid}/status`, 'utf8')
-      .then((status) => {
-        const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-        if (hwm) workerPeakRssMb = Math.max(workerPeakRssMb, Number(hwm[1]) / 1024);
+    void Promise.all([vmKb(worker.pid, 'VmHWM'), vmKb(worker.pid, 'VmRSS'), probeHostsOf(worker.pid)])
+      .then(async ([hwm, rss, hosts]) => {
+        workerPeakRssMb = Math.max(workerPeakRssMb, hwm / 1024);
+        const hostsRss = await Promise.all(hosts.map((pid) => vmKb(pid, 'VmRSS')));
+        workerAndHostsPeakRssMb = Math.max(workerAndHostsPeakRssMb, (rss + hostsRss.reduce((sum, kb) => sum + kb, 0)) / 1024);
       })
       .catch(() => undefined);
   }, 500);
@@ -179,6 +190,9 @@ async function main(): Promise<void> {
     return (answer.pollers?.length ?? 0) > 0;
   };
   await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
+  // Which prober the worker picked with PROBER unset: its probe hosts say so in their environment.
+  await waitUntil(async () => (await probeHostsOf(worker.pid)).length > 0, 60_000);
+  const defaultProber = await proberOf(worker.pid);
   const history = async (workflowId: string): Promise<{ total: number; max: number }> => {
     let total = 0;
     let max = 0;
@@ -190,9 +204,8 @@ async function main(): Promise<void> {
     return { total, max };
   };
 
-  try {
-    // B: a full scan, with the API polled at 20 Hz throughout.
-    say('B: a full scan through the API');
+  /** A full scan of the library through the API, polled at 20 Hz throughout, with the CPU each part used. */
+  const fullScan = async (label: string): Promise<{ jobId: string; seconds: number; filesPerS: number; latencies: number[]; cpu: Record<string, number> }> => {
     const cpuBefore = await cpuByPart(temporalPort);
     const scanStarted = performance.now();
     const started = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: libraryDir });
@@ -207,15 +220,23 @@ async function main(): Promise<void> {
       if (['completed', 'failed', 'cancelled', 'timeout'].includes(job.status)) break;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(process.env.BENCH_POLL_MS ?? 50) - (performance.now() - tick))));
     }
-    const scanSeconds = (performance.now() - scanStarted) / 1000;
+    const seconds = (performance.now() - scanStarted) / 1000;
     const cpuAfter = await cpuByPart(temporalPort);
-    const cpuDuringScan = Object.fromEntries(
-      Object.entries(cpuAfter).map(([part, seconds]) => [part, round(seconds - (cpuBefore[part] ?? 0))]),
-    );
-    say(`   CPU seconds during B: ${JSON.stringify(cpuDuringScan)} over ${round(scanSeconds)} s`);
+    const cpu = Object.fromEntries(Object.entries(cpuAfter).map(([part, used]) => [part, round(used - (cpuBefore[part] ?? 0))]));
+    say(`   CPU seconds during ${label}: ${JSON.stringify(cpu)} over ${round(seconds)} s`);
     if (job.status !== 'completed') throw new Error(`scan ended ${job.status}`);
-    const scanFilesPerS = files.length / scanSeconds;
-    say(`   ${round(scanFilesPerS)} files/s, ${latencies.length} polls`);
+    const filesPerS = files.length / seconds;
+    say(`   ${round(filesPerS)} files/s, ${latencies.length} polls`);
+    return { jobId, seconds, filesPerS, latencies, cpu };
+  };
+
+  try {
+    // B: a full scan with the default prober.
+    say(`B: a full scan through the API (default prober: ${defaultProber})`);
+    const scan = await fullScan('B');
+    const { jobId, latencies, cpu: cpuDuringScan } = scan;
+    const scanSeconds = scan.seconds;
+    const scanFilesPerS = scan.filesPerS;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const scanHistory = await history(jobId);
 
@@ -246,11 +267,24 @@ async function main(): Promise<void> {
     }
     say(`   ${cancelSeconds.map((s) => round(s)).join(', ')} s`);
 
+    // B': the same full scan with PROBER=ffprobe, on a fresh library: worker and API restarted.
+    say("B': a full scan through the API with PROBER=ffprobe");
+    await stopProcesses();
+    const ffprobeData = { DATA_DIR: path.join(dataDir, 'ffprobe') };
+    worker = startProcess('worker-main.js', { ...ffprobeData, PROBER: 'ffprobe' });
+    startProcess(path.join('api', 'server.js'), ffprobeData);
+    await waitUntil(async () => (await call<{ status: string }>('GET', '/health')).status === 200, 60_000);
+    await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
+    const ffprobeScan = await fullScan("B'");
+
     const results = {
       files: files.length,
       raw_files_per_s: round(rawFilesPerS),
       scan_files_per_s: round(scanFilesPerS),
       scan_vs_raw: round(scanFilesPerS / rawFilesPerS, 3),
+      prober: defaultProber,
+      scan_ffprobe_files_per_s: round(ffprobeScan.filesPerS),
+      scan_ffprobe_vs_raw: round(ffprobeScan.filesPerS / rawFilesPerS, 3),
       api_p50_ms: round(percentile(latencies, 50)),
       api_p99_ms: round(percentile(latencies, 99)),
       api_polls: latencies.length,
@@ -260,14 +294,23 @@ async function main(): Promise<void> {
       history_events_per_1000_files: round((scanHistory.total / files.length) * 1000, 1),
       max_history_events: scanHistory.max,
       worker_peak_rss_mb: round(workerPeakRssMb, 1),
+      // The worker and its probe hosts together (sampled every 0.5 s), over the whole run.
+      worker_and_hosts_peak_rss_mb: round(workerAndHostsPeakRssMb, 1),
       scan_seconds: round(scanSeconds),
       cpu_seconds_during_scan: cpuDuringScan,
+      cpu_seconds_during_ffprobe_scan: ffprobeScan.cpu,
+      ffprobe_scan_seconds: round(ffprobeScan.seconds),
+      ffprobe_scan_api_p99_ms: round(percentile(ffprobeScan.latencies, 99)),
       raw_seconds: round(rawSeconds),
       raw_ffprobe_cpu_seconds: round(rawCpuSeconds),
       // Share of the machine's CPU time in use: A (ffprobe alone) and B (the whole service).
       raw_machine_busy: round(rawCpuSeconds / (rawSeconds * os.availableParallelism()), 3),
       scan_machine_busy: round(
         Object.values(cpuDuringScan).reduce((sum, seconds) => sum + seconds, 0) / (scanSeconds * os.availableParallelism()),
+        3,
+      ),
+      scan_ffprobe_machine_busy: round(
+        Object.values(ffprobeScan.cpu).reduce((sum, seconds) => sum + seconds, 0) / (ffprobeScan.seconds * os.availableParallelism()),
         3,
       ),
       settings: { probe_concurrency: concurrency, batch_size: config.batchSize, window: config.window },
@@ -283,15 +326,17 @@ async function main(): Promise<void> {
       `| figure (N = ${results.files}) | value |`,
       '|---|---|',
       `| A: ffprobe alone | ${results.raw_files_per_s} files/s |`,
-      `| B: full scan through the API | ${results.scan_files_per_s} files/s |`,
+      `| B: full scan through the API, default prober (${results.prober}) | ${results.scan_files_per_s} files/s |`,
       `| B/A | ${results.scan_vs_raw} |`,
+      `| B with PROBER=ffprobe / its B/A | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw} |`,
       `| API latency during B, p50 / p99 (${results.api_polls} polls at 20 Hz) | ${results.api_p50_ms} / ${results.api_p99_ms} ms |`,
       `| cancel to \`cancelled\` and no ffprobe left, p50 / p95 (${args.cancelRuns} runs) | ${results.cancel_p50_s} / ${results.cancel_p95_s} s |`,
       `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
       `| history events per 1,000 files / largest run | ${results.history_events_per_1000_files} / ${results.max_history_events} |`,
-      `| worker peak RSS | ${results.worker_peak_rss_mb} MB |`,
-      `| CPU busy, A / B (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} |`,
-      `| CPU seconds during B: ffprobe and host / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe and its spawning ${results.raw_ffprobe_cpu_seconds}) |`,
+      `| worker peak RSS / worker and probe hosts together | ${results.worker_peak_rss_mb} / ${results.worker_and_hosts_peak_rss_mb} MB |`,
+      `| CPU busy, A / B / B with ffprobe (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} / ${results.scan_ffprobe_machine_busy} |`,
+      `| CPU seconds during B: probe hosts (and ffprobe) / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe and its spawning ${results.raw_ffprobe_cpu_seconds}) |`,
+      `| CPU seconds during B with ffprobe: ffprobe and host / worker / Temporal / API | ${ffprobeScan.cpu.probe_host_and_ffprobe ?? 0} / ${ffprobeScan.cpu.worker ?? 0} / ${ffprobeScan.cpu.temporal_server ?? 0} / ${ffprobeScan.cpu.api ?? 0} |`,
       '',
       `Machine: ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gb} GiB, Node ${results.machine.node}, ${results.machine.ffprobe}; PROBE_CONCURRENCY=${concurrency}, SCAN_BATCH_SIZE=${config.batchSize}, SCAN_WINDOW=${config.window}.`,
     ].join('\n');
@@ -299,8 +344,7 @@ async function main(): Promise<void> {
     if (args.json) await fs.writeFile(args.json, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
     clearInterval(rssTimer);
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+    await stopProcesses();
     await connection.close();
     await server.stop();
     await fs.rm(dataDir, { recursive: true, force: true });
@@ -342,6 +386,34 @@ async function cpuByPart(temporalPort: number): Promise<Record<string, number>> 
     parts[part] = (parts[part] ?? 0) + (own + children) / tick;
   }
   return parts;
+}
+
+/** A /proc/<pid>/status figure in kB (VmRSS, VmHWM), 0 when the process is gone. */
+async function vmKb(pid: number | undefined, field: string): Promise<number> {
+  if (pid === undefined) return 0;
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The probe host processes a worker started. */
+async function probeHostsOf(workerPid: number | undefined): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== workerPid) continue;
+    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('probe-host')) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** The prober a worker's hosts run (PROBE_HOST_PROBER in their environment). */
+async function proberOf(workerPid: number | undefined): Promise<string> {
+  const [host] = await probeHostsOf(workerPid);
+  const environ = host === undefined ? '' : await fs.readFile(`/proc/${host}/environ`, 'utf8').catch(() => '');
+  return /(?:^|\0)PROBE_HOST_PROBER=([^\0]*)/.exec(environ)?.[1] ?? 'unknown';
 }
 
 /** ffprobe processes (or wrappers) whose arguments name a file under `dir`. */
