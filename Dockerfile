@@ -21,7 +21,9 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci
+# npm 10 runs every install script: SKIP_FFMPEG keeps node-av's from downloading an ffmpeg binary
+# (npm 11 runs none of it, by package.json's allowScripts; the prebuilt library comes from the registry).
+RUN SKIP_FFMPEG=true npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # The benchmark (bench/) is a development tool built on the test media helpers;
