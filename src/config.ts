@@ -63,6 +63,7 @@ const envSchema = z.object({
     // Zero would prune a scan's records as it ends, leaving nothing for its retry.
     .refine((value) => (parseDuration(value) ?? 0) > 0, { message: 'expected a duration such as 30d, 12h or 90m' }),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
+  MAX_STREAMS_PER_CLIENT: positiveInt.max(100_000).default(20),
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
   SCAN_WINDOW: positiveInt.max(64).default(4),
   CORS_ORIGINS: z.string().optional(),
@@ -100,6 +101,8 @@ export interface Config {
   scanRecordRetentionMs: number;
   /** Running scans beyond which new starts are refused with 429. */
   maxConcurrentScans: number;
+  /** Event streams one client (remote address) may hold open; past it 429 TOO_MANY_STREAMS. */
+  maxStreamsPerClient: number;
   batchSize: number;
   window: number;
   corsOrigins: string[];
@@ -155,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,
     scanRecordRetentionMs: parseDuration(e.SCAN_RECORD_RETENTION) as number,
     maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
+    maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     batchSize: e.SCAN_BATCH_SIZE,
     window: e.SCAN_WINDOW,
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),

@@ -18,7 +18,7 @@ import { createHooksRouter } from './hooks';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { healthHandler } from './health';
 import { resolveScanRoot } from './paths';
-import { TERMINAL_STATUSES, type JobStatus } from '../temporal/status';
+import type { JobStatus } from '../temporal/status';
 import {
   jobIdSchema,
   listJobsQuerySchema,
@@ -28,10 +28,8 @@ import {
   videoIdSchema,
 } from './schemas';
 import { dashboardHtml } from './dashboard';
+import { JobEvents, type JobEvent, type JobSubscription } from './job-events';
 import { openApiDocument } from './openapi';
-
-/** How often an event stream reads its job: fast enough to look live, cheap enough for many viewers. */
-const EVENTS_POLL_MS = 250;
 
 export interface AppDependencies {
   config: Config;
@@ -190,45 +188,49 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.status(claim.created ? 202 : 200).json({ job_id: claim.jobId });
   });
 
+  // One reader per watched job, shared by all its streams.
+  const jobEvents = new JobEvents({ scans, logger, maxStreamsPerClient: config.maxStreamsPerClient });
+
   /**
-   * Server-Sent Events: a `progress` event with the job body whenever it
-   * changes, then one `end` event with the terminal body, then the stream closes.
+   * Server-Sent Events: the job's current body, then a `progress` event with
+   * the job body whenever it changes, then one `end` event with the terminal
+   * body, then the stream closes. All streams of a job share one reader
+   * (job-events.ts); a client may hold MAX_STREAMS_PER_CLIENT of them open
+   * at once (429 TOO_MANY_STREAMS past it).
    */
   app.get('/api/v1/jobs/:jobId/events', async (req, res) => {
     const jobId = parseJobId(req.params.jobId);
-    let job = await scans.get(jobId);
+    const release = jobEvents.admit(req.socket.remoteAddress ?? 'unknown');
+    let closed = false;
+    let unsubscribe = (): void => undefined;
+    res.on('close', () => {
+      closed = true;
+      unsubscribe();
+      release();
+    });
+    const send = (event: JobEvent): void => {
+      res.write(`event: ${event.type}\ndata: ${event.data}\n\n`);
+      if (event.type === 'end') res.end();
+    };
+    let subscription: JobSubscription;
+    try {
+      subscription = await jobEvents.subscribe(jobId, send);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (closed) {
+      subscription.unsubscribe();
+      return;
+    }
+    unsubscribe = subscription.unsubscribe;
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
-    let open = true;
-    req.on('close', () => {
-      open = false;
-    });
-    let last = '';
-    let lastWrite = Date.now();
-    while (open) {
-      const text = JSON.stringify(job);
-      if (TERMINAL_STATUSES.has(job.status)) {
-        res.write(`event: end\ndata: ${text}\n\n`);
-        break;
-      }
-      if (text !== last) {
-        res.write(`event: progress\ndata: ${text}\n\n`);
-        last = text;
-        lastWrite = Date.now();
-      } else if (Date.now() - lastWrite > 15_000) {
-        // A comment line keeps proxies from closing an idle stream.
-        res.write(': keep-alive\n\n');
-        lastWrite = Date.now();
-      }
-      await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
-      if (!open) break;
-      try {
-        job = await scans.get(jobId);
-      } catch (error) {
-        logger.warn({ err: error, jobId }, 'event stream could not read the job; retrying');
-      }
-    }
-    res.end();
+    send(subscription.current);
+    if (subscription.current.type === 'end') return;
+    // A comment line now and then keeps proxies from closing a quiet stream.
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => clearInterval(keepAlive));
   });
 
   /** The library, a page at a time, ordered by path. */
