@@ -69,9 +69,10 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      httpMetrics.requestSeconds.observe(
-        { method: req.method, route: `${req.baseUrl}${route}`, status: String(res.statusCode) },
+      // The route's pattern, not the URL, keeps the label set small (ids and paths never become labels).
+      const route = (req.route as { path?: string } | undefined)?.path;
+      httpMetrics.observe(
+        { method: req.method, route: route === undefined ? 'unmatched' : `${req.baseUrl}${route}`, status: String(res.statusCode) },
         Number(process.hrtime.bigint() - started) / 1e9,
       );
     });
