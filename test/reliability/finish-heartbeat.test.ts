@@ -15,7 +15,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { Library } from '../../src/library/library';
 import { createIsolatedProber } from '../../src/probe/isolated';
-import type { FinishScanInput } from '../../src/scan/types';
+import type { FinishScanInput, FinishScanResult } from '../../src/scan/types';
 
 /** The heartbeat timeout of scanLibrary's activities (src/workflows/scan-library.ts). */
 const HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -64,7 +64,7 @@ describe('finishScan with the library locked by another connection', () => {
     env.on('heartbeat', () => beats.push(Date.now()));
     const startedAt = Date.now();
     const input: FinishScanInput = { scanId, outcome: 'completed', error: null };
-    const result = await env.run(activities.finishScan, input);
+    const result = await env.run<[FinishScanInput], FinishScanResult, typeof activities.finishScan>(activities.finishScan, input);
     const endedAt = Date.now();
     await released;
 
