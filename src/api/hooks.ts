@@ -44,6 +44,14 @@ export const arrWebhookSchema = z
 
 export type ArrWebhook = z.infer<typeof arrWebhookSchema>;
 
+/** What the route answers (described in the OpenAPI document). */
+export const arrWebhookResponseSchema = z.object({
+  job_id: z.string().nullable(),
+  event: z.string(),
+  path: z.string().optional(),
+  message: z.string().optional(),
+});
+
 /**
  * Translates a path as Sonarr or Radarr sees it into the workers' path by the
  * first (longest) matching PATH_MAP prefix, matched by whole components.

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Video } from '../library/types';
 import type { JobBody } from '../temporal/scans';
+import { arrWebhookResponseSchema, arrWebhookSchema } from './hooks';
 import {
   errorSchema,
   healthSchema,
@@ -89,6 +90,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'Server-Sent Events: `progress` events with the job body, then one `end` event',
           parameters: [jobIdParameter],
           responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404) },
+        },
+      },
+      '/api/v1/hooks/arr': {
+        post: {
+          summary: 'Sonarr or Radarr webhook: scan just the series or movie folder concerned',
+          requestBody: { required: true, content: { 'application/json': { schema: json(arrWebhookSchema, 'input') } } },
+          responses: {
+            '202': body('a scan of the folder started', arrWebhookResponseSchema),
+            '200': body('the running scan of the folder, or no scan needed (test event, nothing changed on disk, folder gone)', arrWebhookResponseSchema),
+            ...errors(400, 401, 403, 413),
+          },
         },
       },
       '/api/v1/videos': {

@@ -352,6 +352,11 @@ describe('POST /api/v1/hooks/arr', () => {
     expect(res.body.code).toBe('INVALID_PATH');
   });
 
+  it('is described in the OpenAPI document', async () => {
+    const doc = await http<{ paths: Record<string, { post?: { responses: Record<string, unknown> } }> }>(stack.baseUrl, 'GET', '/api/openapi.json', undefined, auth);
+    expect(Object.keys(doc.body.paths['/api/v1/hooks/arr']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '202', '400', '401', '403']));
+  });
+
   it('requires the bearer token', async () => {
     const res = await hook<{ code: string }>(sonarr.test(), {});
     expect(res.status).toBe(401);
