@@ -7,6 +7,7 @@
  * refused (4xx; its code and message on stderr), 4 the API could not be
  * reached (or failed with a 5xx).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadCliConfig } from '../config';
@@ -35,6 +36,15 @@ export interface CliIo {
 
 class UsageError extends Error {}
 
+/** The package's version, from the nearest package.json above this file (src/cli/ or dist/src/cli/). */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
+  }
+  return '0.0.0';
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
@@ -55,6 +65,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   const program = new Command('scanctl')
     .description('Scan video folders and watch the scans, through the scanner API.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .addOption(new Option('--api-url <url>', 'API base URL (default: $API_URL, else http://127.0.0.1:8000)'))
     .addOption(new Option('--token <token>', 'bearer token (default: $API_TOKEN)'))
     .option('--json', 'print one JSON document on stdout (with --follow: one line per event, then the final job)')

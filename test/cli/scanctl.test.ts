@@ -236,6 +236,30 @@ describe('scanctl', () => {
     expect(unknown.stderr).toContain('404 NOT_FOUND');
   });
 
+  it('sends --exclude only when given, and reports honestly an API that does not take it', async () => {
+    const folder = path.join(work, 'exclude');
+    await buildLibrary(folder, 4, clips);
+    const doc = await http<{ paths: Record<string, { post?: { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } } }> }>(
+      stack.baseUrl,
+      'GET',
+      '/api/openapi.json',
+      undefined,
+      auth,
+    );
+    const takesExclude = 'exclude' in (doc.body.paths['/api/v1/videos/scan']?.post?.requestBody?.content['application/json']?.schema.properties ?? {});
+    const run = await scanctl(['scan', folder, '--exclude', '*.tmp', 'extras/**', '--follow']);
+    if (takesExclude) {
+      expect(run.code).toBe(0);
+    } else {
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/400 INVALID_PATH\b.*exclude/);
+      expect(run.stderr).toContain('this API does not accept --exclude');
+    }
+    // Without the flag the same API takes the scan.
+    const plain = await scanctl(['scan', folder, '--follow']);
+    expect(plain.code).toBe(0);
+  });
+
   it('exits 4 when no API answers', async () => {
     const port = await freePort();
     const run = await scanctl(['status', 'scan-x'], { env: { API_URL: `http://127.0.0.1:${port}` } });
@@ -252,6 +276,10 @@ describe('scanctl', () => {
     expect((await scanctl(['videos', '--search', 'x', '--missing'])).code).toBe(2);
     expect((await scanctl(['frobnicate'])).code).toBe(2);
     expect((await scanctl(['status', 'scan-x'], { env: { API_URL: 'not a url' } })).code).toBe(2);
+
+    const version = await scanctl(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe((require('../../package.json') as { version: string }).version);
 
     const help = await scanctl(['--help']);
     expect(help.code).toBe(0);
