@@ -4,6 +4,7 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -274,7 +275,9 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       await CancellationScope.nonCancellable(() => finish('cancelled', null));
       throw error;
     }
-    const message = error instanceof Error ? error.message : String(error);
+    // An activity's failure reads only "Activity task failed": its cause says why (a root outside SCAN_ROOTS, …).
+    const cause = error instanceof ActivityFailure && error.cause !== undefined ? error.cause : error;
+    const message = cause instanceof Error ? cause.message : String(cause);
     await CancellationScope.nonCancellable(() => finish('failed', message));
     throw ApplicationFailure.nonRetryable(`scan failed: ${message}`, 'ScanFailed');
   }

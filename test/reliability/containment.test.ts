@@ -228,7 +228,9 @@ describe('a scan started through Temporal, not the API', () => {
     const { scanId, outcome } = await run(rootOf());
     const error = await outcome.then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    // The activity's failure says why, once, without retries.
+    // The scan's failure says why.
+    expect((error as WorkflowFailedError).cause?.message).toMatch(/outside this worker's SCAN_ROOTS/);
+    // The activity failed once, without retries.
     const history = await stack.client.workflow.getHandle(scanId).fetchHistory();
     const failures = (history.events ?? []).flatMap((e) => (e.activityTaskFailedEventAttributes?.failure ? [e.activityTaskFailedEventAttributes.failure] : []));
     expect(failures).toHaveLength(1);
