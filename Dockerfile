@@ -20,15 +20,14 @@ RUN GOBIN=/out/temporal-server/v1.29.1 go install -tags disable_grpc_modules go.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+# `npm ci` runs the package's `prepare` script, which builds: the sources come first.
+COPY src ./src
 # npm 10 runs every install script: SKIP_FFMPEG keeps node-av's from downloading an ffmpeg binary
 # (npm 11 runs none of it, by package.json's allowScripts; the prebuilt library comes from the registry).
-RUN SKIP_FFMPEG=true npm ci
-COPY tsconfig.json tsconfig.build.json ./
-COPY src ./src
 # The benchmark (bench/) is a development tool built on the test media helpers;
 # the image does not carry it, and the build compiles what is there.
-RUN npm run build && npm prune --omit=dev
+RUN SKIP_FFMPEG=true npm ci && npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim AS app
 WORKDIR /app
