@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import http_ from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Prober } from '../../src/probe/ffprobe';
@@ -153,6 +155,40 @@ describe('scanctl', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^cancelled.*files scanned/m);
     expect(run.stdout).toContain('Temporal UI: http');
+  });
+
+  it('reopens an event stream that drops before the scan ends', async () => {
+    // A proxy in front of the API that cuts the first event stream after its first event.
+    let streams = 0;
+    const proxy = http_.createServer((req, res) => {
+      const upstream = http_.request(`${stack.baseUrl}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if ((req.url ?? '').endsWith('/events') && streams++ === 0) {
+          up.once('data', (chunk: Buffer) => {
+            res.end(chunk);
+            up.destroy();
+          });
+        } else {
+          up.pipe(res);
+        }
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const jobId = await startHeldScan('reconnect');
+      const follower = start(['follow', jobId, '--json'], { env: { API_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` } });
+      await waitFor(async () => streams, (n) => n >= 2, 60_000, 100);
+      await http(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/cancel`, undefined, auth);
+      const run = await follower.done;
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(1);
+      const last = JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as JobBody;
+      expect(last).toEqual(expect.objectContaining({ job_id: jobId, status: 'cancelled' }));
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('prints one JSON document for every command, and JSON lines when following', async () => {
