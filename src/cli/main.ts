@@ -84,16 +84,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   const context = (command: Command): { client: ApiClient; json: boolean; mode: FollowMode } => {
     const options = command.optsWithGlobals<GlobalOptions>();
+    // The flags take the variables' place, and go through the same schema.
+    const env = { ...io.env, ...(options.apiUrl !== undefined ? { API_URL: options.apiUrl } : {}), ...(options.token !== undefined ? { API_TOKEN: options.token } : {}) };
     let config;
     try {
-      config = loadCliConfig(io.env);
+      config = loadCliConfig(env);
     } catch (error) {
-      if (error instanceof ConfigError && options.apiUrl !== undefined) config = { apiUrl: options.apiUrl, apiToken: undefined };
-      else throw new UsageError(error instanceof Error ? error.message : String(error));
+      if (error instanceof ConfigError) throw new UsageError(`${error.message}${options.apiUrl !== undefined ? ' (from --api-url)' : ''}`);
+      throw error;
     }
-    const apiUrl = options.apiUrl ?? config.apiUrl;
-    if (!/^https?:\/\/[^/]/.test(apiUrl)) throw new UsageError(`--api-url must be an http:// or https:// URL (got ${JSON.stringify(apiUrl)})`);
-    const client = new ApiClient({ baseUrl: apiUrl, token: options.token ?? config.apiToken });
+    if (!/^https?:\/\/[^/]/.test(config.apiUrl)) throw new UsageError(`the API URL must be http:// or https:// (got ${JSON.stringify(config.apiUrl)})`);
+    const client = new ApiClient({ baseUrl: config.apiUrl, token: config.apiToken });
     const json = options.json === true;
     const mode: FollowMode = json ? 'json' : io.stdout.isTTY === true ? 'bar' : 'lines';
     return { client, json, mode };
