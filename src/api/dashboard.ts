@@ -1,7 +1,20 @@
 /**
- * The dashboard: one self-contained page that starts a scan, follows it live,
- * cancels it and searches the library, through the same REST API as every
+ * The dashboard: one self-contained page, through the same REST API as every
  * other client (with the bearer token, when the service asks for one).
+ *
+ * - Scans: running ones first, then recent ones with their outcome. Each
+ *   running scan's bar is fed by its event stream, read with fetch() and a
+ *   streaming body so that it carries the Authorization header like every
+ *   other call (EventSource cannot send headers, and a token in a URL ends up
+ *   in logs). While any stream is open the page sends nothing on a timer; with
+ *   none open it looks at the list every few seconds, to find scans started
+ *   elsewhere (the CLI, cron, a webhook).
+ * - Browsers open at most six HTTP/1.1 connections to one server, so at most
+ *   four scans are followed live at once; others show their last state until
+ *   a followed one ends.
+ * - The library: search and paging.
+ * - Everything that comes from the server (paths, ffprobe's codec names, error
+ *   text) is put on the page with textContent, never parsed as HTML.
  */
 export const dashboardHtml = `<!doctype html>
 <html lang="en">
@@ -10,134 +23,432 @@ export const dashboardHtml = `<!doctype html>
 <title>Video library scanner</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; padding: 0 1rem; color: #222; }
-  h1 { font-size: 1.4rem; }
-  form, section { margin: 1rem 0; }
-  input[type=text] { width: 28rem; padding: .3rem; }
-  button { padding: .3rem .8rem; }
-  progress { width: 100%; height: 1.2rem; }
+  :root { color-scheme: light; }
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 64rem; padding: 0 1rem; color: #1a1a1a; background: #fff; }
+  h1 { font-size: 1.4rem; margin: 0 0 1rem; }
+  h2 { font-size: 1.15rem; margin: 1.6rem 0 .6rem; }
+  h3 { font-size: 1rem; margin: 0; overflow-wrap: anywhere; }
+  a { color: #0b57a4; }
+  :focus-visible { outline: 3px solid #0b57a4; outline-offset: 2px; }
+  form { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; margin: .5rem 0; }
+  .field { display: flex; flex-direction: column; gap: .15rem; font-weight: 600; }
+  .check { display: flex; align-items: center; gap: .35rem; }
+  input[type=text], input[type=search], input[type=password] { font: inherit; padding: .35rem .5rem; border: 1px solid #6b6b6b; border-radius: 4px; min-width: 18rem; }
+  button { font: inherit; padding: .35rem .9rem; border: 1px solid #0b57a4; border-radius: 4px; background: #0b57a4; color: #fff; cursor: pointer; }
+  button.secondary { background: #fff; color: #0b57a4; }
+  button:disabled { background: #e8e8e8; border-color: #c4c4c4; color: #595959; cursor: default; }
+  .message { min-height: 1.4em; margin: .4rem 0; }
   .error { color: #b00020; }
-  dl { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
-  dt { font-weight: 600; }
+  .hint { color: #4d4d4d; font-size: .9rem; }
+  .toolbar { display: flex; align-items: center; gap: 1rem; flex-wrap: wrap; }
+  ol.scans { list-style: none; margin: 0; padding: 0; display: grid; gap: .6rem; }
+  .scan { border: 1px solid #c4c4c4; border-radius: 6px; padding: .6rem .8rem; }
+  .scan[data-status=running], .scan[data-status=pending] { border-color: #0b57a4; border-width: 2px; }
+  .scan-head { display: flex; justify-content: space-between; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
+  .badge { font-size: .85rem; font-weight: 700; padding: .05rem .45rem; border-radius: 3px; border: 1px solid currentColor; white-space: nowrap; }
+  .badge.running, .badge.pending { color: #0b57a4; }
+  .badge.completed { color: #1e6b2f; }
+  .badge.failed, .badge.timeout { color: #b00020; }
+  .badge.cancelled { color: #4d4d4d; }
+  progress { width: 100%; height: 1.1rem; margin: .35rem 0; accent-color: #0b57a4; }
+  .scan p { margin: .15rem 0; }
+  .scan-actions { display: flex; gap: .5rem; align-items: center; margin-top: .35rem; flex-wrap: wrap; }
+  .scan-errors { font-size: .9rem; }
+  .scan-errors li { overflow-wrap: anywhere; }
   table { border-collapse: collapse; width: 100%; }
-  td, th { border-bottom: 1px solid #ddd; padding: .2rem .4rem; text-align: left; font-size: .9rem; }
+  caption { text-align: left; padding: .2rem 0; color: #4d4d4d; }
+  td, th { border-bottom: 1px solid #d0d0d0; padding: .25rem .4rem; text-align: left; font-size: .9rem; vertical-align: top; }
+  td:first-child { overflow-wrap: anywhere; }
+  .pager { display: flex; gap: .8rem; align-items: center; margin: .6rem 0; }
+  .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 </style>
 </head>
 <body>
 <h1>Video library scanner</h1>
-<form id="scan-form">
-  <label>Folder <input type="text" id="scan-path" name="path" placeholder="/media/videos" required></label>
-  <label><input type="checkbox" id="scan-force"> re-probe unchanged files</label>
-  <button type="submit" id="scan-start">Scan</button>
-  <label>API token <input type="password" id="token" autocomplete="off" placeholder="only when API_TOKEN is set"></label>
-</form>
-<p id="message" role="status"></p>
-<section id="job" hidden>
-  <h2 id="job-title"></h2>
-  <progress id="job-progress" max="1" value="0"></progress>
-  <dl>
-    <dt>Status</dt><dd id="job-status"></dd>
-    <dt>Phase</dt><dd id="job-phase"></dd>
-    <dt>Files</dt><dd id="job-counts"></dd>
-    <dt>Rate</dt><dd id="job-rate"></dd>
-    <dt>Temporal</dt><dd><a id="job-link" target="_blank" rel="noopener">open in the Temporal UI</a></dd>
-  </dl>
-  <button id="job-cancel">Cancel</button>
+<main>
+<section aria-labelledby="start-title">
+  <h2 id="start-title">Start a scan</h2>
+  <form id="scan-form">
+    <label class="field" for="scan-path">Folder <input type="text" id="scan-path" name="path" placeholder="/media/videos" required></label>
+    <label class="check" for="scan-force"><input type="checkbox" id="scan-force"> Re-probe unchanged files</label>
+    <button type="submit" id="scan-start">Scan</button>
+  </form>
+  <form id="token-form">
+    <label class="field" for="token">API token <input type="password" id="token" autocomplete="off" placeholder="only when API_TOKEN is set" aria-describedby="token-hint"></label>
+    <span id="token-hint" class="hint">Kept for this tab only; sent as a bearer token on every call.</span>
+  </form>
+  <p id="message" class="message" role="status" aria-live="polite"></p>
 </section>
-<section id="library">
-  <h2>Library</h2>
-  <form id="search-form">
-    <label>Find <input type="text" id="search-q" placeholder="file name or folder"></label>
+
+<section aria-labelledby="scans-title">
+  <div class="toolbar">
+    <h2 id="scans-title">Scans</h2>
+    <button type="button" class="secondary" id="scans-refresh">Refresh list</button>
+    <span id="scans-note" class="hint" role="status" aria-live="polite"></span>
+  </div>
+  <p id="scans-empty" class="hint">No scans yet.</p>
+  <ol id="scans" class="scans" aria-labelledby="scans-title"></ol>
+</section>
+
+<section id="library" aria-labelledby="library-title">
+  <h2 id="library-title">Library</h2>
+  <form id="search-form" role="search">
+    <label class="field" for="search-q">Find <input type="search" id="search-q" placeholder="file name or folder"></label>
     <button type="submit">Search</button>
-    <span id="search-total"></span>
+    <span id="search-total" role="status" aria-live="polite"></span>
   </form>
   <table>
-    <thead><tr><th>File</th><th>Resolution</th><th>Duration</th><th>Codecs</th><th>Status</th></tr></thead>
+    <caption id="library-range"></caption>
+    <thead><tr><th scope="col">File</th><th scope="col">Resolution</th><th scope="col">Duration</th><th scope="col">Codecs</th><th scope="col">Status</th></tr></thead>
     <tbody id="videos"></tbody>
   </table>
+  <nav class="pager" aria-label="Library pages">
+    <button type="button" class="secondary" id="library-prev">Previous page</button>
+    <button type="button" class="secondary" id="library-next">Next page</button>
+  </nav>
 </section>
+</main>
+
+<template id="scan-template">
+  <li class="scan">
+    <div class="scan-head">
+      <h3 class="scan-path"></h3>
+      <span class="badge scan-status"></span>
+    </div>
+    <p class="hint scan-meta"></p>
+    <progress class="scan-progress" max="1" value="0"></progress>
+    <p class="scan-counts"></p>
+    <p class="scan-rate"></p>
+    <p class="scan-error error"></p>
+    <details class="scan-errors" hidden><summary></summary><ul></ul></details>
+    <div class="scan-actions">
+      <button type="button" class="scan-cancel">Cancel</button>
+      <button type="button" class="scan-retry secondary">Retry failed files</button>
+      <a class="scan-link" target="_blank" rel="noopener">open in the Temporal UI</a>
+      <span class="scan-live hint"></span>
+    </div>
+  </li>
+</template>
+
 <script>
   const $ = (id) => document.getElementById(id);
   const ended = (status) => ['completed', 'failed', 'cancelled', 'timeout'].includes(status);
-  let current = null;
-  let timer = null;
+  /** At most this many event streams at once: browsers allow six connections to one server. */
+  const MAX_LIVE = 4;
+  /** With no stream open, how often the list is looked at for scans started elsewhere. */
+  const IDLE_REFRESH_MS = 5000;
+  const PAGE = 50;
+
+  const jobs = new Map();      // job id -> latest job body
+  const streams = new Map();   // job id -> AbortController of its open event stream
+  const waitUntil = new Map(); // job id -> time before which its stream is not reopened
+  let idleTimer = null;
+  let library = { offset: 0, total: 0, query: '' };
+
   $('token').value = sessionStorage.getItem('token') || '';
-  $('token').addEventListener('change', () => sessionStorage.setItem('token', $('token').value));
+  $('token-form').addEventListener('submit', (event) => event.preventDefault());
+  $('token').addEventListener('change', () => {
+    sessionStorage.setItem('token', $('token').value);
+    refreshScans();
+    loadLibrary();
+  });
+
   function api(path, init = {}) {
     const headers = { ...(init.headers || {}) };
     if ($('token').value) headers.authorization = 'Bearer ' + $('token').value;
     return fetch(path, { ...init, headers });
   }
+  async function readJson(res) {
+    const text = await res.text();
+    try { return text ? JSON.parse(text) : {}; } catch { return { code: 'HTTP_' + res.status, message: text.slice(0, 200) }; }
+  }
+  function say(text, isError) {
+    $('message').textContent = text;
+    $('message').className = isError ? 'message error' : 'message';
+  }
+  function failure(body) {
+    return (body.code || 'ERROR') + ': ' + (body.message || 'request failed');
+  }
+
+  // ---- scans ----
+  function row(jobId) {
+    let li = document.querySelector('#scans > li[data-job-id="' + CSS.escape(jobId) + '"]');
+    if (li) return li;
+    li = $('scan-template').content.firstElementChild.cloneNode(true);
+    li.dataset.jobId = jobId;
+    li.querySelector('.scan-cancel').addEventListener('click', () => cancel(jobId));
+    li.querySelector('.scan-retry').addEventListener('click', () => retry(jobId));
+    $('scans').append(li);
+    return li;
+  }
+  function seconds(s) {
+    if (s === null || s === undefined) return '';
+    return s < 90 ? Math.round(s) + ' s' : Math.round(s / 60) + ' min';
+  }
+  function retryable(job) {
+    return ended(job.status) && !(job.status === 'completed' && job.counts.failed === 0);
+  }
+  function render(job) {
+    const li = row(job.job_id);
+    const c = job.counts;
+    li.dataset.status = job.status;
+    li.querySelector('.scan-path').textContent = job.path;
+    const status = li.querySelector('.scan-status');
+    status.textContent = job.status;
+    status.className = 'badge scan-status ' + job.status;
+    const started = new Date(job.created_at);
+    const meta = [job.job_id, 'started ' + started.toLocaleString()];
+    if (job.finished_at) meta.push('ended ' + new Date(job.finished_at).toLocaleString());
+    if (job.retry_of) meta.push('retry of ' + job.retry_of);
+    li.querySelector('.scan-meta').textContent = meta.join(' · ');
+    const bar = li.querySelector('.scan-progress');
+    bar.setAttribute('aria-label', 'Progress of the scan of ' + job.path);
+    if (job.progress === null) bar.removeAttribute('value');
+    else bar.value = job.progress;
+    li.querySelector('.scan-counts').textContent = (c.probed + c.skipped) + ' of ' + c.discovered + ' done: ' + c.new + ' new, ' +
+      c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed';
+    li.querySelector('.scan-rate').textContent = ended(job.status)
+      ? (job.rate_per_s ? 'averaged ' + job.rate_per_s + ' files/s' : '')
+      : job.phase + ', ' + job.rate_per_s + ' files/s' + (job.eta_seconds === null ? '' : ', about ' + seconds(job.eta_seconds) + ' left');
+    li.querySelector('.scan-error').textContent = job.error || '';
+    const errors = (job.result && job.result.errors) || [];
+    const details = li.querySelector('.scan-errors');
+    details.hidden = errors.length === 0;
+    details.querySelector('summary').textContent = errors.length + (errors.length === 1 ? ' file' : ' files') + ' could not be recorded';
+    details.querySelector('ul').replaceChildren(...errors.map((e) => {
+      const item = document.createElement('li');
+      item.textContent = e.path + ': ' + e.error;
+      return item;
+    }));
+    const link = li.querySelector('.scan-link');
+    if (/^https?:\\/\\//.test(job.temporal.ui_url)) link.href = job.temporal.ui_url;
+    const cancelButton = li.querySelector('.scan-cancel');
+    cancelButton.hidden = ended(job.status);
+    cancelButton.disabled = job.cancel_requested;
+    cancelButton.setAttribute('aria-label', 'Cancel the scan of ' + job.path);
+    const retryButton = li.querySelector('.scan-retry');
+    retryButton.hidden = !retryable(job);
+    retryButton.setAttribute('aria-label', 'Retry the failed files of the scan of ' + job.path);
+    li.querySelector('.scan-live').textContent = ended(job.status) ? '' : streams.has(job.job_id) ? 'live' : 'not followed live: more scans run than this page follows at once';
+  }
+  /** Running scans first, then the rest, newest first within each. */
+  function order() {
+    const sorted = [...jobs.values()].sort((a, b) => {
+      const ea = ended(a.status) ? 1 : 0;
+      const eb = ended(b.status) ? 1 : 0;
+      if (ea !== eb) return ea - eb;
+      return a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0;
+    });
+    const list = $('scans');
+    sorted.forEach((job, index) => {
+      const li = row(job.job_id);
+      if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+    });
+    $('scans-empty').hidden = sorted.length > 0;
+  }
+  function update(job) {
+    const before = jobs.get(job.job_id);
+    jobs.set(job.job_id, job);
+    render(job);
+    if (!before || before.status !== job.status) order();
+  }
+
+  async function refreshScans() {
+    clearTimeout(idleTimer);
+    idleTimer = null;
+    try {
+      const res = await api('/api/v1/jobs?limit=20');
+      const body = await readJson(res);
+      if (!res.ok) { $('scans-note').textContent = failure(body); return; }
+      $('scans-note').textContent = '';
+      // A followed scan's stream is fresher than the list.
+      const listed = body.jobs.filter((job) => !streams.has(job.job_id));
+      for (const job of listed) jobs.set(job.job_id, job);
+      followRunning();
+      for (const job of listed) render(job);
+      order();
+    } catch (error) {
+      $('scans-note').textContent = 'The service did not answer: ' + error.message;
+    } finally {
+      scheduleIdleRefresh();
+    }
+  }
+  function scheduleIdleRefresh() {
+    clearTimeout(idleTimer);
+    idleTimer = null;
+    if (streams.size === 0 && !document.hidden) idleTimer = setTimeout(refreshScans, IDLE_REFRESH_MS);
+  }
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshScans(); });
+  $('scans-refresh').addEventListener('click', refreshScans);
+
+  function followRunning() {
+    for (const job of jobs.values()) {
+      if (streams.size >= MAX_LIVE) break;
+      if (!ended(job.status) && !streams.has(job.job_id) && (waitUntil.get(job.job_id) || 0) <= Date.now()) follow(job.job_id);
+    }
+  }
+
+  /** One Server-Sent Events block: its event name and its data, parsed. */
+  function parseEvent(block) {
+    let type = 'message';
+    const data = [];
+    for (const line of block.split('\\n')) {
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'event') type = value;
+      else if (field === 'data') data.push(value);
+    }
+    return data.length === 0 ? null : { type, job: JSON.parse(data.join('\\n')) };
+  }
+
+  /** Follows a scan through its event stream until its end event; reopens a stream that drops. */
+  async function follow(jobId) {
+    if (streams.has(jobId)) return;
+    const controller = new AbortController();
+    streams.set(jobId, controller);
+    clearTimeout(idleTimer);
+    idleTimer = null;
+    let finished = false;
+    let refused = false;
+    try {
+      const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId) + '/events', { signal: controller.signal, headers: { accept: 'text/event-stream' } });
+      if (!res.ok) {
+        const body = await readJson(res);
+        $('scans-note').textContent = failure(body);
+        waitUntil.set(jobId, Date.now() + IDLE_REFRESH_MS);
+        refused = true;
+      }
+      const reader = refused ? null : res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      while (reader) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\\r\\n?/g, '\\n');
+        let at;
+        while ((at = buffer.indexOf('\\n\\n')) >= 0) {
+          const event = parseEvent(buffer.slice(0, at));
+          buffer = buffer.slice(at + 2);
+          if (event === null) continue;
+          update(event.job);
+          if (event.type === 'end') finished = true;
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      waitUntil.set(jobId, Date.now() + 2000);
+    } finally {
+      if (streams.get(jobId) === controller) streams.delete(jobId);
+    }
+    const job = jobs.get(jobId);
+    if (job) render(job);
+    if (refused) {
+      // Refused (no token yet, too many streams): the list is looked at again later, and the stream with it.
+      scheduleIdleRefresh();
+    } else if (finished) {
+      // Something changed: the list (a queued scan may now be followed) and the library.
+      await refreshScans();
+      loadLibrary();
+    } else {
+      // The stream dropped (the service restarted, say): follow again shortly.
+      waitUntil.set(jobId, Math.max(waitUntil.get(jobId) || 0, Date.now() + 2000));
+      setTimeout(followRunning, 2000);
+      scheduleIdleRefresh();
+    }
+  }
+
+  /** Shows a scan that was just started (or found) and follows it. */
+  async function track(jobId) {
+    if (streams.size < MAX_LIVE) { follow(jobId); return; }
+    const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId));
+    if (res.ok) update(await readJson(res));
+  }
+
+  $('scan-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    say('', false);
+    try {
+      const res = await api('/api/v1/videos/scan', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path: $('scan-path').value, force: $('scan-force').checked }),
+      });
+      const body = await readJson(res);
+      if (!res.ok) { say(failure(body), true); return; }
+      say(res.status === 202 ? 'Scan ' + body.job_id + ' started.' : 'Scan ' + body.job_id + ' was already running for this folder.', false);
+      track(body.job_id);
+    } catch (error) {
+      say('The service did not answer: ' + error.message, true);
+    }
+  });
+
+  async function cancel(jobId) {
+    const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId) + '/cancel', { method: 'POST' });
+    const body = await readJson(res);
+    if (!res.ok) { say(failure(body), true); return; }
+    say('Cancelling scan ' + jobId + '.', false);
+    if (!streams.has(jobId)) update(body);
+  }
+
+  async function retry(jobId) {
+    const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId) + '/retry', { method: 'POST' });
+    const body = await readJson(res);
+    if (!res.ok) { say(failure(body), true); return; }
+    say('Retry ' + body.job_id + ' of scan ' + jobId + ' started.', false);
+    track(body.job_id);
+  }
+
+  // ---- library ----
   function cell(text) {
     const td = document.createElement('td');
     td.textContent = text;
     return td;
   }
-  async function search() {
-    const q = $('search-q').value.trim();
-    const res = await api(q ? '/api/v1/videos/search?q=' + encodeURIComponent(q) : '/api/v1/videos?limit=50');
-    const body = await res.json();
-    if (!res.ok) { $('search-total').textContent = body.code + ': ' + body.message; return; }
-    $('search-total').textContent = body.total + (body.total === 1 ? ' video' : ' videos');
-    $('videos').replaceChildren(...body.videos.map((v) => {
-      const tr = document.createElement('tr');
-      tr.append(
-        cell(v.path),
-        cell(v.width ? v.width + '×' + v.height : ''),
-        cell(v.duration_seconds === null ? '' : v.duration_seconds.toFixed(1) + ' s'),
-        cell([v.video_codec, v.audio_codec].filter(Boolean).join(' / ')),
-        cell(v.status),
-      );
-      return tr;
-    }));
+  async function loadLibrary() {
+    const q = library.query;
+    const paging = 'limit=' + PAGE + '&offset=' + library.offset;
+    try {
+      const res = await api(q ? '/api/v1/videos/search?q=' + encodeURIComponent(q) + '&' + paging : '/api/v1/videos?' + paging);
+      const body = await readJson(res);
+      if (!res.ok) { $('search-total').textContent = failure(body); return; }
+      library.total = body.total;
+      $('search-total').textContent = body.total + (body.total === 1 ? ' video' : ' videos') + (q ? ' match' : '');
+      const first = body.videos.length === 0 ? 0 : library.offset + 1;
+      $('library-range').textContent = body.videos.length === 0 ? 'No videos' : 'Videos ' + first + '–' + (library.offset + body.videos.length) + ' of ' + body.total;
+      $('library-prev').disabled = library.offset === 0;
+      $('library-next').disabled = library.offset + PAGE >= body.total;
+      $('videos').replaceChildren(...body.videos.map((v) => {
+        const tr = document.createElement('tr');
+        tr.append(
+          cell(v.path),
+          cell(v.width ? v.width + '×' + v.height : ''),
+          cell(v.duration_seconds === null ? '' : v.duration_seconds.toFixed(1) + ' s'),
+          cell([v.video_codec, v.audio_codec].filter(Boolean).join(' / ')),
+          cell(v.status),
+        );
+        return tr;
+      }));
+    } catch (error) {
+      $('search-total').textContent = 'The service did not answer: ' + error.message;
+    }
   }
-  $('search-form').addEventListener('submit', (event) => { event.preventDefault(); search(); });
-  function show(job) {
-    $('job').hidden = false;
-    $('job-title').textContent = job.job_id + ' — ' + job.path;
-    $('job-progress').value = job.progress === null ? 0 : job.progress;
-    $('job-status').textContent = job.status + (job.error ? ' (' + job.error + ')' : '');
-    $('job-phase').textContent = job.phase;
-    const c = job.counts;
-    $('job-counts').textContent = (c.probed + c.skipped) + ' of ' + c.discovered + ' done: ' + c.new + ' new, ' +
-      c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed';
-    $('job-rate').textContent = job.rate_per_s + ' files/s' + (job.eta_seconds === null ? '' : ', about ' + job.eta_seconds + ' s left');
-    $('job-link').href = job.temporal.ui_url;
-    $('job-cancel').disabled = ended(job.status);
-  }
-  async function poll() {
-    if (!current) return;
-    const res = await api('/api/v1/jobs/' + encodeURIComponent(current));
-    const body = await res.json();
-    if (!res.ok) { $('message').textContent = body.message; return; }
-    show(body);
-    if (!ended(body.status)) timer = setTimeout(poll, 500);
-    else search();
-  }
-  $('scan-form').addEventListener('submit', async (event) => {
+  $('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    clearTimeout(timer);
-    $('message').textContent = '';
-    $('message').className = '';
-    const res = await api('/api/v1/videos/scan', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ path: $('scan-path').value, force: $('scan-force').checked }),
-    });
-    const body = await res.json();
-    if (!res.ok) { $('message').textContent = body.code + ': ' + body.message; $('message').className = 'error'; return; }
-    current = body.job_id;
-    $('message').textContent = 'Scan ' + current + ' started.';
-    poll();
+    library = { offset: 0, total: 0, query: $('search-q').value.trim() };
+    loadLibrary();
   });
-  $('job-cancel').addEventListener('click', async () => {
-    if (!current) return;
-    const res = await api('/api/v1/jobs/' + encodeURIComponent(current) + '/cancel', { method: 'POST' });
-    const body = await res.json();
-    if (!res.ok) { $('message').textContent = body.code + ': ' + body.message; return; }
-    show(body);
+  $('library-prev').addEventListener('click', () => {
+    library.offset = Math.max(0, library.offset - PAGE);
+    loadLibrary();
   });
-  search();
+  $('library-next').addEventListener('click', () => {
+    if (library.offset + PAGE < library.total) library.offset += PAGE;
+    loadLibrary();
+  });
+
+  refreshScans();
+  loadLibrary();
 </script>
 </body>
 </html>

@@ -2,19 +2,22 @@
 /// <reference lib="dom.iterable" />
 /**
  * The dashboard page in a real browser (Debian's Chromium through
- * playwright-core) against the real stack: start a scan, follow it to the
- * end, find the videos it recorded, cancel a second scan half-way, and show
- * the API's error for a bad folder. A second stack with API_TOKEN checks that
- * the page sends the token it is given.
+ * playwright-core) against the real stack: a scan's bar fed by its event
+ * stream with no polling, scans started elsewhere in the list, the library
+ * paged past its first 50 videos, retry of what failed, cancel, the API's
+ * errors, and a second stack with API_TOKEN for the token on every call
+ * (the event stream's included).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { startStack, type Stack } from '../support/stack';
+import { http, startStack, waitFor, type Stack } from '../support/stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 
 let clips: TestClip[];
 let work: string;
@@ -37,76 +40,229 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-async function openDashboard(baseUrl: string): Promise<Page> {
+/** What the page asked the server for, in order: each request as it was sent and as it finished. */
+type Traffic = { kind: 'sent' | 'done'; method: string; url: string }[];
+
+async function openDashboard(baseUrl: string): Promise<{ page: Page; traffic: Traffic }> {
   const page = await browser.newPage();
   const problems: string[] = [];
+  const traffic: Traffic = [];
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error' && !message.text().includes('401')) problems.push(message.text());
   });
+  page.on('request', (request) => traffic.push({ kind: 'sent', method: request.method(), url: request.url() }));
+  page.on('requestfinished', (request) => traffic.push({ kind: 'done', method: request.method(), url: request.url() }));
+  page.on('requestfailed', (request) => traffic.push({ kind: 'done', method: request.method(), url: request.url() }));
   await page.goto(`${baseUrl}/`);
   await page.waitForSelector('#scan-form');
   // Content-Security-Policy or script errors would stop the page from working at all.
   expect(problems).toEqual([]);
-  return page;
+  return { page, traffic };
+}
+
+const scanRow = (jobId: string): string => `#scans > li[data-job-id="${jobId}"]`;
+
+async function waitForStatus(page: Page, jobId: string, status: string, timeout = 90_000): Promise<void> {
+  await page.waitForFunction(
+    ([selector, wanted]) => document.querySelector(`${selector} .scan-status`)?.textContent === wanted,
+    [scanRow(jobId), status] as const,
+    { timeout },
+  );
+}
+
+/** The job id in the page's message ("Scan scan-… started."). */
+async function startedJobId(page: Page): Promise<string> {
+  await page.waitForFunction(() => /scan-[A-Za-z0-9-]+/.test(document.getElementById('message')?.textContent ?? ''));
+  const text = (await page.textContent('#message')) ?? '';
+  return /(scan-[A-Za-z0-9-]+)/.exec(text)?.[1] as string;
+}
+
+async function scanToEnd(folder: string): Promise<JobBody> {
+  const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+  expect([200, 202]).toContain(started.status);
+  return waitFor(() => stack.scans.get(started.body.job_id), (job) => TERMINAL.includes(job.status), 120_000, 200);
+}
+
+/** Records every value a scan's <progress> takes, from inside the page. */
+async function recordProgress(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const seen: Record<string, number[]> = {};
+    (window as unknown as { progressSeen: Record<string, number[]> }).progressSeen = seen;
+    new MutationObserver((mutations) => {
+      for (const mutation of mutations) {
+        const bar = mutation.target as HTMLElement;
+        if (!(bar instanceof HTMLProgressElement) || !bar.hasAttribute('value')) continue;
+        const jobId = bar.closest('li')?.dataset.jobId ?? '?';
+        (seen[jobId] ??= []).push(bar.value);
+      }
+    }).observe(document.getElementById('scans') as HTMLElement, { subtree: true, attributes: true, attributeFilter: ['value'] });
+  });
 }
 
 describe('dashboard', () => {
-  it('starts a scan, follows it to completed and lists what it found', async () => {
+  it('fills a started scan’s bar from its event stream to 1, polling nothing while the stream is open', async () => {
     const folder = path.join(work, 'full');
-    const files = await buildLibrary(folder, 12, clips);
-    const page = await openDashboard(stack.baseUrl);
+    const files = await buildLibrary(folder, 60, clips);
+    // A name that is HTML: it must show as text, never run.
+    const hostile = path.join(folder, '<img src=x onerror="window.pwned=1">.mp4');
+    await fs.link(files[0] as string, hostile);
+    const { page, traffic } = await openDashboard(stack.baseUrl);
+    await recordProgress(page);
 
     await page.fill('#scan-path', folder);
     await page.click('#scan-start');
-    await page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'completed', undefined, { timeout: 60_000 });
+    const jobId = await startedJobId(page);
+    expect(await page.textContent('#message')).toBe(`Scan ${jobId} started.`);
+    await waitForStatus(page, jobId, 'completed');
 
-    expect(await page.textContent('#message')).toMatch(/^Scan scan-.+ started\.$/);
-    expect(await page.$eval('#job-progress', (el) => (el as HTMLProgressElement).value)).toBe(1);
-    expect(await page.textContent('#job-counts')).toBe(`${files.length} of ${files.length} done: ${files.length} new, 0 updated, 0 unchanged, 0 failed`);
-    expect(await page.isDisabled('#job-cancel')).toBe(true);
-    const link = await page.getAttribute('#job-link', 'href');
-    expect(link).toMatch(/\/namespaces\/default\/workflows\/scan-/);
+    const row = scanRow(jobId);
+    expect(await page.$eval(`${row} .scan-progress`, (el) => (el as HTMLProgressElement).value)).toBe(1);
+    const total = files.length + 1;
+    expect(await page.textContent(`${row} .scan-counts`)).toBe(`${total} of ${total} done: ${total} new, 0 updated, 0 unchanged, 0 failed`);
+    expect(await page.isHidden(`${row} .scan-cancel`)).toBe(true);
+    expect(await page.getAttribute(`${row} .scan-link`, 'href')).toMatch(/\/namespaces\/default\/workflows\/scan-/);
+    const seen = await page.evaluate((id) => (window as unknown as { progressSeen: Record<string, number[]> }).progressSeen[id] ?? [], jobId);
+    expect(seen[seen.length - 1]).toBe(1);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
 
-    // The library table is refreshed when the scan ends, and searches by name.
-    await page.waitForFunction((n) => document.querySelectorAll('#videos tr').length === n, files.length);
-    const wanted = path.basename(files[0]!);
-    await page.fill('#search-q', wanted);
+    // The bar came from one event stream: the page never asked for the job
+    // itself, and sent nothing at all while its stream was open.
+    const api = traffic.filter((t) => new URL(t.url).pathname.startsWith('/api/'));
+    expect(api.filter((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}`)).toEqual([]);
+    const eventsPath = `/api/v1/jobs/${jobId}/events`;
+    const opened = api.findIndex((t) => t.kind === 'sent' && new URL(t.url).pathname === eventsPath);
+    const closed = api.findIndex((t) => t.kind === 'done' && new URL(t.url).pathname === eventsPath);
+    expect(opened).toBeGreaterThanOrEqual(0);
+    expect(closed).toBeGreaterThan(opened);
+    expect(api.slice(opened + 1, closed).filter((t) => t.kind === 'sent')).toEqual([]);
+
+    // The library is refreshed when the scan ends, file names as plain text.
+    await page.fill('#search-q', 'onerror');
+    await page.press('#search-q', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#videos tr').length === 1);
+    expect(await page.textContent('#videos tr td')).toBe(hostile);
+    expect(await page.$$eval('#videos img', (imgs) => imgs.length)).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    await page.close();
+  });
+
+  it('lists a scan started elsewhere and follows it to its end', async () => {
+    const { page, traffic } = await openDashboard(stack.baseUrl);
+    // The list has loaded, with the scans so far.
+    await page.waitForFunction(() => document.querySelectorAll('#scans > li').length > 0);
+    const folder = path.join(work, 'elsewhere');
+    await buildLibrary(folder, 30, clips);
+    // Started as the CLI starts one: over HTTP, not from this page.
+    const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(started.status).toBe(202);
+    const jobId = started.body.job_id;
+    await page.waitForSelector(scanRow(jobId), { timeout: 60_000 });
+    expect(await page.textContent(`${scanRow(jobId)} .scan-path`)).toBe(folder);
+    await waitForStatus(page, jobId, 'completed');
+    expect(await page.textContent(`${scanRow(jobId)} .scan-counts`)).toBe('30 of 30 done: 30 new, 0 updated, 0 unchanged, 0 failed');
+    // Finished scans come after running ones, newest first.
+    const order = await page.$$eval('#scans > li', (items) => items.map((li) => [li.dataset.status, li.querySelector('.scan-meta')?.textContent]));
+    const firstEnded = order.findIndex(([status]) => TERMINAL.includes(status ?? ''));
+    expect(order.slice(firstEnded).every(([status]) => TERMINAL.includes(status ?? ''))).toBe(true);
+    // And it was never polled for on its own.
+    expect(traffic.filter((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}`)).toEqual([]);
+    await page.close();
+  });
+
+  it('pages through the library past its first 50 videos', async () => {
+    const folder = path.join(work, 'paged-library');
+    const files = await buildLibrary(folder, 120, clips);
+    const job = await scanToEnd(folder);
+    expect(job.status).toBe('completed');
+    const { page } = await openDashboard(stack.baseUrl);
+    const paths = (): Promise<string[]> => page.$$eval('#videos tr', (rows) => rows.map((r) => r.firstElementChild?.textContent ?? ''));
+
+    // The whole library: page 2 is what the API has past the first 50.
+    await page.waitForFunction(() => document.querySelectorAll('#videos tr').length === 50);
+    const all = await http<{ videos: { path: string }[]; total: number }>(stack.baseUrl, 'GET', '/api/v1/videos?limit=50&offset=50');
+    expect(await page.isDisabled('#library-prev')).toBe(true);
+    await page.focus('#library-next');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((first) => document.querySelector('#videos tr td')?.textContent === first, all.body.videos[0]?.path);
+    expect(await paths()).toEqual(all.body.videos.map((v) => v.path));
+    expect(await page.textContent('#library-range')).toBe(`Videos 51–${50 + all.body.videos.length} of ${all.body.total}`);
+
+    // A search pages too, from its own first page, to its last.
+    await page.fill('#search-q', 'paged-library');
     await page.click('#search-form button');
-    await page.waitForFunction((name) => {
-      const rows = [...document.querySelectorAll('#videos tr')];
-      return rows.length > 0 && rows.every((row) => row.firstElementChild?.textContent?.endsWith(name));
-    }, wanted);
-    const row = await page.$$eval('#videos tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
-    expect(row[0]?.[0]).toBe(files[0]);
-    expect(row[0]?.[4]).toBe('present');
+    await page.waitForFunction(() => document.getElementById('library-range')?.textContent === 'Videos 1–50 of 120');
+    const seen = await paths();
+    for (const range of ['Videos 51–100 of 120', 'Videos 101–120 of 120']) {
+      await page.click('#library-next');
+      await page.waitForFunction((wanted) => document.getElementById('library-range')?.textContent === wanted, range);
+      seen.push(...(await paths()));
+    }
+    expect(await page.isDisabled('#library-next')).toBe(true);
+    expect([...seen].sort()).toEqual([...files].sort());
+    await page.click('#library-prev');
+    await page.waitForFunction(() => document.getElementById('library-range')?.textContent === 'Videos 51–100 of 120');
+    await page.close();
+  });
+
+  it('retries what a scan failed on, and the retry probes only that', async () => {
+    const folder = path.join(work, 'retry');
+    await buildLibrary(folder, 20, clips);
+    const broken = path.join(folder, 'broken.mp4');
+    await fs.writeFile(broken, 'this is not a video');
+    const { page } = await openDashboard(stack.baseUrl);
+    await page.fill('#scan-path', folder);
+    await page.press('#scan-path', 'Enter');
+    const first = await startedJobId(page);
+    await waitForStatus(page, first, 'completed');
+    const row = scanRow(first);
+    expect(await page.textContent(`${row} .scan-counts`)).toBe('21 of 21 done: 20 new, 0 updated, 0 unchanged, 1 failed');
+    expect(await page.textContent(`${row} .scan-errors li`)).toBe(`${broken}: not_a_media_file`);
+    expect(await page.getAttribute(`${row} .scan-retry`, 'aria-label')).toBe(`Retry the failed files of the scan of ${folder}`);
+
+    // Repaired since: the retry started from the page probes that one file again, and nothing else.
+    await fs.copyFile(clips.find((c) => c.hasVideo)!.file, broken);
+    await page.click(`${row} .scan-retry`);
+    await page.waitForFunction((id) => (document.getElementById('message')?.textContent ?? '').endsWith(`of scan ${id} started.`), first);
+    const retryId = /^Retry (scan-[A-Za-z0-9-]+) of/.exec((await page.textContent('#message')) ?? '')?.[1] as string;
+    expect(retryId).not.toBe(first);
+    await waitForStatus(page, retryId, 'completed');
+    expect(await page.textContent(`${scanRow(retryId)} .scan-meta`)).toContain(`retry of ${first}`);
+    const retried = await stack.scans.get(retryId);
+    expect(retried.retry_of).toBe(first);
+    expect(retried.counts.probed).toBe(1);
+    expect(retried.result).toMatchObject({ scanned: 1, new: 1, errors: [] });
+    expect(await page.isHidden(`${scanRow(retryId)} .scan-retry`)).toBe(true);
     await page.close();
   });
 
   it('cancels a running scan from the page', async () => {
     const folder = path.join(work, 'cancel');
     await buildLibrary(folder, 300, clips);
-    const page = await openDashboard(stack.baseUrl);
+    const { page } = await openDashboard(stack.baseUrl);
     await page.fill('#scan-path', folder);
     await page.click('#scan-start');
-    await page.waitForFunction(() => Number((document.getElementById('job-progress') as HTMLProgressElement).value) > 0.05, undefined, {
+    const jobId = await startedJobId(page);
+    const row = scanRow(jobId);
+    await page.waitForFunction((selector) => Number((document.querySelector(`${selector} .scan-progress`) as HTMLProgressElement).value) > 0.05, row, {
       timeout: 60_000,
     });
-    await page.click('#job-cancel');
-    await page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
-    const progress = await page.$eval('#job-progress', (el) => (el as HTMLProgressElement).value);
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+    await page.click(`${row} .scan-cancel`);
+    await waitForStatus(page, jobId, 'cancelled', 30_000);
+    const progress = await page.$eval(`${row} .scan-progress`, (el) => (el as HTMLProgressElement).value);
     expect(progress).toBeGreaterThan(0);
     expect(progress).toBeLessThan(1);
+    expect(await page.isVisible(`${row} .scan-retry`)).toBe(true);
     await page.close();
   });
 
   it('shows the API error for a folder that does not exist', async () => {
-    const page = await openDashboard(stack.baseUrl);
+    const { page } = await openDashboard(stack.baseUrl);
     await page.fill('#scan-path', path.join(work, 'no-such-folder'));
     await page.click('#scan-start');
-    await page.waitForFunction(() => document.getElementById('message')?.className === 'error');
+    await page.waitForFunction(() => document.getElementById('message')?.classList.contains('error'));
     expect(await page.textContent('#message')).toMatch(/^INVALID_PATH: /);
-    expect(await page.isHidden('#job')).toBe(true);
     await page.close();
   });
 });
@@ -120,19 +276,23 @@ describe('dashboard with API_TOKEN', () => {
     await guarded?.close();
   });
 
-  it('refuses without the token and scans with it', async () => {
+  it('refuses without the token and scans with it, its event stream included', async () => {
     const folder = path.join(work, 'guarded');
     await buildLibrary(folder, 3, clips);
-    const page = await openDashboard(guarded.baseUrl);
+    const { page, traffic } = await openDashboard(guarded.baseUrl);
     await page.fill('#scan-path', folder);
     await page.click('#scan-start');
-    await page.waitForFunction(() => document.getElementById('message')?.className === 'error');
+    await page.waitForFunction(() => document.getElementById('message')?.classList.contains('error'));
     expect(await page.textContent('#message')).toMatch(/^UNAUTHORIZED: /);
 
     await page.fill('#token', 'dashboard-secret');
+    await page.dispatchEvent('#token', 'change');
     await page.click('#scan-start');
-    await page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'completed', undefined, { timeout: 60_000 });
-    expect(await page.textContent('#search-total')).toBe('3 videos');
+    const jobId = await startedJobId(page);
+    await waitForStatus(page, jobId, 'completed');
+    expect(traffic.some((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}/events`)).toBe(true);
+    expect(traffic.filter((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}`)).toEqual([]);
+    await page.waitForFunction(() => document.getElementById('search-total')?.textContent === '3 videos');
     await page.close();
   });
 });
