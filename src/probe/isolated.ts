@@ -132,8 +132,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     const busy = inFlight > 0 || queue.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
     for (const host of hosts) {
       if (host === null) continue;
-      // The process handle too: a host being killed has no channel left, and its 'exit' must still arrive.
-      if (busy) {
+      // The process handle too, and until it is gone for a host being stopped:
+      // it has no channel left, and its 'exit' must still arrive.
+      if (busy || host.closing) {
         host.child.ref();
         host.child.channel?.ref();
       } else {
@@ -399,7 +400,8 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       for (const host of hosts) {
         if (host === null || host.exited) continue;
         host.closing = true;
-        // Disconnecting lets the host stop its probes and exit on its own.
+        // Held until its 'exit', which close() waits for; disconnecting lets the host stop its probes and exit on its own.
+        host.child.ref();
         if (host.child.connected) host.child.disconnect();
         else host.child.kill('SIGKILL');
       }

@@ -21,7 +21,8 @@ import { loadLibav } from './libav';
 import type { ProbeResult } from './parse';
 
 function send(message: HostMessage): void {
-  process.send?.(message);
+  // With a callback, a parent that has gone away is not an unhandled 'error' here: the host just ends.
+  if (process.connected) process.send?.(message, undefined, {}, () => undefined);
 }
 
 /**

@@ -255,3 +255,20 @@ describe.each(['ffprobe', 'libav'] as const)('a %s probe host that dies under th
     await expect(outcome(prober.probe(clip('mpeg4-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 240x180');
   });
 });
+
+describe('closing the prober', () => {
+  it('returns once every host has exited, one still starting included, in a process with nothing else to do', async () => {
+    const script = [
+      "const { createIsolatedProber } = require('./src/probe/isolated');",
+      '(async () => {',
+      "  const prober = createIsolatedProber({ kind: 'libav', concurrency: 2, hosts: 2 });",
+      '  await prober.version();',
+      '  await prober.close();',
+      "  process.stdout.write(`closed ${prober.hostPids.length}\\n`);",
+      '})();',
+    ].join('\n');
+    const root = path.join(__dirname, '..', '..');
+    const run = await execa(process.execPath, ['--require', path.join(root, 'scripts', 'ts-register.js'), '-e', script], { cwd: root, reject: false, timeout: 60_000 });
+    expect({ stdout: run.stdout, exitCode: run.exitCode }).toEqual({ stdout: 'closed 0', exitCode: 0 });
+  });
+});
