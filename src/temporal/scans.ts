@@ -12,6 +12,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type Client,
+  type RawWorkflowExecutionInfo,
   type WorkflowExecutionDescription,
   type WorkflowExecutionInfo,
   WorkflowNotFoundError,
@@ -81,9 +82,11 @@ const VISIBILITY_LAG_MS = 3_000;
 
 /**
  * Clock skew allowed between the API (which stamps a job's created_at) and
- * the Temporal server (which stamps start and close times); see list().
+ * the Temporal server (which stamps start and close times); see list(). Hosts
+ * kept by NTP are within milliseconds; each second of slack costs the list
+ * the rows of a second's worth of scans read beyond the page.
  */
-const CLOCK_SKEW_MS = 60_000;
+const CLOCK_SKEW_MS = 2_000;
 
 /** A start that keeps finding the root's guard closing gives up after this many tries. */
 const START_ATTEMPTS = 5;
@@ -100,16 +103,32 @@ type Execution = Omit<WorkflowExecutionInfo, 'raw'>;
 
 /** A row of a visibility listing, as the jobs list orders and filters it. */
 interface ListedRow {
-  info: Execution;
+  /** Decoded in full only once selected for the page: most rows read are only compared. */
+  raw: RawWorkflowExecutionInfo;
   jobId: string;
   /** created_at in ms: what the list orders by. */
   key: number;
   /** The guard of a job whose scan has not started, rather than the scan. */
   isGuard: boolean;
-  status: JobStatus;
   /** Index of the visibility page it came from, within this read of its stream. */
   page: number;
 }
+
+/** Temporal's execution status codes (temporal.api.enums.v1.WorkflowExecutionStatus), by the names the SDK gives them. */
+const STATUS_NAMES: Record<number, string> = {
+  1: 'RUNNING',
+  2: 'COMPLETED',
+  3: 'FAILED',
+  4: 'CANCELLED',
+  5: 'TERMINATED',
+  6: 'CONTINUED_AS_NEW',
+  7: 'TIMED_OUT',
+};
+
+const msOf = (timestamp: { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined): number | null =>
+  timestamp?.seconds === undefined || timestamp.seconds === null
+    ? null
+    : (typeof timestamp.seconds === 'number' ? timestamp.seconds : timestamp.seconds.toNumber()) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6);
 
 /** Where a list page resumes: after `cursor`, each stream from a visibility page token ('' for the top), or not at all (null). */
 interface ListPosition {
@@ -430,11 +449,12 @@ export class ScanService {
       closed: resume(closed),
     };
     const jobs = await Promise.all(
-      selected.map((row) =>
-        row.isGuard
-          ? this.library.getScan(row.jobId).then((scan) => this.guardJob(row.info, row.status, scan ?? null))
-          : this.scanJob(row.info, { pending: false, query: false }),
-      ),
+      selected.map(async (row) => {
+        const info = await executionInfoFromRaw(row.raw, this.client.options.loadedDataConverter, row.raw, this.config.temporal.namespace);
+        if (!row.isGuard) return this.scanJob(info, { pending: false, query: false });
+        const scan = await this.library.getScan(row.jobId);
+        return this.guardJob(info, info.status.name === 'RUNNING' ? 'pending' : unstartedJobStatusOf(info.status.name, scan?.outcome), scan ?? null);
+      }),
     );
     const more = next.running !== null || next.closed !== null;
     return { jobs, nextPageToken: more ? Buffer.from(JSON.stringify(next)).toString('base64url') : null };
@@ -461,7 +481,8 @@ export class ScanService {
       try {
         response = await this.client.workflowService.listWorkflowExecutions({
           namespace: this.config.temporal.namespace,
-          pageSize: Math.max(options.limit, 50),
+          // Larger than the page: the listing is often read past it (see list()), and rows are cheap next to round trips.
+          pageSize: Math.min(Math.max(2 * options.limit, 100), 1000),
           query,
           ...(token !== '' ? { nextPageToken: Buffer.from(token, 'base64url') } : {}),
         });
@@ -471,12 +492,17 @@ export class ScanService {
       }
       pageTokens.push(token);
       let lastBound = Infinity;
+      const kept: ListedRow[] = [];
       for (const raw of response.executions ?? []) {
-        const info = await executionInfoFromRaw(raw, this.client.options.loadedDataConverter, raw, this.config.temporal.namespace);
-        const row = await this.listedRow(info, page);
-        lastBound = (kind === 'running' ? info.startTime : (info.closeTime ?? info.startTime)).getTime();
-        if (row === null || !isAfterCursor(row, cursor) || (options.status !== undefined && row.status !== options.status)) continue;
-        rows.push(row);
+        const start = msOf(raw.startTime) ?? 0;
+        lastBound = kind === 'running' ? start : (msOf(raw.closeTime) ?? start);
+        const row = this.listedRow(raw, page, start);
+        if (row !== null && isAfterCursor(row, cursor)) kept.push(row);
+      }
+      // Visibility cannot tell a scan that hit its time limit from a failed one; the library can.
+      const split = options.status === 'failed' || options.status === 'timeout';
+      for (const [i, keep] of (await Promise.all(kept.map((row) => (split ? this.hasStatus(row, options.status as JobStatus) : true)))).entries()) {
+        if (keep) rows.push(kept[i] as ListedRow);
       }
       const next = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : null;
       if (next === null) return { rows, pageTokens, next };
@@ -488,23 +514,32 @@ export class ScanService {
     }
   }
 
-  /** A listing row as the list sees it; null for a row that is no job. */
-  private async listedRow(info: Execution, page: number): Promise<ListedRow | null> {
-    const memo = (info.memo ?? {}) as Partial<ScanRootGuardMemo>;
-    const isGuard = info.type === GUARD_WORKFLOW_TYPE;
-    const jobId = isGuard ? memo.scanId : info.workflowId;
+  /** A listing row as the list orders it; null for a row that is no job. */
+  private listedRow(raw: RawWorkflowExecutionInfo, page: number, startMs: number): ListedRow | null {
+    const fields = raw.memo?.fields ?? {};
+    const memoString = (name: string): string | undefined => {
+      const payload = fields[name];
+      if (!payload) return undefined;
+      try {
+        const value = this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload);
+        return typeof value === 'string' ? value : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const isGuard = raw.type?.name === GUARD_WORKFLOW_TYPE;
+    const jobId = isGuard ? memoString('scanId') : (raw.execution?.workflowId ?? undefined);
     if (jobId === undefined) return null;
-    const created = memo.createdAt !== undefined ? Date.parse(memo.createdAt) : NaN;
-    const key = Number.isFinite(created) ? created : info.startTime.getTime();
-    let status: JobStatus;
-    if (isGuard) {
-      status = info.status.name === 'RUNNING' ? 'pending' : unstartedJobStatusOf(info.status.name, null);
-    } else {
-      // Only a failed execution needs the library: it tells a scan that hit its time limit from a failure.
-      const outcome = info.status.name === 'FAILED' ? (await this.library.getScan(jobId))?.outcome : null;
-      status = jobStatusOf(info.status.name, outcome);
-    }
-    return { info, jobId, key, isGuard, status, page };
+    const created = Date.parse(memoString('createdAt') ?? '');
+    return { raw, jobId, key: Number.isFinite(created) ? created : startMs, isGuard, page };
+  }
+
+  /** Whether a closed row has the job status asked for (failed or timeout: the library's recorded outcome decides). */
+  private async hasStatus(row: ListedRow, status: JobStatus): Promise<boolean> {
+    const name = STATUS_NAMES[row.raw.status ?? 0] ?? 'UNKNOWN';
+    if (row.isGuard) return unstartedJobStatusOf(name, null) === status;
+    const outcome = name === 'FAILED' ? (await this.library.getScan(row.jobId))?.outcome : null;
+    return jobStatusOf(name, outcome) === status;
   }
 
   private parsePosition(token: string): ListPosition {
@@ -576,7 +611,13 @@ export class ScanService {
   private async scanJob(execution: Execution, options: { pending: boolean; query: boolean }): Promise<JobBody> {
     const memo = (execution.memo ?? {}) as Partial<ScanMemo> & { progress?: ScanProgress };
     const jobId = execution.workflowId;
-    const scan = await this.library.getScan(jobId);
+    const ended = execution.status.name !== 'RUNNING' && execution.status.name !== 'CONTINUED_AS_NEW';
+    // A scan that ended normally published its final counts (the library's
+    // totals, from finishScan) in its memo. The library record is needed for
+    // the rest: a failed scan's outcome and error, and the counts of scans
+    // that ended without publishing them (terminated, or started before memo progress).
+    const finalCounts = ended && memo.progress?.phase === 'done' ? this.countsOf(memo.progress.counts as unknown as Record<string, number>) : null;
+    const scan = execution.status.name === 'FAILED' || (ended && finalCounts === null) ? await this.library.getScan(jobId) : undefined;
     let status = jobStatusOf(execution.status.name, scan?.outcome);
     let live: ScanProgress | null = null;
     if (status === 'running') {
@@ -594,14 +635,15 @@ export class ScanService {
     let phase: ScanPhase = live?.phase ?? 'discovering';
     if (terminal) {
       phase = 'done';
-      counts = this.countsOf(scan?.counts) ?? ((await this.library.scanTotals(jobId)).counts);
-      const errors = await this.library.scanErrors(jobId, MAX_SUMMARY_ERRORS, 0);
+      counts = finalCounts ?? this.countsOf(scan?.counts) ?? ((await this.library.scanTotals(jobId)).counts);
+      // Every file error counts as failed: with none, there is nothing to read.
+      const errors = counts.failed === 0 ? [] : (await this.library.scanErrors(jobId, MAX_SUMMARY_ERRORS, 0)).errors;
       result = {
         scanned: counts.probed + counts.skipped,
         new: counts.new,
         updated: counts.updated,
         skipped: counts.skipped,
-        errors: errors.errors,
+        errors,
       };
       progress = status === 'completed' ? 1 : counts.discovered === 0 ? 0 : Math.min((counts.probed + counts.skipped) / counts.discovered, 0.999);
     } else if (live === null && status === 'running') {
