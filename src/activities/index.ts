@@ -66,22 +66,11 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
    */
   async function discoverFiles(input: DiscoverInput): Promise<DiscoverResult> {
     const ctx = Context.current();
-    const realRoot = await checkScanRoot(input.root, scanRoots);
-    await library.createScan({
-      scanId: input.scanId,
-      root: input.root,
-      recursive: input.recursive,
-      force: input.force,
-      retryOf: input.retryOf,
-    });
-    // A retried attempt starts over: the walk is cheap next to probing, and a
-    // clean slate keeps probe indexes consistent if the library changed since.
-    await library.resetScanFiles(input.scanId);
-
     let discovered = 0;
     let toProbe = 0;
     let skipped = 0;
     let failed = 0;
+    // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
     const stopTicker = startHeartbeatTicker(() => ({ discovered }));
     const pending: WalkedFile[] = [];
 
@@ -111,6 +100,17 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
 
     const signal = ctx.cancellationSignal;
     try {
+      const realRoot = await checkScanRoot(input.root, scanRoots);
+      await library.createScan({
+        scanId: input.scanId,
+        root: input.root,
+        recursive: input.recursive,
+        force: input.force,
+        retryOf: input.retryOf,
+      });
+      // A retried attempt starts over: the walk is cheap next to probing, and a
+      // clean slate keeps probe indexes consistent if the library changed since.
+      await library.resetScanFiles(input.scanId);
       // The walk takes the cancellation signal itself: a tree of many folders
       // and few videos yields rarely, and a cancel must not wait for a yield.
       const walk = (from: string): AsyncGenerator<WalkedFile> =>
@@ -149,42 +149,43 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
     const ctx = Context.current();
     const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
     const done = new Set<number>(checkpoint?.done ?? []);
-    // The root is checked again here, not trusted from discovery: every path
-    // this batch probes must lie inside it, whatever route recorded the path.
-    const scan = await library.getScan(input.scanId);
-    if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
-    const realRoot = await checkScanRoot(scan.root, scanRoots);
-    const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
-    // The heartbeat checkpoint is throttled (at most one a second reaches the
-    // server); the library knows exactly which files were recorded, so a retry
-    // after a crash re-probes only the files whose ffprobe was in flight.
-    for (const file of files) if (file.status !== 'pending') done.add(file.probeIndex as number);
+    // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
     const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }));
     const signal = ctx.cancellationSignal;
-    // Every file of the batch listens on the one signal: that is by design, not a leak.
-    setMaxListeners(files.length + 10, signal);
-
-    const probeOne = async (file: (typeof files)[number]): Promise<void> => {
-      const outcome = await probeFile({ prober, probeSlots, realRoot, file: file.path, timeoutMs: input.probeTimeoutMs, signal });
-      if (signal.aborted) return;
-      const status = await library.recordProbe(input.scanId, file.position, outcome);
-      scanMetrics.filesProbed.inc({ outcome: status });
-      if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
-      done.add(file.probeIndex as number);
-      ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
-    };
-
     try {
-      // Every file of the batch is started at once; the prober's worker-wide
-      // semaphore is what bounds the number of ffprobe processes.
+      // The root is checked again here, not trusted from discovery: every path
+      // this batch probes must lie inside it, whatever route recorded the path.
+      const scan = await library.getScan(input.scanId);
+      if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
+      const realRoot = await checkScanRoot(scan.root, scanRoots);
+      const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
+      // The heartbeat checkpoint is throttled (at most one a second reaches the
+      // server); the library knows exactly which files were recorded, so a retry
+      // after a crash re-probes only the files whose ffprobe was in flight.
+      for (const file of files) if (file.status !== 'pending') done.add(file.probeIndex as number);
+      // Every file of the batch listens on the one signal: that is by design, not a leak.
+      setMaxListeners(files.length + 10, signal);
+
+      const probeOne = async (file: (typeof files)[number]): Promise<void> => {
+        const outcome = await probeFile({ prober, probeSlots, realRoot, file: file.path, timeoutMs: input.probeTimeoutMs, signal });
+        if (signal.aborted) return;
+        const status = await library.recordProbe(input.scanId, file.position, outcome);
+        scanMetrics.filesProbed.inc({ outcome: status });
+        if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
+        done.add(file.probeIndex as number);
+        ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
+      };
+
+      // Every file of the batch is started at once; the worker-wide probe
+      // slots are what bound the number of files being probed.
       const results = await Promise.allSettled(files.filter((f) => !done.has(f.probeIndex as number)).map(probeOne));
       if (signal.aborted) throw new CancelledFailure('probe batch cancelled');
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (rejected !== undefined) throw rejected.reason;
+      return await library.batchSummary(input.scanId, input.fromIndex, input.toIndex);
     } finally {
       stopTicker();
     }
-    return library.batchSummary(input.scanId, input.fromIndex, input.toIndex);
   }
 
   /** Writes the scan's end to the library and returns its counts, recomputed from the per-file records. */

@@ -1,7 +1,8 @@
 /**
- * finishScan heartbeats while the library keeps it waiting: its writes retry
- * a busy database for up to 30 s, and its heartbeat timeout is 10 s, so a
- * silent finish held up past 10 s would be taken for a dead worker.
+ * finishScan (and discovery, from its first library call) heartbeats while
+ * the library keeps it waiting: its writes retry a busy database for up to
+ * 30 s, and its heartbeat timeout is 10 s, so a silent activity held up past
+ * 10 s would be taken for a dead worker.
  *
  * The activity runs in Temporal's MockActivityEnvironment (which reports every
  * heartbeat) against a real SQLite library whose file another connection
@@ -15,7 +16,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { Library } from '../../src/library/library';
 import { createIsolatedProber } from '../../src/probe/isolated';
-import type { FinishScanInput, FinishScanResult } from '../../src/scan/types';
+import type { DiscoverInput, DiscoverResult, FinishScanInput, FinishScanResult } from '../../src/scan/types';
 
 /** The heartbeat timeout of scanLibrary's activities (src/workflows/scan-library.ts). */
 const HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -37,45 +38,71 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-describe('finishScan with the library locked by another connection', () => {
-  it('heartbeats while it waits, and completes once the lock is gone', async () => {
+/** What a run under the lock showed. */
+interface LockedRun<T> {
+  result: T;
+  waitedMs: number;
+  heartbeats: number;
+  longestSilenceMs: number;
+}
+
+/** Runs an activity while another connection holds the library's file locked for LOCK_HELD_MS. */
+async function runWhileLocked<T>(run: (env: MockActivityEnvironment) => Promise<T>): Promise<LockedRun<T>> {
+  const other = new Database(file);
+  other.pragma('busy_timeout = 0');
+  other.exec('BEGIN EXCLUSIVE');
+  const released = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      other.exec('COMMIT');
+      other.close();
+      resolve();
+    }, LOCK_HELD_MS),
+  );
+  const env = new MockActivityEnvironment({ heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
+  const beats: number[] = [];
+  env.on('heartbeat', () => beats.push(Date.now()));
+  const startedAt = Date.now();
+  const result = await run(env);
+  const endedAt = Date.now();
+  await released;
+  const marks = [startedAt, ...beats, endedAt];
+  const longestSilenceMs = Math.max(...marks.slice(1).map((at, i) => at - (marks[i] as number)));
+  return { result, waitedMs: endedAt - startedAt, heartbeats: beats.length, longestSilenceMs };
+}
+
+function activities(): ReturnType<typeof createActivities> {
+  return createActivities({ library, prober: createIsolatedProber({ concurrency: 1 }), scanRoots: undefined, probeConcurrency: 1 });
+}
+
+describe('activities with the library locked by another connection', () => {
+  it('finishScan heartbeats while it waits, and completes once the lock is gone', async () => {
     const scanId = 'scan-finish-heartbeat';
     await library.createScan({ scanId, root: dir, recursive: true, force: false, retryOf: null });
-    const activities = createActivities({
-      library,
-      prober: createIsolatedProber({ concurrency: 1 }),
-      scanRoots: undefined,
-      probeConcurrency: 1,
-    });
-
-    const other = new Database(file);
-    other.pragma('busy_timeout = 0');
-    other.exec('BEGIN EXCLUSIVE');
-    const released = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        other.exec('COMMIT');
-        other.close();
-        resolve();
-      }, LOCK_HELD_MS),
-    );
-
-    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-    const beats: number[] = [];
-    env.on('heartbeat', () => beats.push(Date.now()));
-    const startedAt = Date.now();
+    const { finishScan } = activities();
     const input: FinishScanInput = { scanId, outcome: 'completed', error: null };
-    const result = await env.run<[FinishScanInput], FinishScanResult, typeof activities.finishScan>(activities.finishScan, input);
-    const endedAt = Date.now();
-    await released;
+    const run = await runWhileLocked((env) => env.run<[FinishScanInput], FinishScanResult, typeof finishScan>(finishScan, input));
+    process.stderr.write(`finishScan waited ${run.waitedMs} ms, ${run.heartbeats} heartbeats, longest silence ${run.longestSilenceMs} ms\n`);
 
-    expect(result.counts).toMatchObject({ discovered: 0, probed: 0 });
+    expect(run.result.counts).toMatchObject({ discovered: 0, probed: 0 });
     expect((await library.getScan(scanId))?.outcome).toBe('completed');
     // It really waited on the lock for longer than the heartbeat timeout…
-    expect(endedAt - startedAt).toBeGreaterThanOrEqual(LOCK_HELD_MS - 100);
+    expect(run.waitedMs).toBeGreaterThanOrEqual(LOCK_HELD_MS - 100);
     // …and never went a heartbeat timeout without a heartbeat.
-    const marks = [startedAt, ...beats, endedAt];
-    const longestSilenceMs = Math.max(...marks.slice(1).map((at, i) => at - (marks[i] as number)));
-    process.stderr.write(`finishScan waited ${endedAt - startedAt} ms, ${beats.length} heartbeats, longest silence ${longestSilenceMs} ms\n`);
-    expect(longestSilenceMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+    expect(run.longestSilenceMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+  }, 60_000);
+
+  it('discoverFiles heartbeats while it waits to record the scan, and completes once the lock is gone', async () => {
+    const scanId = 'scan-discover-heartbeat';
+    const root = path.join(dir, 'media');
+    await fs.mkdir(root);
+    await fs.writeFile(path.join(root, 'a.mp4'), '');
+    const { discoverFiles } = activities();
+    const input: DiscoverInput = { scanId, root, recursive: true, force: false, extensions: [], retryOf: null };
+    const run = await runWhileLocked((env) => env.run<[DiscoverInput], DiscoverResult, typeof discoverFiles>(discoverFiles, input));
+    process.stderr.write(`discoverFiles waited ${run.waitedMs} ms, ${run.heartbeats} heartbeats, longest silence ${run.longestSilenceMs} ms\n`);
+
+    expect(run.result).toMatchObject({ discovered: 1, toProbe: 1 });
+    expect(run.waitedMs).toBeGreaterThanOrEqual(LOCK_HELD_MS - 100);
+    expect(run.longestSilenceMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
   }, 60_000);
 });
