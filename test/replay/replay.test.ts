@@ -4,8 +4,8 @@
  * against today's workflow code: a change that would break running scans
  * fails here. Record new ones with RECORD_HISTORIES=1; `v1-` histories
  * predate the progress memo (patch `progress-memo`); `guard-v1-` histories
- * are guards that answered claims through update-with-start
- * (test/replay/record-guard.test.ts).
+ * are guards that answered claims through update-with-start, `guard-v2-`
+ * guards given their scan id by the API (test/replay/record-guard.test.ts).
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -22,8 +22,12 @@ async function replay(workflowsPath?: string): Promise<{ replayed: number; files
   return JSON.parse(stdout.trim().split('\n').pop() as string) as { replayed: number; files: string[]; failures: string[] };
 }
 
-/** Guards recorded as deployments have them: a scan that completed, one claimed twice while it ran, one cancelled. */
-const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled'];
+/**
+ * Guards recorded as deployments have them: before the API chose scan ids
+ * (v1: a scan that completed, one claimed twice while it ran, one cancelled)
+ * and since (v2: a scan that completed, one cancelled).
+ */
+const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled', 'guard-v2-completed', 'guard-v2-cancelled'];
 
 /** Replays the histories against a copy of src/ whose `file` went through `change`. */
 async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
