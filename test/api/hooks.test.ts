@@ -7,6 +7,8 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { mapToolPath } from '../../src/api/hooks';
+import { loadConfig } from '../../src/config';
 import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
@@ -361,5 +363,26 @@ describe('POST /api/v1/hooks/arr', () => {
     const res = await hook<{ code: string }>(sonarr.test(), {});
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('UNAUTHORIZED');
+  });
+});
+
+describe('PATH_MAP', () => {
+  test.each([
+    ['a pair without "="', '/tv'],
+    ['a pair with two "="', '/tv=/a=/b'],
+    ['a relative "to"', '/tv=media/tv'],
+  ])('stops start-up with one line naming PATH_MAP for %s', (_name, value) => {
+    expect(() => loadConfig({ PATH_MAP: value })).toThrow(/^invalid PATH_MAP: /);
+  });
+
+  it('translates by whole path components, the longest "from" first, keeping ".." for validation to refuse', () => {
+    const { pathMap } = loadConfig({ PATH_MAP: '/data=/srv/all, /data/tv=/srv/tv ,C:\\Media=/srv/win' });
+    expect(mapToolPath('/data/tv/Show', pathMap)).toBe('/srv/tv/Show');
+    expect(mapToolPath('/data/tv2/Show', pathMap)).toBe('/srv/all/tv2/Show');
+    expect(mapToolPath('/data', pathMap)).toBe('/srv/all');
+    expect(mapToolPath('/database/x', pathMap)).toBe('/database/x');
+    expect(mapToolPath('C:\\Media\\Films\\Heat (1995)', pathMap)).toBe('/srv/win/Films/Heat (1995)');
+    expect(mapToolPath('/data/tv/../../etc', pathMap)).toBe('/srv/tv/../../etc');
+    expect(mapToolPath('/elsewhere/x', pathMap)).toBe('/elsewhere/x');
   });
 });
