@@ -84,9 +84,10 @@ const VISIBILITY_LAG_MS = 3_000;
  * Clock skew allowed between the API (which stamps a job's created_at) and
  * the Temporal server (which stamps start and close times); see list(). Hosts
  * kept by NTP are within milliseconds; each second of slack costs the list
- * the rows of a second's worth of scans read beyond the page.
+ * the rows of a second's worth of scans read beyond the page. Skew beyond it
+ * can only move a job to the next page, never drop it.
  */
-const CLOCK_SKEW_MS = 2_000;
+const CLOCK_SKEW_MS = 1_000;
 
 /** A start that keeps finding the root's guard closing gives up after this many tries. */
 const START_ATTEMPTS = 5;
@@ -110,8 +111,8 @@ interface ListedRow {
   key: number;
   /** The guard of a job whose scan has not started, rather than the scan. */
   isGuard: boolean;
-  /** Index of the visibility page it came from, within this read of its stream. */
-  page: number;
+  /** Where it sits in its listing: start time (running) or close time (closed), in ms, an upper bound of `key`. */
+  bound: number;
 }
 
 /** Temporal's execution status codes (temporal.api.enums.v1.WorkflowExecutionStatus), by the names the SDK gives them. */
@@ -130,11 +131,22 @@ const msOf = (timestamp: { seconds?: { toNumber(): number } | number | null; nan
     ? null
     : (typeof timestamp.seconds === 'number' ? timestamp.seconds : timestamp.seconds.toNumber()) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6);
 
-/** Where a list page resumes: after `cursor`, each stream from a visibility page token ('' for the top), or not at all (null). */
+/** One listing as read for a page: see ScanService.readListing. */
+interface Listing {
+  rows: ListedRow[];
+  readDownTo: number;
+  complete: boolean;
+}
+
+/**
+ * Where a list page resumes: after `cursor`, each listing from the rows whose
+ * start (running) or close (closed) time is at most this many ms, or from its
+ * top ('top'), or not at all (null: read to its end).
+ */
 interface ListPosition {
   cursor: [number, string] | null;
-  running: string | null;
-  closed: string | null;
+  running: number | 'top' | null;
+  closed: number | 'top' | null;
 }
 
 const isAfterCursor = (row: ListedRow, cursor: [number, string] | null): boolean =>
@@ -406,16 +418,15 @@ export class ScanService {
    * Visibility orders running executions by start time and closed ones by
    * close time, newest first, and SQL visibility takes no ORDER BY. Both
    * times are upper bounds of a job's created_at (it is stamped before its
-   * guard starts). So each of the two listings is read until it has `limit`
-   * jobs after the cursor and its next row started (or closed) before the
-   * limit-th of them was created: nothing further down can be newer. The two
-   * are merged, and the page token keeps, per listing, the visibility page
-   * to resume from, so a deep page does not read the listings from the top.
+   * guard starts), which is what makes a page exact without reading either
+   * listing to its end (see readListing). The two listings are merged; the
+   * page token keeps the cursor and, per listing, the time to resume from,
+   * so a deep page does not read the listings from the top.
    */
   async list(options: { status?: JobStatus; limit: number; pageToken?: string }): Promise<{ jobs: JobBody[]; nextPageToken: string | null }> {
-    const position = options.pageToken ? this.parsePosition(options.pageToken) : { cursor: null, running: '', closed: '' };
+    const position: ListPosition = options.pageToken ? this.parsePosition(options.pageToken) : { cursor: null, running: 'top', closed: 'top' };
     const queries = jobListQueriesOf(options.status, { scanType: SCAN_WORKFLOW_TYPE, guardType: GUARD_WORKFLOW_TYPE, taskQueue: this.taskQueue });
-    const read = async (kind: 'running' | 'closed') => {
+    const read = async (kind: 'running' | 'closed'): Promise<Listing | null> => {
       const query = queries[kind];
       const from = position[kind];
       if (query === null || from === null) return null;
@@ -436,11 +447,14 @@ export class ScanService {
       selected.push(row);
       consumed.add(row);
     }
-    const resume = (listing: Awaited<ReturnType<typeof read>>): string | null => {
+    // Resume each listing at its newest row not yet returned, and no lower
+    // than where its reading stopped: below that, rows may not have been read.
+    const resume = (listing: Listing | null): number | null => {
       if (listing === null) return null;
-      const waiting = listing.rows.filter((row) => !consumed.has(row)).map((row) => row.page);
-      if (waiting.length > 0) return listing.pageTokens[Math.min(...waiting)] ?? null;
-      return listing.next;
+      const waiting = listing.rows.filter((row) => !consumed.has(row)).map((row) => row.bound);
+      const newest = waiting.length > 0 ? Math.max(...waiting) : null;
+      if (listing.complete) return newest;
+      return newest === null ? listing.readDownTo : Math.max(newest, listing.readDownTo);
     };
     const last = selected[selected.length - 1];
     const next: ListPosition = {
@@ -461,61 +475,95 @@ export class ScanService {
   }
 
   /**
-   * Reads one visibility listing from a page token until no row further
-   * down can be among the `limit` newest after the cursor (see list()).
-   * Returns the candidate rows, the token each page was read from ('' for
-   * the top), and the token after the last page read (null at the end).
+   * Reads one listing (newest start or close time first) from a position
+   * until it holds every job that can be among the `limit` newest after the
+   * cursor. Once it has `limit` of them, K being the created_at of the
+   * limit-th: a row further down started or closed before K (less the clock
+   * skew) was created before K and cannot enter, so reading stops there.
+   * Where scans overlap (a burst of starts, scans closing long after they
+   * were created), the running listing still stops soon (start order is
+   * nearly creation order), but the closed one might read far: so it reads
+   * the rest of what can enter with a second query, narrowed to rows that
+   * started after K (created_at <= start time) and closed before the point
+   * reached. Returns the rows after the cursor, the time read down to (the
+   * position to resume from), and whether the listing was read to its end.
    */
   private async readListing(
-    query: string,
-    from: string,
+    baseQuery: string,
+    from: number | 'top',
     kind: 'running' | 'closed',
     cursor: [number, string] | null,
     options: { status?: JobStatus; limit: number },
-  ): Promise<{ rows: ListedRow[]; pageTokens: string[]; next: string | null }> {
+  ): Promise<Listing> {
+    const field = kind === 'running' ? 'StartTime' : 'CloseTime';
+    // Inclusive, a millisecond wide: rows at the boundary already returned are behind the cursor.
+    const atMost = (ms: number): string => ` AND ${field} <= '${new Date(ms + 1).toISOString()}'`;
+    const query = from === 'top' ? baseQuery : baseQuery + atMost(from);
     const rows: ListedRow[] = [];
-    const pageTokens: string[] = [];
-    let token = from;
-    for (let page = 0; ; page += 1) {
-      let response;
-      try {
-        response = await this.client.workflowService.listWorkflowExecutions({
-          namespace: this.config.temporal.namespace,
-          // Larger than the page: the listing is often read past it (see list()), and rows are cheap next to round trips.
-          pageSize: Math.min(Math.max(2 * options.limit, 100), 1000),
-          query,
-          ...(token !== '' ? { nextPageToken: Buffer.from(token, 'base64url') } : {}),
-        });
-      } catch (error) {
-        if (token !== '' && page === 0) throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
-        throw error;
-      }
-      pageTokens.push(token);
+    const seen = new Set<string>();
+    const take = async (executions: RawWorkflowExecutionInfo[]): Promise<number> => {
       let lastBound = Infinity;
       const kept: ListedRow[] = [];
-      for (const raw of response.executions ?? []) {
+      for (const raw of executions) {
         const start = msOf(raw.startTime) ?? 0;
         lastBound = kind === 'running' ? start : (msOf(raw.closeTime) ?? start);
-        const row = this.listedRow(raw, page, start);
+        const runId = raw.execution?.runId ?? '';
+        if (seen.has(runId)) continue;
+        seen.add(runId);
+        const row = this.listedRow(raw, lastBound, start);
         if (row !== null && isAfterCursor(row, cursor)) kept.push(row);
       }
       // Visibility cannot tell a scan that hit its time limit from a failed one; the library can.
       const split = options.status === 'failed' || options.status === 'timeout';
-      for (const [i, keep] of (await Promise.all(kept.map((row) => (split ? this.hasStatus(row, options.status as JobStatus) : true)))).entries()) {
-        if (keep) rows.push(kept[i] as ListedRow);
+      const keep = await Promise.all(kept.map((row) => (split ? this.hasStatus(row, options.status as JobStatus) : true)));
+      kept.forEach((row, i) => {
+        if (keep[i]) rows.push(row);
+      });
+      return lastBound;
+    };
+    const limitth = (): number | null => (rows.length >= options.limit ? ([...rows].sort(newestFirst)[options.limit - 1] as ListedRow).key : null);
+    // A few rows past the page: stopping takes a row older than the page's last.
+    const pageSize = Math.min(options.limit + 10, 1000);
+    let token: Uint8Array | undefined;
+    for (;;) {
+      let response;
+      try {
+        response = await this.listPage(query, pageSize, token);
+      } catch (error) {
+        // A position the server refuses came from a forged token.
+        if (from !== 'top' && token === undefined) throw new DomainError('INVALID_REQUEST', 400, 'page_token is not valid');
+        throw error;
       }
-      const next = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : null;
-      if (next === null) return { rows, pageTokens, next };
-      token = next;
-      if (rows.length >= options.limit) {
-        const limitth = [...rows].sort(newestFirst)[options.limit - 1] as ListedRow;
-        if (lastBound < limitth.key - CLOCK_SKEW_MS) return { rows, pageTokens, next };
+      const lastBound = await take(response.executions ?? []);
+      token = response.nextPageToken && response.nextPageToken.length > 0 ? response.nextPageToken : undefined;
+      if (token === undefined) return { rows, readDownTo: lastBound, complete: true };
+      const k = limitth();
+      if (k === null) continue;
+      if (lastBound < k - CLOCK_SKEW_MS) return { rows, readDownTo: lastBound, complete: false };
+      if (kind === 'closed') {
+        const narrowed = `${baseQuery} AND StartTime >= '${new Date(k - CLOCK_SKEW_MS).toISOString()}'${atMost(lastBound)}`;
+        let next: Uint8Array | undefined;
+        do {
+          const more = await this.listPage(narrowed, 1000, next);
+          await take(more.executions ?? []);
+          next = more.nextPageToken && more.nextPageToken.length > 0 ? more.nextPageToken : undefined;
+        } while (next !== undefined);
+        return { rows, readDownTo: lastBound, complete: false };
       }
     }
   }
 
+  private async listPage(query: string, pageSize: number, nextPageToken: Uint8Array | undefined) {
+    return this.client.workflowService.listWorkflowExecutions({
+      namespace: this.config.temporal.namespace,
+      pageSize,
+      query,
+      ...(nextPageToken ? { nextPageToken } : {}),
+    });
+  }
+
   /** A listing row as the list orders it; null for a row that is no job. */
-  private listedRow(raw: RawWorkflowExecutionInfo, page: number, startMs: number): ListedRow | null {
+  private listedRow(raw: RawWorkflowExecutionInfo, bound: number, startMs: number): ListedRow | null {
     const fields = raw.memo?.fields ?? {};
     const memoString = (name: string): string | undefined => {
       const payload = fields[name];
@@ -531,7 +579,7 @@ export class ScanService {
     const jobId = isGuard ? memoString('scanId') : (raw.execution?.workflowId ?? undefined);
     if (jobId === undefined) return null;
     const created = Date.parse(memoString('createdAt') ?? '');
-    return { raw, jobId, key: Number.isFinite(created) ? created : startMs, isGuard, page };
+    return { raw, jobId, key: Number.isFinite(created) ? created : startMs, isGuard, bound };
   }
 
   /** Whether a closed row has the job status asked for (failed or timeout: the library's recorded outcome decides). */
@@ -545,10 +593,10 @@ export class ScanService {
   private parsePosition(token: string): ListPosition {
     try {
       const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as ListPosition;
-      const tokenOk = (t: unknown): boolean => t === null || typeof t === 'string';
+      const placeOk = (place: unknown): boolean => place === null || place === 'top' || (typeof place === 'number' && Number.isFinite(place));
       const cursorOk =
-        value.cursor === null || (Array.isArray(value.cursor) && typeof value.cursor[0] === 'number' && typeof value.cursor[1] === 'string');
-      if (typeof value === 'object' && value !== null && cursorOk && tokenOk(value.running) && tokenOk(value.closed)) return value;
+        value.cursor === null || (Array.isArray(value.cursor) && Number.isFinite(value.cursor[0]) && typeof value.cursor[1] === 'string');
+      if (typeof value === 'object' && value !== null && cursorOk && placeOk(value.running) && placeOk(value.closed)) return value;
     } catch {
       // Falls through to the error below.
     }

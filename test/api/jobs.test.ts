@@ -54,19 +54,21 @@ beforeAll(async () => {
   await waitFor(() => getJob(running.jobId), (j) => j.status === 'running' && j.phase === 'probing');
   made.running.push(running.jobId);
 
-  // Then, one after another: failed scans (the root is gone by the time a
-  // worker looks), timed-out scans (a file the prober hangs on, and a limit
-  // of 1.5 s) and completed scans, interleaved.
+  // Then, round after round: timed-out scans (a file the prober hangs on,
+  // and a limit of 3 s), failed scans (the root is gone by the time a worker
+  // looks) and completed scans.
+  // Each timed-out scan is created before the failed scan of its round but
+  // ends after it, so that finishing order and creation order differ.
   for (let i = 0; i < 5; i += 1) {
-    const gone = await stack.scans.start({ root: path.join(work, `gone-${i}`), recursive: true, force: false });
-    expect((await endOf(gone.jobId)).status).toBe('failed');
-    made.failed.push(gone.jobId);
     const slow = path.join(work, `slow-${i}`);
     await fs.mkdir(slow);
     await fs.copyFile((clips.find((c) => c.hasVideo) as TestClip).file, path.join(slow, 'HANG.mp4'));
-    const late = await stack.scans.start({ root: slow, recursive: true, force: false, scanTimeoutMs: 1500 });
+    const late = await stack.scans.start({ root: slow, recursive: true, force: false, scanTimeoutMs: 3000 });
+    const gone = await stack.scans.start({ root: path.join(work, `gone-${i}`), recursive: true, force: false });
+    expect((await endOf(gone.jobId)).status).toBe('failed');
     expect((await endOf(late.jobId)).status).toBe('timeout');
     made.timeout.push(late.jobId);
+    made.failed.push(gone.jobId);
     if (i < 2) {
       const folder = path.join(work, `small-${i}`);
       await buildLibrary(folder, 1, clips);
@@ -109,6 +111,12 @@ describe('GET /api/v1/jobs', () => {
     expect(last.status).toBe('running');
     expect(last.counts.discovered).toBe(3);
     expect(pages.slice(0, -1).every((p) => p.length === 3)).toBe(true);
+  });
+
+  it.each([1, 2, 5])('gives the same order in pages of %i as in one page', async (limit) => {
+    const whole = (await allPages('limit=100')).flat().map((j) => j.job_id);
+    const paged = (await allPages(`limit=${limit}`)).flat().map((j) => j.job_id);
+    expect(paged).toEqual(whole);
   });
 
   it('builds each body as GET /api/v1/jobs/{id} does', async () => {
