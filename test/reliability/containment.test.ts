@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
+import type { Prober } from '../../src/probe/ffprobe';
 import type { ScanInput } from '../../src/scan/types';
 import type { JobBody } from '../../src/temporal/scans';
 import type { scanLibrary } from '../../src/workflows';
@@ -127,50 +128,91 @@ describe('a retry of a scan that met links out of its root', () => {
   });
 });
 
+/**
+ * Twelve files, the last two swapped for links out of the root once probing
+ * has begun: the file itself, and the folder that holds the other.
+ */
+async function swapDuringProbing(stack: Stack, name: string, asked: () => Promise<string[]>): Promise<void> {
+  const root = path.join(work, `swap-root-${name}`);
+  const away = path.join(work, `swap-away-${name}`);
+  const early = await placeClips(root, 'a', 10);
+  // Files of a folder come before its subfolders: these are probed last.
+  const [swappedFile] = await placeClips(root, 'z-swapped', 1);
+  const [inner] = await placeClips(path.join(root, 'z-folder'), 'inner', 1);
+  const [target] = await placeClips(away, 'target', 1);
+
+  const jobId = await startScan(stack, { path: root });
+  await waitFor(asked, (files) => files.length > 0, 60_000, 20);
+  const now = await stack.scans.get(jobId);
+  expect(now.counts.discovered).toBe(12);
+  // The file becomes a link to a video outside; the folder is moved out and a link left in its place.
+  await fs.rm(swappedFile as string);
+  await fs.symlink(target as string, swappedFile as string);
+  await fs.rename(path.join(root, 'z-folder'), path.join(away, 'z-folder'));
+  await fs.symlink(path.join(away, 'z-folder'), path.join(root, 'z-folder'));
+
+  const job = await waitForEnd(stack, jobId);
+  expect(job.status).toBe('completed');
+  const errors = await errorsOf(stack, jobId);
+  expect(errors.get(swappedFile as string)).toBe('outside_scan_root');
+  expect(errors.get(inner as string)).toBe('outside_scan_root');
+  expect((await libraryPaths(stack)).filter(insideOf(root)).sort()).toEqual([...early].sort());
+  const probedFiles = await asked();
+  expect(probedFiles.filter((file) => !insideOf(root)(file) || /z-swapped|z-folder|target/.test(file))).toEqual([]);
+  expect(new Set(probedFiles)).toEqual(new Set(early));
+}
+
 describe('a file or folder swapped for a link out of the root between discovery and probing', () => {
-  let stack: Stack;
-  let logFile: string;
+  describe('with ffprobe (a wrapper logs what it opens)', () => {
+    let stack: Stack;
+    let logFile: string;
 
-  beforeAll(async () => {
-    logFile = path.join(work, 'swap-probes.log');
-    // One probe at a time, each 400 ms longer than ffprobe alone: the files
-    // swapped come last, seconds after probing began.
-    const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 400, logFile });
-    stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' });
+    beforeAll(async () => {
+      logFile = path.join(work, 'swap-probes.log');
+      // One probe at a time, each 400 ms longer than ffprobe alone: the files
+      // swapped come last, seconds after probing began.
+      const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 400, logFile });
+      stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' });
+    });
+
+    afterAll(async () => {
+      await stack?.close();
+    });
+
+    it('neither probes their targets nor records them', async () => {
+      await swapDuringProbing(stack, 'ffprobe', () => probed(logFile));
+    });
   });
 
-  afterAll(async () => {
-    await stack?.close();
-  });
+  describe("with the worker's default prober (every call to it logged)", () => {
+    let stack: Stack;
+    const asked: string[] = [];
 
-  it('neither probes their targets nor records them', async () => {
-    const root = path.join(work, 'swap-root');
-    const away = path.join(work, 'swap-away');
-    const early = await placeClips(root, 'a', 10);
-    // Files of a folder come before its subfolders: these are probed last.
-    const [swappedFile] = await placeClips(root, 'z-swapped', 1);
-    const [inner] = await placeClips(path.join(root, 'z-folder'), 'inner', 1);
-    const [target] = await placeClips(away, 'target', 1);
+    beforeAll(async () => {
+      const slow = (prober: Prober): Prober => ({
+        get path() {
+          return prober.path;
+        },
+        get running() {
+          return prober.running;
+        },
+        version: () => prober.version(),
+        probe: async (file, options) => {
+          asked.push(file);
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          return prober.probe(file, options);
+        },
+      });
+      stack = await startStack({ PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' }, { wrapProber: slow });
+    });
 
-    const jobId = await startScan(stack, { path: root });
-    await waitFor(() => probed(logFile), (asked) => asked.length > 0, 60_000, 20);
-    const now = await stack.scans.get(jobId);
-    expect(now.counts.discovered).toBe(12);
-    // The file becomes a link to a video outside; the folder is moved out and a link left in its place.
-    await fs.rm(swappedFile as string);
-    await fs.symlink(target as string, swappedFile as string);
-    await fs.rename(path.join(root, 'z-folder'), path.join(away, 'z-folder'));
-    await fs.symlink(path.join(away, 'z-folder'), path.join(root, 'z-folder'));
+    afterAll(async () => {
+      await stack?.close();
+    });
 
-    const job = await waitForEnd(stack, jobId);
-    expect(job.status).toBe('completed');
-    const errors = await errorsOf(stack, jobId);
-    expect(errors.get(swappedFile as string)).toBe('outside_scan_root');
-    expect(errors.get(inner as string)).toBe('outside_scan_root');
-    expect((await libraryPaths(stack)).sort()).toEqual([...early].sort());
-    const asked = await probed(logFile);
-    expect(asked.filter((file) => !insideOf(root)(file) || /z-swapped|z-folder|target/.test(file))).toEqual([]);
-    expect(new Set(asked)).toEqual(new Set(early));
+    it('neither probes their targets nor records them', async () => {
+      await swapDuringProbing(stack, 'default', async () => [...asked]);
+    });
   });
 });
 
