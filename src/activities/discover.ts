@@ -30,8 +30,6 @@ export interface WalkOptions {
    */
   signal?: AbortSignal;
   onSkip?: (dir: string, error: NodeJS.ErrnoException) => void;
-  /** Called with each folder before it is listed (progress and tests). */
-  onDirectory?: (dir: string) => void;
 }
 
 /** A folder waiting to be walked: its path as the scan names it, and the real path it had when found. */
@@ -98,7 +96,6 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
       if (visited.has(realDir)) continue;
       visited.add(realDir);
     }
-    options.onDirectory?.(dir);
     let raw: Dirent<Buffer>[];
     try {
       // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
