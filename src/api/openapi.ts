@@ -87,9 +87,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/v1/jobs/{job_id}/events': {
         get: {
-          summary: 'Server-Sent Events: `progress` events with the job body, then one `end` event',
+          summary: 'Server-Sent Events: `progress` events with the job body, then one `end` event; 429 TOO_MANY_STREAMS past MAX_STREAMS_PER_CLIENT open streams',
           parameters: [jobIdParameter],
-          responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404) },
+          responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404, 429) },
         },
       },
       '/api/v1/hooks/arr': {
