@@ -9,11 +9,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import type { Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import type { Prober } from '../../src/probe/ffprobe';
 import { MAX_BATCHES_PER_RUN, type ScanInput } from '../../src/scan/types';
 import { connectClient } from '../../src/temporal/client';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
@@ -34,7 +36,10 @@ let stack: Stack;
 interface IdleApi {
   baseUrl: string;
   taskQueue: string;
-  startWorker(): Promise<void>;
+  client: Client;
+  /** A worker for the API's task queue, with the stack's prober unless given another. */
+  startWorker(prober?: Prober): Promise<void>;
+  stopWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,10 +60,18 @@ async function startIdleApi(overrides: Partial<Config> = {}): Promise<IdleApi> {
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     taskQueue,
-    startWorker: async () => {
+    client,
+    startWorker: async (prober = stack.prober) => {
       native = await NativeConnection.connect({ address: config.temporal.address });
-      worker = await createScanWorker({ config, connection: native, library: stack.library, prober: stack.prober, taskQueue, workflowBundle: await workflowBundle() });
+      worker = await createScanWorker({ config, connection: native, library: stack.library, prober, taskQueue, workflowBundle: await workflowBundle() });
       running = worker.run();
+    },
+    stopWorker: async () => {
+      if (worker?.getState() === 'RUNNING') worker.shutdown();
+      await running?.catch(() => undefined);
+      await native?.close();
+      worker = undefined;
+      native = undefined;
     },
     close: async () => {
       server.closeAllConnections();
@@ -191,6 +204,42 @@ describe('a start with no worker polling', () => {
         const job = await waitFor(() => getJob(api.baseUrl, body.job_id), (j) => TERMINAL.includes(j.status), 120_000, 200);
         expect(job.status).toBe('completed');
       }
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('a root whose scan ended while no worker could close its guard', () => {
+  it('starts a new scan at once', async () => {
+    const api = await startIdleApi();
+    // Probes that never end (until cancelled), so the scan is surely running when its worker goes.
+    const hanging: Prober = {
+      path: 'hanging',
+      running: 0,
+      version: async () => 'hanging',
+      probe: (_file, { signal }) =>
+        new Promise((_resolve, reject) => {
+          signal?.addEventListener('abort', () => reject(signal.reason as Error));
+        }),
+    };
+    try {
+      const folder = path.join(work, 'orphaned-guard');
+      await buildLibrary(folder, 2, clips);
+      const first = await postScan(api.baseUrl, folder);
+      expect(first.status).toBe(202);
+      await api.startWorker(hanging);
+      await waitFor(() => getJob(api.baseUrl, first.body.job_id), (j) => j.status === 'running' && j.phase === 'probing', 60_000);
+      await api.stopWorker();
+      // The scan ends (an operator terminates it); its guard needs a worker to notice, and there is none.
+      await api.client.workflow.getHandle(first.body.job_id).terminate('test: the scan ends while no worker runs');
+      expect((await getJob(api.baseUrl, first.body.job_id)).status).toBe('cancelled');
+
+      const second = await postScan(api.baseUrl, folder);
+      expect(second.status).toBe(202);
+      expect(second.body.job_id).not.toBe(first.body.job_id);
+      expect((await getJob(api.baseUrl, second.body.job_id)).status).toBe('pending');
+      await http(api.baseUrl, 'POST', `/api/v1/jobs/${second.body.job_id}/cancel`);
     } finally {
       await api.close();
     }
