@@ -16,9 +16,10 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowExecutionInfo,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config';
 import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
@@ -35,7 +36,7 @@ import {
   type ScanRootGuardInput,
   type ScanRootGuardMemo,
 } from '../scan/types';
-import { claimScanUpdate, GUARD_WORKFLOW_TYPE, progressQuery, scanRootSearchAttribute, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
+import { claimScanUpdate, GUARD_CLOSING, GUARD_WORKFLOW_TYPE, progressQuery, scanRootSearchAttribute, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { jobListQueriesOf, jobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
 
 /** The job body of API.md. */
@@ -243,13 +244,16 @@ export class ScanService {
     const children = (guard.raw.pendingChildren ?? []).map((child) => child.workflowId).filter((id): id is string => typeof id === 'string');
     if (memo.scanId === undefined && children.length === 0) {
       // A guard started by an earlier version of this API, whose scan has not
-      // started: only it knows the id it will choose, so ask it as that version did.
-      return this.client.withDeadline(Date.now() + 1000, () => this.client.workflow.getHandle(guardId).executeUpdate(claimScanUpdate)).then(
-        (claim) => claim.jobId,
-        () => {
-          throw new DomainError('UNAVAILABLE', 503, 'the root is held by a scan that no worker has started yet; try again later');
-        },
-      );
+      // started or has ended: only it knows, so ask it as that version did.
+      try {
+        const claim = await this.client.withDeadline(Date.now() + 1000, () => this.client.workflow.getHandle(guardId).executeUpdate(claimScanUpdate));
+        return claim.jobId;
+      } catch (error) {
+        const closing = error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && error.cause.type === GUARD_CLOSING;
+        if (!closing) throw new DomainError('UNAVAILABLE', 503, 'the root is held by a scan that no worker has started yet; try again later');
+        await this.endGuard(guardId, guard.runId, 'its scan has ended; a new scan of the root replaces it');
+        return null;
+      }
     }
     const scanId = memo.scanId ?? (children[0] as string);
     if (children.includes(scanId)) return scanId;
@@ -266,13 +270,18 @@ export class ScanService {
     // End exactly this run so the next attempt starts a fresh guard: two
     // starts racing here end the same run, and only one of them then starts
     // the new guard, the other answering with its scan.
+    await this.endGuard(guardId, guard.runId, 'its scan has ended; a new scan of the root replaces it');
+    return null;
+  }
+
+  /** Terminates one run of a guard (needs no worker); a run that has ended meanwhile is fine. */
+  private async endGuard(guardId: string, runId: string, reason: string): Promise<void> {
     await this.client.workflow
-      .getHandle(guardId, guard.runId)
-      .terminate('its scan has ended; a new scan of the root replaces it')
+      .getHandle(guardId, runId)
+      .terminate(reason)
       .catch((error: unknown) => {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
       });
-    return null;
   }
 
   /**
@@ -374,12 +383,7 @@ export class ScanService {
     this.recentStarts.delete(guardId);
     const guard = await this.describeOrNull(guardId);
     if (guard !== null && guard.status.name === 'RUNNING' && (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) {
-      await this.client.workflow
-        .getHandle(guardId, guard.runId)
-        .terminate('job cancelled before its scan started')
-        .catch((error: unknown) => {
-          if (!(error instanceof WorkflowNotFoundError)) throw error;
-        });
+      await this.endGuard(guardId, guard.runId, 'job cancelled before its scan started');
     }
     // A worker may have started the scan just before the guard ended: stop it too.
     const scan = await this.describeOrNull(jobId);
@@ -402,6 +406,9 @@ export class ScanService {
     if (job.status === 'completed' && job.counts.failed === 0) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} completed without file errors; start a new scan instead`);
     }
+    // A job with no scan run (cancelled before its scan started, or one whose
+    // history Temporal has dropped) has no file records to go by: it is started afresh.
+    if (job.temporal.run_id === '') return this.start({ root: job.path, recursive: job.recursive, force: false });
     // Its file records were pruned (SCAN_RECORD_RETENTION): what failed is no longer known.
     if ((await this.library.getScan(jobId))?.filesPrunedAt) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} is older than SCAN_RECORD_RETENTION and its file records are gone; start a new scan instead`);
