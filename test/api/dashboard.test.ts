@@ -257,6 +257,24 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('gives every control a name a screen reader can say', async () => {
+    const { page } = await openDashboard(stack.baseUrl);
+    // Scans and videos from the tests above fill the page.
+    await page.waitForFunction(() => document.querySelectorAll('#scans > li').length > 0 && document.querySelectorAll('#videos tr').length > 0);
+    const unnamed = await page.$$eval('input, button, progress, select, textarea, a', (controls) =>
+      controls
+        .filter((el) => (el as HTMLElement).offsetParent !== null)
+        .filter((el) => {
+          const labels = 'labels' in el ? [...((el as HTMLInputElement).labels ?? [])].map((l) => l.textContent?.trim() ?? '').join('') : '';
+          const own = el.tagName === 'BUTTON' || el.tagName === 'A' ? (el.textContent?.trim() ?? '') : '';
+          return !(el.getAttribute('aria-label') || labels || own);
+        })
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    expect(unnamed).toEqual([]);
+    await page.close();
+  });
+
   it('shows the API error for a folder that does not exist', async () => {
     const { page } = await openDashboard(stack.baseUrl);
     await page.fill('#scan-path', path.join(work, 'no-such-folder'));
