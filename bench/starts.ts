@@ -4,8 +4,10 @@
  * from C concurrent clients, then the p50 of a page of 50 jobs
  * (`GET /api/v1/jobs?limit=50`, and filtered by `status=completed`).
  *
- *   node -r ./scripts/ts-register.js bench/starts.ts [--roots 300] [--clients 10]
+ *   node -r ./scripts/ts-register.js bench/starts.ts [--roots 300] [--clients 10] [--no-worker]
  *
+ * With --no-worker nothing polls the task queue: only the starts are
+ * measured (each must answer 202 with a pending job).
  * Prints one JSON line.
  */
 import { promises as fs } from 'node:fs';
@@ -60,9 +62,10 @@ async function main(): Promise<void> {
   });
   const library = await Library.open(config.databaseUrl);
   const prober = createIsolatedProber({ ffprobePath: config.ffprobePath, concurrency: 2 });
+  const withWorker = !process.argv.includes('--no-worker');
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createScanWorker({ config, connection: nativeConnection, library, prober });
-  const running = worker.run();
+  const worker = withWorker ? await createScanWorker({ config, connection: nativeConnection, library, prober }) : null;
+  const running = worker?.run();
   const { client, connection } = await connectClient(config);
   const scans = new ScanService(client, config, library);
   const app = createApp({ config, scans, library, logger, checkTemporal: async () => undefined });
@@ -100,6 +103,21 @@ async function main(): Promise<void> {
       }),
     );
     const startsSeconds = (performance.now() - started) / 1000;
+    const starts = {
+      roots,
+      clients,
+      worker: withWorker,
+      distinct_jobs: jobIds.size,
+      starts_seconds: Math.round(startsSeconds * 100) / 100,
+      start_p50_ms: Math.round(percentile(startMs, 50)),
+      start_p99_ms: Math.round(percentile(startMs, 99)),
+    };
+    if (!withWorker) {
+      const first = [...jobIds][0] as string;
+      const job = (await (await fetch(`${base}/api/v1/jobs/${first}`)).json()) as { status: string };
+      process.stdout.write(`${JSON.stringify({ ...starts, first_job_status: job.status })}\n`);
+      return;
+    }
 
     // Every scan to its end, so the list has a full set of completed jobs.
     for (const id of jobIds) {
@@ -132,12 +150,7 @@ async function main(): Promise<void> {
     const listCompleted = await listP50('status=completed&limit=50');
     process.stdout.write(
       `${JSON.stringify({
-        roots,
-        clients,
-        distinct_jobs: jobIds.size,
-        starts_seconds: Math.round(startsSeconds * 100) / 100,
-        start_p50_ms: Math.round(percentile(startMs, 50)),
-        start_p99_ms: Math.round(percentile(startMs, 99)),
+        ...starts,
         visibility_page50_p50_ms: Math.round(percentile(visibilityMs, 50) * 10) / 10,
         jobs_page50_p50_ms: list.p50,
         jobs_page50_count: list.count,
@@ -148,8 +161,8 @@ async function main(): Promise<void> {
   } finally {
     httpServer.closeAllConnections();
     httpServer.close();
-    worker.shutdown();
-    await running.catch(() => undefined);
+    worker?.shutdown();
+    await running?.catch(() => undefined);
     await nativeConnection.close();
     await connection.close();
     await library.close();

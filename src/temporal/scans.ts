@@ -90,6 +90,9 @@ const VISIBILITY_LAG_MS = 3_000;
  */
 const CLOCK_SKEW_MS = 1_000;
 
+/** How long a count of running guards serves the starts that follow it; below VISIBILITY_LAG_MS (see countHeldRoots). */
+const COUNT_TTL_MS = 250;
+
 /** A start that keeps finding the root's guard closing gives up after this many tries. */
 const START_ATTEMPTS = 5;
 
@@ -160,6 +163,9 @@ const newestFirst = (a: ListedRow, b: ListedRow): number =>
 export class ScanService {
   /** Guards this process started in the last VISIBILITY_LAG_MS, which visibility may not show yet: guard id → ms. */
   private readonly recentStarts = new Map<string, number>();
+
+  /** The last count of running guards (see countHeldRoots). */
+  private heldRootsCount: { at: number; value: Promise<number> } | null = null;
 
   constructor(
     private readonly client: Client,
@@ -297,7 +303,7 @@ export class ScanService {
    */
   private async reserveSlot(guardId: string): Promise<() => void> {
     const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue}'`;
-    const { count } = await this.client.workflow.count(query);
+    const count = await this.countHeldRoots(query);
     const now = Date.now();
     for (const [id, at] of this.recentStarts) if (now - at > VISIBILITY_LAG_MS) this.recentStarts.delete(id);
     // A recent start is counted twice once visible: over-counting is safe, and near the limit the ids are compared.
@@ -315,6 +321,25 @@ export class ScanService {
     return () => {
       if (this.recentStarts.get(guardId) === at) this.recentStarts.delete(guardId);
     };
+  }
+
+  /**
+   * The running guards visibility counts, asked at most every COUNT_TTL_MS
+   * and shared by the starts meanwhile: a burst of starts costs the server
+   * one count, not one each. The starts since the count was taken are in
+   * recentStarts (kept longer than the count), so the sum does not undercount.
+   */
+  private countHeldRoots(query: string): Promise<number> {
+    const now = Date.now();
+    if (this.heldRootsCount === null || now - this.heldRootsCount.at > COUNT_TTL_MS) {
+      const value = this.client.workflow.count(query).then((result) => result.count);
+      const entry = { at: now, value };
+      this.heldRootsCount = entry;
+      value.catch(() => {
+        if (this.heldRootsCount === entry) this.heldRootsCount = null;
+      });
+    }
+    return this.heldRootsCount.value;
   }
 
   /** The job body of a scan; NOT_FOUND when there is no such scan. */
