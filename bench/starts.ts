@@ -4,8 +4,11 @@
  * from C concurrent clients, then the p50 of a page of 50 jobs
  * (`GET /api/v1/jobs?limit=50`, and filtered by `status=completed`).
  *
- *   node -r ./scripts/ts-register.js bench/starts.ts [--roots 300] [--clients 10] [--no-worker]
+ *   node -r ./scripts/ts-register.js bench/starts.ts [--roots 300] [--clients 10] [--no-worker] [--wait]
  *
+ * With --wait each client waits for its scan to end before the next start,
+ * so at most C scans overlap (the list then reads few rows past its page);
+ * the start times then include the scans and mean little.
  * With --no-worker nothing polls the task queue: only the starts are
  * measured (each must answer 202 with a pending job).
  * Prints one JSON line.
@@ -99,6 +102,11 @@ async function main(): Promise<void> {
           startMs.push(performance.now() - t);
           if (res.status !== 202 || !body.job_id) throw new Error(`start answered ${res.status} ${JSON.stringify(body)}`);
           jobIds.add(body.job_id);
+          while (process.argv.includes('--wait')) {
+            const job = (await (await fetch(`${base}/api/v1/jobs/${body.job_id}`)).json()) as { status: string };
+            if (['completed', 'failed', 'cancelled', 'timeout'].includes(job.status)) break;
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
         }
       }),
     );
