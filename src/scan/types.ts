@@ -89,6 +89,8 @@ export interface ScanCursor {
   startedAtMs: number;
   /** Epoch ms when probing started, for the rate. */
   probingStartedAtMs: number | null;
+  /** Paused when this run handed over (continue-as-new); absent in older cursors. */
+  paused?: boolean;
 }
 
 export interface ScanInput {
@@ -128,6 +130,8 @@ export interface ScanProgress {
   ratePerS: number;
   etaSeconds: number | null;
   cancelRequested: boolean;
+  /** Paused by a pause update (no new probe batches); absent in scans that cannot pause. */
+  paused?: boolean;
   errors: FileError[];
 }
 

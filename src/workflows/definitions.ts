@@ -21,5 +21,23 @@ export const claimScanUpdate = defineUpdate<ScanClaim>('claimScan');
 /** Rejection type of a claim that reaches a guard whose scan has just ended: the caller starts a fresh guard. */
 export const GUARD_CLOSING = 'GuardClosing';
 
+/**
+ * Pauses a running scan: it launches no new probe batches until resumed, and
+ * lets the ones in flight finish. Rejected (validator) with PAUSE_REJECTED and
+ * a reason in the message when the scan is already paused or is finishing.
+ */
+export const pauseScanUpdate = defineUpdate<void>('pauseScan');
+
+/** Resumes a paused scan where it stopped; rejected with PAUSE_REJECTED when it is not paused. */
+export const resumeScanUpdate = defineUpdate<void>('resumeScan');
+
+/** Failure types of a rejected pause or resume: the API maps them onto its 409 codes. */
+export const PauseRejection = {
+  AlreadyPaused: 'AlreadyPaused',
+  NotPaused: 'NotPaused',
+  /** The scan is finishing, or started before scans could pause. */
+  NotPausable: 'NotPausable',
+} as const;
+
 /** The per-root guard's type name, fixed forever. */
 export const GUARD_WORKFLOW_TYPE = 'scanRootGuard';

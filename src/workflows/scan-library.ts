@@ -33,7 +33,7 @@ import {
   type ScanProgress,
   type ScanResult,
 } from '../scan/types';
-import { progressQuery } from './definitions';
+import { PauseRejection, pauseScanUpdate, progressQuery, resumeScanUpdate } from './definitions';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -46,6 +46,9 @@ const LEGACY_MAX_BATCHES_PER_RUN = 400;
 
 /** Patch id of progress publishing through the memo (see showDetails). */
 export const PROGRESS_MEMO_PATCH = 'progress-memo';
+
+/** Patch id of pause and resume: scans started before it neither pause nor publish `paused`. */
+export const PAUSE_PATCH = 'pause-resume';
 
 /** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
@@ -97,6 +100,11 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   let cancelRequested = false;
   let outcome: ScanOutcome | null = null;
   let finishedThisRun = 0;
+  // Histories recorded before pausing existed carry no marker: those scans cannot be paused,
+  // and publish no `paused` field, so they replay exactly as they ran.
+  const pausable = patched(PAUSE_PATCH);
+  // A continued run of a paused scan stays paused.
+  let paused = cursor.paused ?? false;
 
   const progress = (): ScanProgress => {
     const counts = cursor.counts;
@@ -122,6 +130,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       ratePerS: Math.round(ratePerS * 10) / 10,
       etaSeconds: remaining !== null && ratePerS > 0 ? Math.ceil(remaining / ratePerS) : null,
       cancelRequested,
+      ...(pausable ? { paused } : {}),
       errors: cursor.errors,
     };
   };
@@ -142,6 +151,27 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
         `${p.counts.new} new, ${p.counts.updated} updated, ${p.counts.skipped} unchanged, ${p.counts.failed} failed, ${p.ratePerS} files/s`,
     );
   };
+
+  const pauseRejection = (wanted: boolean): void => {
+    if (!pausable) {
+      throw ApplicationFailure.nonRetryable('this scan started before scans could be paused', PauseRejection.NotPausable);
+    }
+    if (outcome !== null || phase === 'finalizing' || phase === 'done') {
+      throw ApplicationFailure.nonRetryable('the scan is finishing', PauseRejection.NotPausable);
+    }
+    if (paused === wanted) {
+      throw wanted
+        ? ApplicationFailure.nonRetryable('the scan is already paused', PauseRejection.AlreadyPaused)
+        : ApplicationFailure.nonRetryable('the scan is not paused', PauseRejection.NotPaused);
+    }
+  };
+  const setPaused = (value: boolean): void => {
+    paused = value;
+    log.info(value ? 'scan paused' : 'scan resumed', { scanId: input.scanId });
+    showDetails();
+  };
+  setHandler(pauseScanUpdate, () => setPaused(true), { validator: () => pauseRejection(true) });
+  setHandler(resumeScanUpdate, () => setPaused(false), { validator: () => pauseRejection(false) });
 
   const applyBatch = (result: ProbeBatchResult): void => {
     const counts = cursor.counts;
@@ -165,6 +195,12 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     try {
       for (;;) {
         if (failure !== undefined) throw failure;
+        if (paused) {
+          // No new batches; the ones in flight finish and are counted. The
+          // scan timeout keeps running, and a cancel ends this wait.
+          await condition(() => !paused || failure !== undefined);
+          continue;
+        }
         const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
         if (cursor.nextIndex >= cursor.toProbe || handOver) {
           await condition(() => inFlight.size === 0 || failure !== undefined);
@@ -283,5 +319,5 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   }
   // Outside the try: continue-as-new works by throwing, and must not be taken for a failure.
   log.info('continuing as new', { scanId: input.scanId, nextIndex: cursor.nextIndex, batches: finishedThisRun });
-  return await continueAsNew<typeof scanLibrary>({ ...input, cursor });
+  return await continueAsNew<typeof scanLibrary>({ ...input, cursor: pausable ? { ...cursor, paused } : cursor });
 }
