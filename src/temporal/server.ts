@@ -235,7 +235,7 @@ function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: 
   const ports = serverPorts(port);
   const wildcard = host === '0.0.0.0' || host === '::';
   const bind = host === 'localhost' ? '127.0.0.1' : host;
-  const store = (database: string, maxConns: number): unknown => ({
+  const store = (database: string, maxConns: number, maxIdleConns: number): unknown => ({
     sql: {
       pluginName: 'postgres12',
       databaseName: database,
@@ -244,7 +244,7 @@ function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: 
       user: db.user,
       password: db.password,
       maxConns,
-      maxIdleConns: maxConns,
+      maxIdleConns,
       maxConnLifetime: '1h',
       ...(db.tls ? { tls: { enabled: true, enableHostVerification: db.verifyHost } } : {}),
     },
@@ -260,7 +260,8 @@ function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: 
       // Fixed for the life of the database. 16 lets history work spread over
       // many cores and PostgreSQL connections without the idle cost of hundreds.
       numHistoryShards: 16,
-      datastores: { 'postgres-default': store(db.database, 20), 'postgres-visibility': store(db.visibilityDatabase, 10) },
+      // Each of the four services keeps its own pools: at most 4 × (10 + 4) connections.
+      datastores: { 'postgres-default': store(db.database, 10, 4), 'postgres-visibility': store(db.visibilityDatabase, 4, 1) },
     },
     global: {
       // Members find each other at this address; a wildcard bind has to name a reachable one.

@@ -87,7 +87,14 @@ beforeAll(async () => {
 }, 45 * 60_000);
 
 afterEach(async () => {
-  await Promise.all(parts.splice(0).map((part) => killPart(part)));
+  // SIGTERM first: a server part stops its Temporal server and UI children; SIGKILL would orphan them.
+  await Promise.all(
+    parts.splice(0).map(async (part) => {
+      if (part.child.exitCode === null && part.child.signalCode === null) part.child.kill('SIGTERM');
+      await Promise.race([part.exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+      await killPart(part);
+    }),
+  );
 });
 
 afterAll(async () => {
