@@ -6,7 +6,7 @@
  * registered. What `npm run temporal:server` runs.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -352,8 +352,17 @@ interface Child {
   tail: () => string;
 }
 
+/**
+ * util-linux's setpriv, where there is one: it sets the parent-death signal and
+ * execs, so a child gets SIGTERM should this process die without stopping it
+ * (a SIGKILL runs no exit handler).
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file));
+
 function startChild(binary: string, args: string[], onLine: (line: string) => void): Child {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = SETPRIV
+    ? spawn(SETPRIV, ['--pdeathsig', 'TERM', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let done = false;
   const keep = (chunk: Buffer): void => {
