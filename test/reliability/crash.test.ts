@@ -48,6 +48,8 @@ beforeAll(async () => {
     TEMPORAL_TASK_QUEUE: `crash-${process.pid}-${Date.now()}`,
     DATABASE_URL: `sqlite:${path.join(work, 'library.sqlite')}`,
     DATA_DIR: path.join(work, 'data'),
+    // The wrapper counts probes, so the workers must run ffprobe, not the in-process prober.
+    PROBER: 'ffprobe',
     FFPROBE_PATH: wrapper.path,
     PROBE_CONCURRENCY: '2',
     SCAN_BATCH_SIZE: '20',
