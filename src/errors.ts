@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'PATH_NOT_ALLOWED'
   | 'NOT_FOUND'
   | 'ALREADY_TERMINAL'
+  | 'ALREADY_PAUSED'
+  | 'NOT_PAUSED'
   | 'NOT_TERMINAL'
   | 'NOTHING_TO_RETRY'
   | 'INVALID_REQUEST'

@@ -181,6 +181,22 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.status(202).json(job);
   });
 
+  /** Pauses a running job: no new probes until it is resumed. */
+  app.post('/api/v1/jobs/:jobId/pause', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    const job = await scans.pause(jobId);
+    logger.info({ jobId }, 'scan paused');
+    res.status(202).json(job);
+  });
+
+  /** Resumes a paused job where it stopped. */
+  app.post('/api/v1/jobs/:jobId/resume', async (req, res) => {
+    const jobId = parseJobId(req.params.jobId);
+    const job = await scans.resume(jobId);
+    logger.info({ jobId }, 'scan resumed');
+    res.status(202).json(job);
+  });
+
   /** Starts a new scan of what a finished one failed on or never reached. */
   app.post('/api/v1/jobs/:jobId/retry', async (req, res) => {
     const jobId = parseJobId(req.params.jobId);

@@ -36,8 +36,18 @@ import {
   type ScanRootGuardInput,
   type ScanRootGuardMemo,
 } from '../scan/types';
-import { claimScanUpdate, GUARD_CLOSING, GUARD_WORKFLOW_TYPE, progressQuery, scanRootSearchAttribute, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { jobListQueriesOf, jobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
+import {
+  claimScanUpdate,
+  GUARD_CLOSING,
+  GUARD_WORKFLOW_TYPE,
+  PauseRejection,
+  pauseScanUpdate,
+  progressQuery,
+  resumeScanUpdate,
+  scanRootSearchAttribute,
+  SCAN_WORKFLOW_TYPE,
+} from '../workflows/definitions';
+import { jobListQueriesOf, jobStatusOf, liveJobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
 
 /** The job body of API.md. */
 export interface JobBody {
@@ -419,6 +429,51 @@ export class ScanService {
     return { ...(await this.get(jobId)), cancel_requested: true };
   }
 
+  /** Pauses a running scan (see scan-library.ts): ALREADY_TERMINAL, ALREADY_PAUSED, 404 where it does not apply. */
+  async pause(jobId: string): Promise<JobBody> {
+    return this.setPaused(jobId, true);
+  }
+
+  /** Resumes a paused scan where it stopped: ALREADY_TERMINAL, NOT_PAUSED, 404 where it does not apply. */
+  async resume(jobId: string): Promise<JobBody> {
+    return this.setPaused(jobId, false);
+  }
+
+  private async setPaused(jobId: string, pause: boolean): Promise<JobBody> {
+    const job = await this.get(jobId);
+    const terminal = (status: JobStatus): DomainError => new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} has already ended (${status})`);
+    if (TERMINAL_STATUSES.has(job.status)) throw terminal(job.status);
+    if (pause && job.status === 'paused') throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
+    if (!pause && job.status !== 'paused') throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused (${job.status})`);
+    if (job.status === 'pending') {
+      throw new DomainError('UNAVAILABLE', 503, `job ${jobId} has not started yet (no worker has taken it); try again in a moment`);
+    }
+    try {
+      // The workflow's validator decides (a pause racing another, a scan that has just begun finishing).
+      await this.client.withDeadline(Date.now() + 30_000, () =>
+        this.client.workflow.getHandle(jobId).executeUpdate(pause ? pauseScanUpdate : resumeScanUpdate),
+      );
+    } catch (error) {
+      if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+        switch (error.cause.type) {
+          case PauseRejection.AlreadyPaused:
+            throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
+          case PauseRejection.NotPaused:
+            throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused`);
+          case PauseRejection.Finishing:
+            throw new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} is finishing; its probing is over`);
+          case PauseRejection.NotPausable:
+            throw new DomainError('INVALID_REQUEST', 409, `job ${jobId} started before scans could be paused`);
+        }
+      }
+      const now = await this.get(jobId);
+      if (TERMINAL_STATUSES.has(now.status)) throw terminal(now.status);
+      if (error instanceof WorkflowUpdateFailedError) throw error;
+      throw new DomainError('UNAVAILABLE', 503, `no worker answered the ${pause ? 'pause' : 'resume'} of job ${jobId}; try again later`);
+    }
+    return this.get(jobId);
+  }
+
   /**
    * Starts a new scan of what a finished scan failed on or never reached.
    * NOT_TERMINAL while the scan runs; NOTHING_TO_RETRY after a clean completion.
@@ -546,7 +601,7 @@ export class ScanService {
         if (row !== null && isAfterCursor(row, cursor)) kept.push(row);
       }
       // Visibility cannot tell a scan that hit its time limit from a failed one; the library can.
-      const split = options.status === 'failed' || options.status === 'timeout';
+      const split = options.status === 'failed' || options.status === 'timeout' || options.status === 'running' || options.status === 'paused';
       const keep = await Promise.all(kept.map((row) => (split ? this.hasStatus(row, options.status as JobStatus) : true)));
       kept.forEach((row, i) => {
         if (keep[i]) rows.push(row);
@@ -618,6 +673,17 @@ export class ScanService {
   private async hasStatus(row: ListedRow, status: JobStatus): Promise<boolean> {
     const name = STATUS_NAMES[row.raw.status ?? 0] ?? 'UNKNOWN';
     if (row.isGuard) return unstartedJobStatusOf(name, null) === status;
+    if (name === 'RUNNING') {
+      // Running or paused: the progress the scan publishes in its memo says which.
+      const payload = row.raw.memo?.fields?.progress;
+      let progress: { paused?: boolean } | null = null;
+      try {
+        progress = payload ? (this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload) as { paused?: boolean }) : null;
+      } catch {
+        progress = null;
+      }
+      return liveJobStatusOf(progress) === status;
+    }
     const outcome = name === 'FAILED' ? (await this.library.getScan(row.jobId))?.outcome : null;
     return jobStatusOf(name, outcome) === status;
   }
@@ -706,6 +772,7 @@ export class ScanService {
       } else {
         // Published by the workflow at every step; older scans answer the query.
         live = memo.progress ?? (options.query ? await this.queryProgress(jobId) : null);
+        status = liveJobStatusOf(live);
       }
     }
     const terminal = TERMINAL_STATUSES.has(status);
@@ -728,7 +795,7 @@ export class ScanService {
       progress = status === 'completed' ? 1 : counts.discovered === 0 ? 0 : Math.min((counts.probed + counts.skipped) / counts.discovered, 0.999);
     } else if (live === null && status === 'running') {
       counts = (await this.library.scanTotals(jobId)).counts;
-    } else if (phase === 'discovering' && status === 'running') {
+    } else if (phase === 'discovering' && (status === 'running' || status === 'paused')) {
       counts = { ...counts, discovered: (await this.library.countScanFiles(jobId)).discovered };
     }
     // A finished scan reports its average rate over its whole run.

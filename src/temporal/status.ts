@@ -32,6 +32,11 @@ export function jobStatusOf(executionStatus: string, recordedOutcome: string | n
   }
 }
 
+/** The status of a running scan from its published progress: `paused` while a pause holds it. */
+export function liveJobStatusOf(progress: { paused?: boolean } | null | undefined): 'running' | 'paused' {
+  return progress?.paused === true ? 'paused' : 'running';
+}
+
 /**
  * The job status of a job whose scan never started: its guard ended first.
  * A cancel of a pending job records `cancelled` and terminates the guard; a
@@ -89,8 +94,8 @@ export function jobListQueriesOf(
     case 'running':
       return q(`${scan} AND ${running}`, null);
     case 'paused':
-      // No scan pauses yet.
-      return q(null, null);
+      // Paused is running as far as visibility knows: the caller keeps the scans whose published progress says paused.
+      return q(`${scan} AND ${running}`, null);
     case 'completed':
       return q(null, `${scan} AND ExecutionStatus = 'Completed'`);
     case 'cancelled':

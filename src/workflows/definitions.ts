@@ -35,7 +35,9 @@ export const resumeScanUpdate = defineUpdate<void>('resumeScan');
 export const PauseRejection = {
   AlreadyPaused: 'AlreadyPaused',
   NotPaused: 'NotPaused',
-  /** The scan is finishing, or started before scans could pause. */
+  /** The scan is finishing: its probing is over. */
+  Finishing: 'Finishing',
+  /** The scan started before scans could pause. */
   NotPausable: 'NotPausable',
 } as const;
 

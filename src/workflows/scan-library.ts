@@ -157,7 +157,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       throw ApplicationFailure.nonRetryable('this scan started before scans could be paused', PauseRejection.NotPausable);
     }
     if (outcome !== null || phase === 'finalizing' || phase === 'done') {
-      throw ApplicationFailure.nonRetryable('the scan is finishing', PauseRejection.NotPausable);
+      throw ApplicationFailure.nonRetryable('the scan is finishing', PauseRejection.Finishing);
     }
     if (paused === wanted) {
       throw wanted

@@ -3,7 +3,8 @@
  * retried and a continued-as-new scan) and histories of the per-root guard
  * against today's workflow code: a change that would break running scans
  * fails here. Record new ones with RECORD_HISTORIES=1; `v1-` histories
- * predate the progress memo (patch `progress-memo`); `guard-v1-` histories
+ * predate the progress memo (patch `progress-memo`); `paused-` histories
+ * were paused and resumed (patch `pause-resume`); `guard-v1-` histories
  * are guards that answered claims through update-with-start, `guard-v2-`
  * guards given their scan id by the API (test/replay/record-guard.test.ts).
  */
@@ -28,6 +29,9 @@ async function replay(workflowsPath?: string): Promise<{ replayed: number; files
  * and since (v2: a scan that completed, one cancelled).
  */
 const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled', 'guard-v2-completed', 'guard-v2-cancelled'];
+
+/** Scans paused and resumed (test/lifecycle/pause.test.ts). */
+const PAUSED_HISTORIES = ['paused-0', 'paused-cancelled-0', 'paused-worker-killed-0'];
 
 /** Replays the histories against a copy of src/ whose `file` went through `change`. */
 async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
@@ -56,6 +60,8 @@ describe('recorded scan histories', () => {
       expect(result.files.some((name) => name.startsWith(`v1-${kind}`))).toBe(true);
     }
     expect(result.files.some((name) => name.startsWith('retried'))).toBe(true);
+    // Scans paused and resumed (patch `pause-resume`): through the API, cancelled while paused, across a worker killed while paused.
+    for (const paused of PAUSED_HISTORIES) expect(result.files).toContain(`${paused}.binpb`);
     for (const guard of GUARD_HISTORIES) expect(result.files).toContain(`${guard}.binpb`);
     expect(result.failures).toEqual([]);
     expect(result.replayed).toBe(result.files.length);

@@ -1,0 +1,250 @@
+/**
+ * Pause and resume of one scan, against the real stack: a paused scan starts
+ * no new probes (the prober's calls stop growing once the batches in flight
+ * have finished), reports `paused` with readable counts, and resumes where it
+ * stopped with every file probed and recorded exactly once; a cancel ends a
+ * paused scan; and the pause holds across a worker killed with SIGKILL.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../../src/config';
+import { Library } from '../../src/library/library';
+import type { Prober } from '../../src/probe/ffprobe';
+import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { progressQuery } from '../../src/workflows/definitions';
+import { recordHistory } from '../support/histories';
+import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
+import { killPart, startPart, type Part } from '../support/processes';
+import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack } from '../support/stack';
+
+jest.setTimeout(300_000);
+
+const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
+const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
+/** How long a paused scan is watched for probes it should not start: long against a probe (about 0.2 s here). */
+const QUIET_MS = 3_000;
+
+let clips: TestClip[];
+let work: string;
+
+beforeAll(async () => {
+  clips = await ensureTestMedia();
+  work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'pause-')));
+});
+
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the scan has no activity in flight: the batches running at the pause have finished. */
+async function waitForNoActivities(client: Client, jobId: string): Promise<void> {
+  await waitFor(
+    async () => (await client.workflow.getHandle(jobId).describe()).raw.pendingActivities?.length ?? 0,
+    (pending) => pending === 0,
+    120_000,
+    100,
+  );
+}
+
+describe('pause and resume through the API', () => {
+  let stack: Stack;
+  const asked: string[] = [];
+
+  beforeAll(async () => {
+    // Every call to the worker's prober counted, and slowed so that a scan is long enough to pause.
+    const counting = (prober: Prober): Prober => ({
+      get path() {
+        return prober.path;
+      },
+      get running() {
+        return prober.running;
+      },
+      version: () => prober.version(),
+      probe: async (file, options) => {
+        asked.push(file);
+        await sleep(150);
+        return prober.probe(file, options);
+      },
+    });
+    stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: counting });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
+  const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
+  const askedUnder = (folder: string): string[] => asked.filter((file) => file.startsWith(folder + path.sep));
+
+  it('a paused scan starts no new probes, reads paused, and resumes to every file exactly once', async () => {
+    const folder = path.join(work, 'api');
+    const files = await buildLibrary(folder, 40, clips);
+    const start = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(start.status).toBe(202);
+    const jobId = start.body.job_id;
+    await waitFor(() => job(jobId), (j) => j.counts.probed >= 4, 120_000, 50);
+
+    const paused = await http<JobBody>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`);
+    expect(paused.status).toBe(202);
+    expect(paused.body.status).toBe('paused');
+    const again = await http<{ code: string }>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`);
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('ALREADY_PAUSED');
+
+    // The batches in flight at the pause finish; after that, nothing more reaches the prober.
+    await waitForNoActivities(stack.client, jobId);
+    const atRest = askedUnder(folder).length;
+    await sleep(QUIET_MS);
+    expect(askedUnder(folder).length).toBe(atRest);
+    expect(atRest).toBeLessThan(files.length);
+    const held = await job(jobId);
+    expect(held.status).toBe('paused');
+    expect(held.phase).toBe('probing');
+    expect(held.counts.discovered).toBe(files.length);
+    expect(held.counts.probed).toBe(atRest);
+    const listed = await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?status=paused&limit=50');
+    expect(listed.body.jobs.map((j) => j.job_id)).toContain(jobId);
+
+    const resumed = await http<JobBody>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/resume`);
+    expect(resumed.status).toBe(202);
+    expect(resumed.body.status).toBe('running');
+    const resumedAgain = await http<{ code: string }>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/resume`);
+    expect(resumedAgain.status).toBe(409);
+    expect(['NOT_PAUSED', 'ALREADY_TERMINAL']).toContain(resumedAgain.body.code);
+
+    const end = await endOf(jobId);
+    expect(end.status).toBe('completed');
+    expect(end.result?.scanned).toBe(files.length);
+    // Every file probed once and recorded once.
+    expect(askedUnder(folder).sort()).toEqual([...files].sort());
+    const videos = await stack.library.searchVideos(folder + path.sep, 1000, 0);
+    expect(videos.total).toBe(files.length);
+    expect(new Set(videos.items.map((v) => v.path))).toEqual(new Set(files));
+
+    const late = await http<{ code: string }>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`);
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe('ALREADY_TERMINAL');
+    await recordHistory(stack.client, jobId, 'paused');
+  });
+
+  it('a running scan cannot be resumed, and an unknown job is 404', async () => {
+    const folder = path.join(work, 'not-paused');
+    await buildLibrary(folder, 12, clips);
+    const start = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    const jobId = start.body.job_id;
+    await waitFor(() => job(jobId), (j) => j.status === 'running', 120_000, 50);
+    const resumed = await http<{ code: string }>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/resume`);
+    expect(resumed.status).toBe(409);
+    expect(['NOT_PAUSED', 'ALREADY_TERMINAL']).toContain(resumed.body.code);
+    expect((await http(stack.baseUrl, 'POST', '/api/v1/jobs/scan-00000000-0000-0000-0000-000000000000/pause')).status).toBe(404);
+    await endOf(jobId);
+  });
+
+  it('a paused scan can be cancelled', async () => {
+    const folder = path.join(work, 'cancel');
+    await buildLibrary(folder, 40, clips);
+    const start = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    const jobId = start.body.job_id;
+    await waitFor(() => job(jobId), (j) => j.counts.probed >= 2, 120_000, 50);
+    expect((await http(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`)).status).toBe(202);
+    await waitForNoActivities(stack.client, jobId);
+    const cancel = await http<JobBody>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/cancel`);
+    expect(cancel.status).toBe(202);
+    const end = await endOf(jobId);
+    expect(end.status).toBe('cancelled');
+    expect(end.counts.probed).toBeLessThan(40);
+    await recordHistory(stack.client, jobId, 'paused-cancelled');
+  });
+});
+
+describe('a pause across a worker killed with SIGKILL', () => {
+  let env: Record<string, string>;
+  let logFile: string;
+  let library: Library;
+  let connection: Connection;
+  let client: Client;
+  let scans: ScanService;
+  const parts: Part[] = [];
+
+  beforeAll(async () => {
+    logFile = path.join(work, 'calls.log');
+    const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 150, logFile });
+    env = {
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_TASK_QUEUE: `pause-${process.pid}-${Date.now()}`,
+      DATABASE_URL: `sqlite:${path.join(work, 'library.sqlite')}`,
+      DATA_DIR: path.join(work, 'data'),
+      // The wrapper counts probes, so the workers run ffprobe, not the in-process prober.
+      PROBER: 'ffprobe',
+      FFPROBE_PATH: wrapper.path,
+      PROBE_CONCURRENCY: '1',
+      SCAN_BATCH_SIZE: '2',
+      SCAN_WINDOW: '2',
+    };
+    const config = loadConfig(env);
+    library = await Library.open(config.databaseUrl);
+    connection = await Connection.connect({ address: config.temporal.address });
+    client = new Client({ connection });
+    scans = new ScanService(client, config, library, config.temporal.taskQueue);
+  });
+
+  afterAll(async () => {
+    await Promise.all(parts.splice(0).map((part) => killPart(part)));
+    await connection?.close();
+    await library?.close();
+  });
+
+  const startWorker = async (): Promise<Part> => {
+    const part = await startPart('worker-main', env, /worker running/);
+    parts.push(part);
+    return part;
+  };
+  const calls = async (folder: string): Promise<string[]> => {
+    const text = await fs.readFile(logFile, 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith(`file:${folder}${path.sep}`))
+      .map((line) => line.slice('file:'.length));
+  };
+
+  it('stays paused under a new worker, then resumes and completes with every file once', async () => {
+    const folder = path.join(work, 'sigkill');
+    const files = await buildLibrary(folder, 40, clips);
+    const first = await startWorker();
+    const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+    await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 4, 120_000, 50);
+    expect((await scans.pause(jobId)).status).toBe('paused');
+    await waitForNoActivities(client, jobId);
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const atKill = (await calls(folder)).length;
+    await startWorker();
+    // The query is answered by the new worker, from the scan's history replayed: it is still paused.
+    const progress = await waitFor(
+      () => client.workflow.getHandle(jobId).query(progressQuery).catch(() => null),
+      (p) => p !== null,
+      120_000,
+      200,
+    );
+    expect(progress?.paused).toBe(true);
+    await sleep(QUIET_MS);
+    expect((await calls(folder)).length).toBe(atKill);
+    expect(atKill).toBeLessThan(files.length);
+    expect((await scans.get(jobId)).status).toBe('paused');
+
+    expect((await scans.resume(jobId)).status).toBe('running');
+    const end = await waitFor(() => scans.get(jobId), (job) => TERMINAL.includes(job.status), 240_000, 200);
+    expect(end.status).toBe('completed');
+    expect(new Set(await calls(folder))).toEqual(new Set(files));
+    expect((await calls(folder)).length).toBe(files.length);
+    const videos = await library.searchVideos(folder + path.sep, 1000, 0);
+    expect(videos.total).toBe(files.length);
+    await recordHistory(client, jobId, 'paused-worker-killed');
+  });
+});
