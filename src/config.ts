@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './scan/duration';
 import { redactSecrets } from './errors';
+import { DEFAULT_SCAN_EXCLUDE } from './scan/types';
 
 /**
  * The one place that reads `process.env`. Every variable of API.md is parsed
@@ -31,6 +32,16 @@ const pathMapSchema = z
   }))
   .refine((pairs) => pairs.every((pair) => path.isAbsolute(pair.to)), 'every "to" must be an absolute path')
   .transform((pairs) => pairs.sort((a, b) => b.from.length - a.from.length));
+
+/**
+ * SCAN_EXCLUDE: globs separated by commas (a comma inside `{…}` belongs to
+ * the glob). Bounded like the request's own list.
+ */
+const globList = z
+  .string()
+  .transform((value) => value.split(/,(?![^{]*\})/).map((glob) => glob.trim()).filter((glob) => glob.length > 0))
+  .refine((globs) => globs.length <= 100, 'at most 100 globs')
+  .refine((globs) => globs.every((glob) => glob.length <= 256 && !glob.includes('\0')), 'every glob must be at most 256 characters');
 
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -62,6 +73,8 @@ const envSchema = z.object({
     .default('30d')
     // Zero would prune a scan's records as it ends, leaving nothing for its retry.
     .refine((value) => (parseDuration(value) ?? 0) > 0, { message: 'expected a duration such as 30d, 12h or 90m' }),
+  SCAN_EXCLUDE: globList.optional(),
+  SCAN_SETTLE_SECONDS: z.coerce.number().min(0).max(86_400).default(0),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
   MAX_STREAMS_PER_CLIENT: positiveInt.max(100_000).default(20),
   SCAN_BATCH_SIZE: positiveInt.max(1000).default(40),
@@ -99,6 +112,10 @@ export interface Config {
   scanTimeoutMs: number | undefined;
   /** How long a finished scan's per-file records are kept (a retry needs them); then pruned. */
   scanRecordRetentionMs: number;
+  /** Globs of paths no scan enters or lists (SCAN_EXCLUDE; NAS and desktop system folders by default). */
+  scanExclude: string[];
+  /** A file modified less than this many seconds before discovery is left for the next scan (SCAN_SETTLE_SECONDS). */
+  scanSettleSeconds: number;
   /** Running scans beyond which new starts are refused with 429. */
   maxConcurrentScans: number;
   /** Event streams one client (remote address) may hold open; past it 429 TOO_MANY_STREAMS. */
@@ -157,6 +174,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     probeConcurrency: e.PROBE_CONCURRENCY ?? Math.max(1, os.availableParallelism()),
     scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,
     scanRecordRetentionMs: parseDuration(e.SCAN_RECORD_RETENTION) as number,
+    scanExclude: e.SCAN_EXCLUDE ?? [...DEFAULT_SCAN_EXCLUDE],
+    scanSettleSeconds: e.SCAN_SETTLE_SECONDS,
     maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
     maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     batchSize: e.SCAN_BATCH_SIZE,

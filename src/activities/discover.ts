@@ -1,5 +1,6 @@
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
+import picomatch from 'picomatch';
 import { ErrorType } from '../scan/types';
 import { isInside, resolveInside } from './containment';
 
@@ -30,6 +31,34 @@ export interface WalkOptions {
    */
   signal?: AbortSignal;
   onSkip?: (dir: string, error: NodeJS.ErrnoException) => void;
+  /**
+   * Says whether an entry is left out (see createExcludeMatcher): an excluded
+   * folder is never listed or entered, an excluded file never stat-ed.
+   * Given the path relative to the root; the root itself is never excluded.
+   */
+  isExcluded?: (relativePath: string, isDirectory: boolean) => boolean;
+}
+
+/**
+ * Builds the test of exclusion globs (picomatch syntax). A glob without a
+ * slash matches an entry's name at any depth (`@eaDir`, `._*`); one with a
+ * slash matches the path relative to the scan's root (`Movies/tmp/**`); a
+ * trailing slash limits a glob to folders (`.*` with one: hidden folders,
+ * not hidden files). Dots are not special: `*` matches names that start with one.
+ */
+export function createExcludeMatcher(globs: readonly string[]): (relativePath: string, isDirectory: boolean) => boolean {
+  // Names and paths are told apart here rather than with picomatch's
+  // `basename` option, which misses a glob with both a slash and braces.
+  const compile = (list: string[]): ((relativePath: string) => boolean) => {
+    const byName = list.filter((glob) => !glob.includes('/'));
+    const byPath = list.filter((glob) => glob.includes('/'));
+    const name = byName.length > 0 ? picomatch(byName, { dot: true }) : null;
+    const full = byPath.length > 0 ? picomatch(byPath, { dot: true }) : null;
+    return (relativePath) => (name !== null && name(path.basename(relativePath))) || (full !== null && full(relativePath));
+  };
+  const matchAny = compile(globs.filter((glob) => !glob.endsWith('/')));
+  const matchFolder = compile(globs.filter((glob) => glob.endsWith('/')).map((glob) => glob.replace(/\/+$/, '')).filter((glob) => glob.length > 0));
+  return (relativePath, isDirectory) => matchAny(relativePath) || (isDirectory && matchFolder(relativePath));
 }
 
 /** A folder waiting to be walked: its path as the scan names it, and the real path it had when found. */
@@ -122,6 +151,9 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
       }
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
+      // Judged by name before anything else, so an excluded folder costs nothing (a link once resolved, below).
+      const excluded = (asFolder: boolean): boolean => options.isExcluded?.(path.relative(options.root, full), asFolder) ?? false;
+      if (!entry.isSymbolicLink() && excluded(isDir)) continue;
       let real = path.join(realDir, name);
       if (entry.isSymbolicLink()) {
         // Links cost a realpath each: a tree of links checks the signal between them.
@@ -136,6 +168,7 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
         real = resolved.real;
         isDir = resolved.stat.isDirectory();
         isFile = resolved.stat.isFile();
+        if (excluded(isDir)) continue;
         if (isDir) {
           if (visited.has(real)) continue;
           visited.add(real);

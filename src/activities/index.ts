@@ -3,12 +3,14 @@
  * that touches the file system, ffprobe or the database happens here.
  */
 import { setMaxListeners } from 'node:events';
+import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import pLimit from 'p-limit';
 import type { Library } from '../library/library';
-import type { NewScanFile, ProbeOutcome } from '../library/types';
+import type { NewScanFile, ProbeOutcome, VanishedVideo } from '../library/types';
 import type { Prober, ProbeResult } from '../probe/ffprobe';
 import {
+  DEFAULT_SCAN_EXCLUDE,
   ErrorType,
   VIDEO_EXTENSIONS,
   type DiscoverInput,
@@ -20,7 +22,8 @@ import {
   type ProbeBatchResult,
 } from '../scan/types';
 import { checkScanRoot, resolveInside, type Contained } from './containment';
-import { walkVideoFiles, type WalkedFile } from './discover';
+import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
+import { fingerprintFile } from './fingerprint';
 import { scanMetrics } from '../metrics';
 
 export interface ActivityDependencies {
@@ -62,7 +65,12 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
    * Walks the root (or, for a retry, takes the files the earlier scan failed
    * or never reached), records every file in the library with its position,
    * and decides which need ffprobe: unchanged files (same size and mtime as
-   * the library's record) are skipped unless `force` is set.
+   * the library's record) are skipped unless `force` is set; a file modified
+   * within SCAN_SETTLE_SECONDS is left for the next scan (`still_changing`).
+   * Excluded paths are never entered. A full scan (not a retry) then settles
+   * the known videos it did not find: a record whose file turns up at a new
+   * path (same size and fingerprint) moves there, the rest are marked
+   * missing (see settleVanished).
    */
   async function discoverFiles(input: DiscoverInput): Promise<DiscoverResult> {
     const ctx = Context.current();
@@ -70,6 +78,14 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
     let toProbe = 0;
     let skipped = 0;
     let failed = 0;
+    let moved = 0;
+    let missing = 0;
+    /** Video files found that can be probed: none at all means the root as a whole looks gone. */
+    let found = 0;
+    /** Folders whose files the walk could not see (unreadable, vanished, led out): nothing under them is missing. */
+    const unseen: string[] = [];
+    const settleMs = (input.settleSeconds ?? 0) * 1000;
+    const isExcluded = createExcludeMatcher(input.exclude ?? DEFAULT_SCAN_EXCLUDE);
     // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
     const stopTicker = startHeartbeatTicker(() => ({ discovered }));
     const pending: WalkedFile[] = [];
@@ -81,14 +97,21 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
         const position = discovered;
         discovered += 1;
         if (file.error !== undefined) {
+          if (file.error === ErrorType.UnreadableFolder) unseen.push(file.path);
           failed += 1;
           return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: file.error };
         }
         const record = known.get(file.path);
         const unchanged = record !== undefined && record.size === file.size && record.mtimeMs === file.mtimeMs;
+        found += 1;
         if (unchanged) {
           skipped += 1;
           return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'skipped' };
+        }
+        if (settleMs > 0 && Date.now() - file.mtimeMs < settleMs) {
+          // Modified moments ago: likely a copy still under way. The next scan takes it.
+          failed += 1;
+          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: ErrorType.StillChanging };
         }
         toProbe += 1;
         return { position, probeIndex: toProbe - 1, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' };
@@ -120,7 +143,11 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
           recursive: input.recursive,
           extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
           signal,
-          onSkip: (dir, error) => ctx.log.warn('folder passed over during the walk', { dir, code: error.code }),
+          isExcluded,
+          onSkip: (dir, error) => {
+            unseen.push(dir);
+            ctx.log.warn('folder passed over during the walk', { dir, code: error.code });
+          },
         });
       const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, realRoot, walk, signal);
       for await (const file of files) {
@@ -129,6 +156,21 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
         if (pending.length >= DISCOVERY_CHUNK) await flush();
       }
       await flush();
+      if (input.retryOf === null) {
+        // A retry sees only some files: only a full walk knows what is gone.
+        const settled = await settleVanished({ input, realRoot, found, unseen, isExcluded, nextPosition: discovered, signal });
+        moved = settled.moved;
+        missing = settled.missing;
+        toProbe -= settled.moved;
+        if (settled.warning !== null) {
+          // Shown in the job's result errors (and counted as failed), so a user sees why nothing was marked.
+          await library.addScanFiles(input.scanId, [
+            { position: discovered, probeIndex: null, path: input.root, size: 0, mtimeMs: 0, status: 'failed', error: settled.warning },
+          ]);
+          discovered += 1;
+          failed += 1;
+        }
+      }
     } catch (error) {
       // The walk throws the signal's reason; Temporal reports a cancelled
       // activity only when it ends with a CancelledFailure.
@@ -137,7 +179,72 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
     } finally {
       stopTicker();
     }
-    return { discovered, toProbe, skipped, failed };
+    return { discovered, toProbe, skipped, failed, moved, missing };
+  }
+
+  /** What settleVanished needs: the scan, what its walk saw and could not see. */
+  interface SettleOptions {
+    input: DiscoverInput;
+    realRoot: string;
+    found: number;
+    unseen: string[];
+    isExcluded: (relativePath: string, isDirectory: boolean) => boolean;
+    nextPosition: number;
+    signal: AbortSignal;
+  }
+
+  /**
+   * Settles the present videos under the root whose files the walk did not
+   * find. Left alone: those of a non-recursive scan's subfolders, those under
+   * a folder the walk could not see or that the scan excludes, and all of
+   * them when the walk found no video file at all (an unmounted disk or a
+   * dropped share looks like an empty folder: the warning says so instead).
+   * A vanished record whose size and fingerprint match a new file of this
+   * scan moves to it (fingerprints of new files are taken only for sizes a
+   * vanished record has); the rest are marked missing, never deleted.
+   */
+  async function settleVanished(o: SettleOptions): Promise<{ moved: number; missing: number; warning: string | null }> {
+    const { input } = o;
+    const underUnseen = (file: string): boolean => o.unseen.some((dir) => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
+    const isExcludedPath = (file: string): boolean => {
+      const parts = path.relative(input.root, file).split(path.sep);
+      for (let i = 1; i < parts.length; i += 1) if (o.isExcluded(parts.slice(0, i).join(path.sep), true)) return true;
+      return o.isExcluded(parts.join(path.sep), false);
+    };
+    const vanished = (await library.vanishedVideos(input.scanId, input.root)).filter(
+      (video) => (input.recursive || path.dirname(video.path) === input.root) && !underUnseen(video.path) && !isExcludedPath(video.path),
+    );
+    if (vanished.length === 0) return { moved: 0, missing: 0, warning: null };
+    if (o.found === 0) {
+      return {
+        moved: 0,
+        missing: 0,
+        warning: `${ErrorType.MissingCheckSkipped}: no video file was found under the root, where the library knows ${vanished.length}; nothing was marked missing (is the disk or share mounted?)`,
+      };
+    }
+    let moved = 0;
+    const unmatched = new Set<VanishedVideo>(vanished);
+    const sizes = vanished.filter((video) => video.fingerprint !== null).map((video) => video.size);
+    if (sizes.length > 0) {
+      for (const candidate of await library.moveCandidates(input.scanId, sizes)) {
+        o.signal.throwIfAborted();
+        const resolved = await resolveInside(o.realRoot, candidate.path);
+        if (!resolved.ok || !resolved.stat.isFile() || resolved.stat.size !== candidate.size) continue;
+        const taken = await fingerprintFile(resolved.real).catch(() => null);
+        if (taken === null || taken.size !== candidate.size) continue;
+        // Copies of one file match each other: prefer the record of the same name (a renamed folder keeps its names).
+        const matches = [...unmatched].filter((video) => video.size === candidate.size && video.fingerprint === taken.fingerprint);
+        const match = matches.find((video) => path.basename(video.path) === path.basename(candidate.path)) ?? matches[0];
+        if (match === undefined) continue;
+        if (await library.recordMove(input.scanId, candidate, match)) {
+          unmatched.delete(match);
+          moved += 1;
+        }
+      }
+      if (moved > 0) await library.renumberProbeIndexes(input.scanId);
+    }
+    const missing = await library.markMissing(input.scanId, [...unmatched], o.nextPosition);
+    return { moved, missing, warning: null };
   }
 
   /**
@@ -167,7 +274,15 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
       setMaxListeners(files.length + 10, signal);
 
       const probeOne = async (file: (typeof files)[number]): Promise<void> => {
-        const outcome = await probeFile({ prober, probeSlots, realRoot, file: file.path, timeoutMs: input.probeTimeoutMs, signal });
+        const outcome = await probeFile({
+          prober,
+          probeSlots,
+          realRoot,
+          file: file.path,
+          discovered: { size: file.size, mtimeMs: file.mtimeMs },
+          timeoutMs: input.probeTimeoutMs,
+          signal,
+        });
         if (signal.aborted) return;
         const status = await library.recordProbe(input.scanId, file.position, outcome);
         scanMetrics.filesProbed.inc({ outcome: status });
@@ -242,6 +357,8 @@ interface ProbeFileOptions {
   probeSlots: pLimit.Limit;
   realRoot: string;
   file: string;
+  /** Size and mtime the file had when discovered: a change since means it is still being written. */
+  discovered: { size: number; mtimeMs: number };
   timeoutMs: number;
   signal: AbortSignal;
 }
@@ -253,10 +370,14 @@ interface ProbeFileOptions {
  * send elsewhere). After the probe the path is resolved again: should it lead
  * somewhere else now, the result is dropped rather than recorded. Per-file
  * problems become a failed outcome; transient ones (the prober could not
- * start) throw so that Temporal retries the batch.
+ * start) throw so that Temporal retries the batch. A file whose size or
+ * mtime differs from its discovery's, before or after the probe, is still
+ * being written: recorded `still_changing`, not entered into the library.
+ * A probed file's fingerprint (fingerprint.ts) is taken in the same slot, for
+ * recognising it should it move.
  */
-async function probeFile({ prober, probeSlots, realRoot, file, timeoutMs, signal }: ProbeFileOptions): Promise<ProbeOutcome> {
-  type Probed = { refused: ProbeOutcome } | { before: Contained; result: ProbeResult };
+async function probeFile({ prober, probeSlots, realRoot, file, discovered, timeoutMs, signal }: ProbeFileOptions): Promise<ProbeOutcome> {
+  type Probed = { refused: ProbeOutcome } | { before: Contained; result: ProbeResult; fingerprint: string | null };
   const probed = await probeSlots(async (): Promise<Probed> => {
     signal.throwIfAborted();
     const before = await resolveInside(realRoot, file);
@@ -265,13 +386,17 @@ async function probeFile({ prober, probeSlots, realRoot, file, timeoutMs, signal
     const started = process.hrtime.bigint();
     const result = await prober.probe(before.real, { timeoutMs, signal });
     scanMetrics.probeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return { before, result };
+    // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
+    const fingerprint = result.ok ? await fingerprintFile(before.real).then((f) => f.fingerprint, () => null) : null;
+    return { before, result, fingerprint };
   });
   if ('refused' in probed) return probed.refused;
-  const { before, result } = probed;
+  const { before, result, fingerprint } = probed;
   const after = await resolveInside(realRoot, file);
   if (!after.ok) return { kind: 'failed', reason: after.reason };
   if (after.real !== before.real) return { kind: 'failed', reason: ErrorType.FileVanished };
+  const changed = (stat: { size: number; mtimeMs: number }): boolean => stat.size !== discovered.size || stat.mtimeMs !== discovered.mtimeMs;
+  if (changed(before.stat) || changed(after.stat)) return { kind: 'failed', reason: ErrorType.StillChanging };
   if (!result.ok) return { kind: 'failed', reason: result.reason };
-  return { kind: 'probed', file: { path: file, size: before.stat.size, mtimeMs: before.stat.mtimeMs }, metadata: result.metadata };
+  return { kind: 'probed', file: { path: file, size: before.stat.size, mtimeMs: before.stat.mtimeMs, fingerprint }, metadata: result.metadata };
 }

@@ -10,6 +10,11 @@ export const scanRequestSchema = z
     path: z.string().min(1, 'path is required').max(4096, 'path is too long'),
     recursive: z.boolean().default(true),
     force: z.boolean().default(false),
+    /** Globs of paths to leave out of this scan, added to SCAN_EXCLUDE (see discover.ts for how they match). */
+    exclude: z
+      .array(z.string().min(1, 'an exclude glob is empty').max(256, 'an exclude glob is too long').refine((glob) => !glob.includes('\0'), 'an exclude glob holds a NUL'))
+      .max(50, 'at most 50 exclude globs')
+      .optional(),
   })
   .strict();
 
@@ -53,6 +58,8 @@ const countsSchema = z.object({
   updated: z.number().int(),
   skipped: z.number().int(),
   failed: z.number().int(),
+  moved: z.number().int(),
+  missing: z.number().int(),
 });
 
 const fileErrorSchema = z.object({ path: z.string(), error: z.string() });
@@ -97,6 +104,7 @@ export const videoSchema = z.object({
   stream_counts: z.object({ video: z.number().int(), audio: z.number().int(), subtitle: z.number().int(), data: z.number().int() }),
   status: z.enum(['present', 'missing']),
   missing_since: z.string().nullable(),
+  moved_from: z.string().nullable(),
   probed_at: z.string(),
   created_at: z.string(),
   updated_at: z.string(),

@@ -26,6 +26,10 @@ export interface VideosTable extends VideoMediaFields {
   streams_data: number;
   status: string;
   missing_since: string | null;
+  /** The path the record had before its file moved (0003); null otherwise. */
+  moved_from: string | null;
+  /** Hash of the file's first and last 64 KiB (0003); null for records made before it was taken. */
+  fingerprint: string | null;
   probed_at: string;
   created_at: string;
   updated_at: string;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { sql, type Insertable, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction, type Updateable } from 'kysely';
 import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts } from '../scan/types';
 import { openDatabase, type Database, type Dialect, type MigrationReport, type VideosTable } from './database';
-import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, Video } from './types';
+import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, VanishedVideo, Video } from './types';
 
 /** Rows per INSERT or IN list: well under SQLite's 32,766 bound variables and PostgreSQL's 65,535. */
 const CHUNK = 500;
@@ -37,6 +37,7 @@ function toVideo(row: Selectable<VideosTable>): Video {
     stream_counts: { video: row.streams_video, audio: row.streams_audio, subtitle: row.streams_subtitle, data: row.streams_data },
     status: row.status === 'missing' ? 'missing' : 'present',
     missing_since: row.missing_since,
+    moved_from: row.moved_from ?? null,
     probed_at: row.probed_at,
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -266,18 +267,188 @@ export class Library {
       let discovered = 0;
       let skipped = 0;
       for (const row of rows) {
-        discovered += Number(row.n);
+        // A missing row stands for a known video the scan did not find: no discovered file.
+        if (row.status !== 'missing') discovered += Number(row.n);
         if (row.status === 'skipped') skipped += Number(row.n);
       }
-      const unprobeable = await this.db
+      const probeable = await this.db
         .selectFrom('scan_files')
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('scan_id', '=', scanId)
-        .where('probe_index', 'is', null)
-        .where('status', '!=', 'skipped')
+        .where('probe_index', 'is not', null)
         .executeTakeFirst();
-      return { discovered, toProbe: discovered - skipped - Number(unprobeable?.n ?? 0), skipped };
+      return { discovered, toProbe: Number(probeable?.n ?? 0), skipped };
     });
+  }
+
+  /** Files of a scan whose record moved to them, and videos it marked missing. */
+  async lifecycleCounts(scanId: string): Promise<{ moved: number; missing: number }> {
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('scan_files')
+        .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('scan_id', '=', scanId)
+        .where('status', 'in', ['moved', 'missing'])
+        .groupBy('status')
+        .execute();
+      const by = (s: string): number => Number(rows.find((r) => r.status === s)?.n ?? 0);
+      return { moved: by('moved'), missing: by('missing') };
+    });
+  }
+
+  /**
+   * Present videos under `root` (below it at any depth) whose path the scan
+   * did not record: their files were not found. One statement, each known
+   * path looked up in the scan's files by index; a rescan of an unchanged
+   * library returns nothing.
+   */
+  async vanishedVideos(scanId: string, root: string): Promise<VanishedVideo[]> {
+    const prefix = root.endsWith('/') ? root : `${root}/`;
+    // substr counts characters (code points) in both databases.
+    const length = [...prefix].length;
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('videos as v')
+        .select(['v.id', 'v.path', 'v.file_size', 'v.fingerprint'])
+        .where('v.status', '=', 'present')
+        .where(sql<string>`substr(${sql.ref('v.path')}, 1, ${length})`, '=', prefix)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('scan_files as f').select('f.position').where('f.scan_id', '=', scanId).whereRef('f.path', '=', 'v.path'))),
+        )
+        .orderBy('v.path')
+        .execute();
+      return rows.map((r) => ({ id: Number(r.id), path: r.path, size: Number(r.file_size), fingerprint: r.fingerprint ?? null }));
+    });
+  }
+
+  /**
+   * Files this scan is about to probe that have no record at all and whose
+   * size is one of `sizes`: the only files a vanished record can have moved to.
+   */
+  async moveCandidates(scanId: string, sizes: number[]): Promise<ScanFileRow[]> {
+    return this.retrying(async () => {
+      const out: ScanFileRow[] = [];
+      for (const part of chunks([...new Set(sizes)])) {
+        const rows = await this.db
+          .selectFrom('scan_files as f')
+          .selectAll('f')
+          .where('f.scan_id', '=', scanId)
+          .where('f.status', '=', 'pending')
+          .where('f.size', 'in', part)
+          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('videos as v').select('v.id').whereRef('v.path', '=', 'f.path'))))
+          .orderBy('f.position')
+          .execute();
+        for (const r of rows) {
+          out.push({
+            scanId: r.scan_id,
+            position: Number(r.position),
+            probeIndex: r.probe_index === null ? null : Number(r.probe_index),
+            path: r.path,
+            size: Number(r.size),
+            mtimeMs: Number(r.mtime_ms),
+            status: r.status as ScanFileRow['status'],
+            error: r.error,
+          });
+        }
+      }
+      return out.sort((a, b) => a.position - b.position);
+    });
+  }
+
+  /**
+   * Moves a video's record to the path its file was found at: same id, its
+   * metadata kept, `moved_from` set; the scan's file marked `moved` and taken
+   * out of the files to probe. Returns false (nothing written) when the record
+   * is no longer present at its old path.
+   */
+  async recordMove(scanId: string, file: { position: number; path: string; size: number; mtimeMs: number }, from: VanishedVideo): Promise<boolean> {
+    return this.retrying(async () => {
+      const now = new Date().toISOString();
+      return this.db.transaction().execute(async (trx) => {
+        const moved = await trx
+          .updateTable('videos')
+          .set({
+            path: file.path,
+            filename: path.basename(file.path),
+            moved_from: from.path,
+            mtime_ms: file.mtimeMs,
+            status: 'present',
+            missing_since: null,
+            updated_at: now,
+          })
+          .where('id', '=', from.id)
+          .where('path', '=', from.path)
+          .where('status', '=', 'present')
+          .executeTakeFirst();
+        if (Number(moved.numUpdatedRows) === 0) return false;
+        await trx
+          .updateTable('scan_files')
+          .set({ status: 'moved', probe_index: null, error: null, probed_at: now })
+          .where('scan_id', '=', scanId)
+          .where('position', '=', file.position)
+          .execute();
+        return true;
+      });
+    });
+  }
+
+  /**
+   * Numbers a scan's files to probe 0, 1, 2, … again in discovery order, after
+   * moves took some out (the workflow addresses batches by these indexes).
+   */
+  async renumberProbeIndexes(scanId: string): Promise<void> {
+    return this.retrying(async () => {
+      await sql`
+        update scan_files set probe_index = r.n
+        from (
+          select position, row_number() over (order by position) - 1 as n
+          from scan_files where scan_id = ${scanId} and probe_index is not null
+        ) as r
+        where scan_files.scan_id = ${scanId} and scan_files.position = r.position`.execute(this.db);
+    });
+  }
+
+  /**
+   * Marks videos whose files are gone as `missing` (never deletes them) and
+   * records each in the scan's files, from `firstPosition` on, so that the
+   * scan's counts and its record say what went missing.
+   */
+  async markMissing(scanId: string, videos: VanishedVideo[], firstPosition: number): Promise<number> {
+    let marked = 0;
+    const now = new Date().toISOString();
+    let position = firstPosition;
+    for (const part of chunks(videos)) {
+      marked += await this.retrying(async () =>
+        this.db.transaction().execute(async (trx) => {
+          const result = await trx
+            .updateTable('videos')
+            .set({ status: 'missing', missing_since: now })
+            .where('id', 'in', part.map((v) => v.id))
+            .where('status', '=', 'present')
+            .executeTakeFirst();
+          await trx
+            .insertInto('scan_files')
+            .values(
+              part.map((v, i) => ({
+                scan_id: scanId,
+                position: position + i,
+                probe_index: null,
+                path: v.path,
+                size: v.size,
+                mtime_ms: 0,
+                status: 'missing',
+                error: null,
+                probed_at: null,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['scan_id', 'position']).doNothing())
+            .execute();
+          return Number(result.numUpdatedRows);
+        }),
+      );
+      position += part.length;
+    }
+    return marked;
   }
 
   /** Size and mtime of the present videos among these paths. */
@@ -373,6 +544,7 @@ export class Library {
           streams_data: m.streamCounts.data,
           status: 'present',
           missing_since: null,
+          fingerprint: file.fingerprint ?? null,
           probed_at: now,
           updated_at: now,
         };
@@ -446,6 +618,7 @@ export class Library {
   async scanTotals(scanId: string): Promise<{ counts: ScanCounts; errors: FileError[] }> {
     const files = await this.countScanFiles(scanId);
     const probed = await this.scanSummary(scanId);
+    const lifecycle = await this.lifecycleCounts(scanId);
     const counts = {
       discovered: files.discovered,
       probed: probed.probed,
@@ -453,6 +626,8 @@ export class Library {
       updated: probed.updated,
       skipped: files.skipped,
       failed: probed.failed,
+      moved: lifecycle.moved,
+      missing: lifecycle.missing,
     };
     return { counts, errors: probed.errors };
   }

@@ -49,6 +49,8 @@ export interface Video extends VideoMediaFields {
   stream_counts: StreamCounts;
   status: 'present' | 'missing';
   missing_since: string | null;
+  /** The path this record had before its file was found moved; null if it never moved. */
+  moved_from: string | null;
   probed_at: string;
   created_at: string;
   updated_at: string;
@@ -59,10 +61,24 @@ export interface DiscoveredFile {
   path: string;
   size: number;
   mtimeMs: number;
+  /** Hash of its first and last 64 KiB, taken when it was probed. */
+  fingerprint?: string | null;
 }
 
-/** Per-scan file status: pending until probed; skipped when unchanged. */
-export type ScanFileStatus = 'pending' | 'skipped' | 'new' | 'updated' | 'failed';
+/** A present video whose file the scan did not find (a candidate for missing, or for a move). */
+export interface VanishedVideo {
+  id: number;
+  path: string;
+  size: number;
+  fingerprint: string | null;
+}
+
+/**
+ * Per-scan file status: pending until probed; skipped when unchanged; moved
+ * when a vanished record was matched to it; missing for a known video whose
+ * file the scan did not find (a row of its own, not a discovered file).
+ */
+export type ScanFileStatus = 'pending' | 'skipped' | 'new' | 'updated' | 'failed' | 'moved' | 'missing';
 
 export interface ScanFileRow {
   scanId: string;

@@ -32,6 +32,18 @@ export const ErrorType = {
   BrokenLink: 'broken_link',
   /** A symlink named like a video that leads out of the scan root: never followed. */
   OutsideScanRoot: 'outside_scan_root',
+  /**
+   * The file's size or mtime changed between its discovery and the end of its
+   * probe (or it was modified within SCAN_SETTLE_SECONDS of discovery): a copy
+   * still under way. Not entered into the library; the next scan takes it.
+   */
+  StillChanging: 'still_changing',
+  /**
+   * The check for vanished files was not made, and nothing was marked missing:
+   * the root as a whole looked gone (no video file found where the library
+   * knows some). The message follows the colon.
+   */
+  MissingCheckSkipped: 'missing_check_skipped',
   /** Any other ffprobe failure; the message follows the colon. */
   ProbeFailed: 'probe_failed',
   /** Application failure types (not per-file reasons). */
@@ -49,7 +61,31 @@ export interface ScanCounts {
   updated: number;
   skipped: number;
   failed: number;
+  /** Files found at a new path and matched to a vanished record (same size and fingerprint): the record moved, no probe. */
+  moved: number;
+  /** Videos under the root whose files were gone, now marked `missing` (never deleted). */
+  missing: number;
 }
+
+/**
+ * Globs of paths a scan never enters or lists, unless SCAN_EXCLUDE says
+ * otherwise: the folders NAS boxes and desktops scatter through media
+ * (Synology thumbnails, recycle bins, snapshots, desktop trash, macOS
+ * resource forks, fsck's lost+found, Windows' recycle bin and volume data)
+ * and hidden folders. A pattern without a slash matches a name at any depth;
+ * one ending in `/` matches folders only.
+ */
+export const DEFAULT_SCAN_EXCLUDE: readonly string[] = [
+  '@eaDir',
+  '#recycle',
+  '#snapshot',
+  '.Trash-*',
+  '._*',
+  'lost+found',
+  '$RECYCLE.BIN',
+  'System Volume Information',
+  '.*/',
+];
 
 export interface FileError {
   path: string;
@@ -115,6 +151,13 @@ export interface ScanInput {
    * keep the limit they started with.
    */
   maxBatchesPerRun?: number;
+  /**
+   * Globs of paths never entered or listed (SCAN_EXCLUDE plus the request's
+   * own); absent in scans started before exclusions, which use DEFAULT_SCAN_EXCLUDE.
+   */
+  exclude?: string[];
+  /** A file modified less than this many seconds before its discovery is left for the next scan; absent: 0. */
+  settleSeconds?: number;
   /** Set by continue-as-new. */
   cursor?: ScanCursor;
 }
@@ -137,7 +180,7 @@ export interface ScanProgress {
 
 // ---- activity inputs and results (one object in, one object out) ----
 
-export type DiscoverInput = Pick<ScanInput, 'scanId' | 'root' | 'recursive' | 'force' | 'extensions' | 'retryOf'>;
+export type DiscoverInput = Pick<ScanInput, 'scanId' | 'root' | 'recursive' | 'force' | 'extensions' | 'retryOf' | 'exclude' | 'settleSeconds'>;
 
 export interface DiscoverResult {
   discovered: number;
@@ -147,6 +190,10 @@ export interface DiscoverResult {
   toProbe: number;
   /** Unchanged files (size and mtime match the library). */
   skipped: number;
+  /** Files whose record moved to their new path (not probed); absent in older results. */
+  moved?: number;
+  /** Videos marked missing by this scan; absent in older results. */
+  missing?: number;
 }
 
 export interface ProbeBatchInput {

@@ -79,6 +79,8 @@ export interface StartScanRequest {
   maxBatchesPerRun?: number;
   /** Whole-scan limit; SCAN_TIMEOUT when absent. */
   scanTimeoutMs?: number | null;
+  /** The request's own globs of paths to leave out, added to SCAN_EXCLUDE. */
+  exclude?: string[];
 }
 
 /** How long a progress query may take before the job is described from the library instead. */
@@ -106,7 +108,7 @@ const COUNT_TTL_MS = 250;
 /** A start that keeps finding the root's guard closing gives up after this many tries. */
 const START_ATTEMPTS = 5;
 
-const zeroCounts = (): ScanCounts => ({ discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0 });
+const zeroCounts = (): ScanCounts => ({ discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0, moved: 0, missing: 0 });
 
 /** The workflow id of a root's guard: one per root, so Temporal itself keeps one scan per root. */
 export function guardIdOf(root: string): string {
@@ -205,6 +207,8 @@ export class ScanService {
         recursive: request.recursive,
         force: request.force,
         extensions: [],
+        exclude: [...this.config.scanExclude, ...(request.exclude ?? [])],
+        settleSeconds: this.config.scanSettleSeconds,
         retryOf,
         batchSize: this.config.batchSize,
         window: this.config.window,

@@ -62,7 +62,7 @@ const RETRY_POLICY: RetryPolicy = {
 };
 
 function emptyCounts(): ScanCounts {
-  return { discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0 };
+  return { discovered: 0, probed: 0, new: 0, updated: 0, skipped: 0, failed: 0, moved: 0, missing: 0 };
 }
 
 /**
@@ -109,7 +109,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   const progress = (): ScanProgress => {
     const counts = cursor.counts;
     const known = cursor.toProbe >= 0;
-    const finished = counts.skipped + counts.probed;
+    // A moved file is done at discovery; a cursor carried over from before moves has no count of them.
+    const finished = counts.skipped + counts.probed + (counts.moved ?? 0);
     // Exactly 1 only once the scan has completed; a cancelled or failed scan stops short of it.
     const fraction =
       outcome === 'completed'
@@ -245,8 +246,12 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
         force: input.force,
         extensions: input.extensions,
         retryOf: input.retryOf,
+        exclude: input.exclude,
+        settleSeconds: input.settleSeconds,
       });
       cursor.toProbe = discovered.toProbe;
+      cursor.counts.moved = discovered.moved ?? 0;
+      cursor.counts.missing = discovered.missing ?? 0;
       cursor.counts.discovered = discovered.discovered;
       cursor.counts.skipped = discovered.skipped;
       // Files that failed at discovery count as examined and failed.

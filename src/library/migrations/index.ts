@@ -12,6 +12,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialSchema } from './0001-initial';
 import { scanRecordRetention } from './0002-scan-record-retention';
+import { missingAndMoved } from './0003-missing-and-moved';
 import type { Dialect } from './dialect';
 
 export type { Dialect } from './dialect';
@@ -21,6 +22,7 @@ export function libraryMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': initialSchema(dialect),
     '0002_scan_record_retention': scanRecordRetention,
+    '0003_missing_and_moved': missingAndMoved,
   };
 }
 
