@@ -15,6 +15,7 @@ import { httpMetrics, registry } from '../metrics';
 import { createProber } from '../probe/ffprobe';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
+import { createSchedulesRouter } from './schedules';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { healthHandler } from './health';
 import { resolveScanRoot } from './paths';
@@ -149,6 +150,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.use(jsonBodiesOnly);
   app.use('/api/v1/hooks', createHooksRouter({ config, scans, logger }));
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  app.use('/api/v1/schedules', createSchedulesRouter({ config, schedules: scans.schedules(), scans, library, logger }));
 
   /** Starts a scan of a directory: 202 with the new job's id. */
   app.post('/api/v1/videos/scan', async (req, res) => {

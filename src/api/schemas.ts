@@ -3,6 +3,7 @@
  * to describe the API in its OpenAPI document.
  */
 import { z } from 'zod';
+import { parseDuration } from '../scan/duration';
 import { JOB_STATUSES } from '../temporal/status';
 
 export const scanRequestSchema = z
@@ -116,3 +117,44 @@ export const jobListSchema = z.object({ jobs: z.array(jobSchema), next_page_toke
 export const videoListSchema = z.object({ videos: z.array(videoSchema), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
 export const videoSearchSchema = z.object({ videos: z.array(videoSchema), total: z.number().int(), query: z.string() });
 export const healthSchema = z.object({ status: z.string(), temporal: z.string(), database: z.string() });
+
+/** Shortest interval a schedule may have: short ones serve tests and demos, and a run that finds its root busy starts nothing. */
+const MIN_SCHEDULE_EVERY_MS = 1000;
+
+/** The schedule body of API.md: a root and either an interval (`every`, e.g. `12h`) or a cron expression. */
+export const scheduleRequestSchema = z
+  .object({
+    path: z.string().min(1, 'path is required').max(4096, 'path is too long'),
+    every: z
+      .string()
+      .max(64)
+      .refine((text) => (parseDuration(text) ?? 0) >= MIN_SCHEDULE_EVERY_MS, 'every must be a duration of at least 1s, such as 90s, 30m, 12h or 1d')
+      .optional(),
+    cron: z
+      .string()
+      .max(256)
+      .regex(/^(@\w+|\S+(\s+\S+){4,6})$/, 'cron must be a cron expression of 5 to 7 fields, or an @ shorthand such as @daily')
+      .optional(),
+    recursive: z.boolean().default(true),
+    force: z.boolean().default(false),
+    /** Globs of paths to leave out of each scheduled scan, added to SCAN_EXCLUDE. */
+    exclude: z.array(z.string().min(1).max(256)).max(50, 'at most 50 exclude globs').optional(),
+  })
+  .strict()
+  .refine((body) => (body.every === undefined) !== (body.cron === undefined), 'give exactly one of every and cron');
+
+export const scheduleIdSchema = z.string().regex(/^scan-schedule-[A-Za-z0-9-]{1,100}$/, 'not a schedule id');
+
+export const scheduleSchema = z.object({
+  schedule_id: z.string(),
+  path: z.string(),
+  every: z.string().optional(),
+  cron: z.string().optional(),
+  recursive: z.boolean(),
+  force: z.boolean(),
+  paused: z.boolean(),
+  next_run_at: z.string().nullable(),
+  last_job_id: z.string().nullable(),
+});
+
+export const scheduleListSchema = z.object({ schedules: z.array(scheduleSchema) });

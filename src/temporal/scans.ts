@@ -47,6 +47,7 @@ import {
   scanRootSearchAttribute,
   SCAN_WORKFLOW_TYPE,
 } from '../workflows/definitions';
+import { ScheduleService } from './schedules';
 import { jobListQueriesOf, jobStatusOf, liveJobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
 
 /** The job body of API.md. */
@@ -175,6 +176,8 @@ const newestFirst = (a: ListedRow, b: ListedRow): number =>
 export class ScanService {
   /** Guards this process started in the last VISIBILITY_LAG_MS, which visibility may not show yet: guard id → ms. */
   private readonly recentStarts = new Map<string, number>();
+
+  private scheduleService: ScheduleService | undefined;
 
   /** The last count of running guards (see countHeldRoots). */
   private heldRootsCount: { at: number; value: Promise<number> } | null = null;
@@ -431,6 +434,12 @@ export class ScanService {
       else await this.client.workflow.getHandle(jobId).cancel();
     }
     return { ...(await this.get(jobId)), cancel_requested: true };
+  }
+
+  /** The scan schedules of the same Temporal client and task queue (schedules.ts). */
+  schedules(): ScheduleService {
+    this.scheduleService ??= new ScheduleService(this.client, this.config, this.taskQueue);
+    return this.scheduleService;
   }
 
   /** Pauses a running scan (see scan-library.ts): ALREADY_TERMINAL, ALREADY_PAUSED, 404 where it does not apply. */

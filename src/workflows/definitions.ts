@@ -41,5 +41,8 @@ export const PauseRejection = {
   NotPausable: 'NotPausable',
 } as const;
 
+/** The workflow type a scan schedule starts (scheduled-scan.ts), fixed forever. */
+export const SCHEDULED_SCAN_WORKFLOW_TYPE = 'scheduledScan';
+
 /** The per-root guard's type name, fixed forever. */
 export const GUARD_WORKFLOW_TYPE = 'scanRootGuard';

@@ -1,0 +1,231 @@
+/**
+ * Scheduled rescans as Temporal Schedules: visible and editable in the
+ * Temporal Web UI's Schedules page and in `temporal schedule list`, kept by
+ * the Temporal server (so they survive restarts of everything else). Each
+ * schedule's action is a `scheduledScan` run (src/workflows/scheduled-scan.ts)
+ * that starts the root's guard as a scan start through the API does, so a
+ * scheduled run and any other start of the root share the one-scan-per-root
+ * rule; the overlap policy SKIP keeps a schedule from starting a run while its
+ * previous one (and so its scan) is still going.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type Client,
+  type ScheduleDescription,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleSummary,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
+import type { Config } from '../config';
+import { DomainError, notFound } from '../errors';
+import { MAX_BATCHES_PER_RUN } from '../scan/types';
+import { SCHEDULED_SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
+import type { ScheduledScanInput, ScheduledScanMemo } from '../workflows/scheduled-scan';
+import { guardIdOf } from './scans';
+
+/** The schedule body of API.md. */
+export interface ScheduleBody {
+  schedule_id: string;
+  path: string;
+  every?: string;
+  cron?: string;
+  recursive: boolean;
+  force: boolean;
+  paused: boolean;
+  next_run_at: string | null;
+  last_job_id: string | null;
+}
+
+export interface CreateScheduleRequest {
+  /** Real, absolute, validated path of the root. */
+  root: string;
+  /** A duration as the request gave it (`12h`) with its value in ms; or a cron expression. */
+  every?: { text: string; ms: number };
+  cron?: string;
+  recursive: boolean;
+  force: boolean;
+  /** The request's own globs of paths to leave out, added to SCAN_EXCLUDE. */
+  exclude?: string[];
+}
+
+/** What a schedule keeps in its memo, so that its body needs no other store. */
+interface ScheduleMemo {
+  path: string;
+  every?: string;
+  cron?: string;
+  recursive: boolean;
+  force: boolean;
+}
+
+/** Schedule ids this service creates: a prefix tells them from any other schedule in the namespace. */
+const SCHEDULE_PREFIX = 'scan-schedule-';
+
+/** How long a trigger waits for its run to start its scan before answering 503. */
+const TRIGGER_DEADLINE_MS = 30_000;
+
+export class ScheduleService {
+  constructor(
+    private readonly client: Client,
+    private readonly config: Config,
+    private readonly taskQueue: string = config.temporal.taskQueue,
+  ) {}
+
+  /** Creates a schedule of scans of one root. */
+  async create(request: CreateScheduleRequest): Promise<ScheduleBody> {
+    const scheduleId = `${SCHEDULE_PREFIX}${randomUUID()}`;
+    const scanTimeoutMs = this.config.scanTimeoutMs ?? null;
+    const input: ScheduledScanInput = {
+      guardId: guardIdOf(request.root),
+      scan: {
+        root: request.root,
+        recursive: request.recursive,
+        force: request.force,
+        extensions: [],
+        exclude: [...this.config.scanExclude, ...(request.exclude ?? [])],
+        settleSeconds: this.config.scanSettleSeconds,
+        retryOf: null,
+        batchSize: this.config.batchSize,
+        window: this.config.window,
+        probeTimeoutMs: this.config.probeTimeoutMs,
+        scanTimeoutMs,
+        maxBatchesPerRun: MAX_BATCHES_PER_RUN,
+      },
+      executionTimeoutMs: scanTimeoutMs !== null ? scanTimeoutMs + 5 * 60_000 : null,
+    };
+    const memo: ScheduleMemo = {
+      path: request.root,
+      ...(request.every ? { every: request.every.text } : {}),
+      ...(request.cron ? { cron: request.cron } : {}),
+      recursive: request.recursive,
+      force: request.force,
+    };
+    const handle = await this.client.schedule.create({
+      scheduleId,
+      spec: request.cron ? { cronExpressions: [request.cron] } : { intervals: [{ every: request.every?.ms ?? 0 }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: SCHEDULED_SCAN_WORKFLOW_TYPE,
+        // Temporal appends the scheduled time to this id for each run.
+        workflowId: scheduleId,
+        taskQueue: this.taskQueue,
+        args: [input],
+        staticSummary: `Scheduled scan of ${request.root}`.slice(0, 200),
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+      memo: { ...memo },
+    });
+    return this.bodyOf(scheduleId, await handle.describe());
+  }
+
+  /** Every schedule of scans, newest first as the server lists them. */
+  async list(): Promise<ScheduleBody[]> {
+    const bodies: ScheduleBody[] = [];
+    for await (const summary of this.client.schedule.list()) {
+      if (!summary.scheduleId.startsWith(SCHEDULE_PREFIX)) continue;
+      if (summary.action?.type !== 'startWorkflow' || summary.action.workflowType !== SCHEDULED_SCAN_WORKFLOW_TYPE) continue;
+      bodies.push(await this.bodyOf(summary.scheduleId, summary));
+    }
+    return bodies;
+  }
+
+  /** One schedule; 404 when there is none. */
+  async get(scheduleId: string): Promise<ScheduleBody> {
+    return this.bodyOf(scheduleId, await this.describe(scheduleId));
+  }
+
+  async delete(scheduleId: string): Promise<void> {
+    await this.describe(scheduleId);
+    await this.client.schedule.getHandle(scheduleId).delete();
+  }
+
+  async pause(scheduleId: string): Promise<ScheduleBody> {
+    await this.describe(scheduleId);
+    await this.client.schedule.getHandle(scheduleId).pause('paused through the API');
+    return this.get(scheduleId);
+  }
+
+  async unpause(scheduleId: string): Promise<ScheduleBody> {
+    await this.describe(scheduleId);
+    await this.client.schedule.getHandle(scheduleId).unpause('unpaused through the API');
+    return this.get(scheduleId);
+  }
+
+  /**
+   * Runs a schedule now and answers with the scan its run started; null when
+   * the root was held by another scan (the caller finds that one). A trigger
+   * always starts a run (overlap ALLOW_ALL): a run that finds the root held
+   * starts no scan, so two scans of a root never overlap either way.
+   */
+  async trigger(scheduleId: string): Promise<{ runId: string; jobId: string | null }> {
+    const before = await this.describe(scheduleId);
+    const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
+    const handle = this.client.schedule.getHandle(scheduleId);
+    await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+    const deadline = Date.now() + TRIGGER_DEADLINE_MS;
+    let runId: string | undefined;
+    while (Date.now() < deadline) {
+      if (runId === undefined) {
+        const now = await handle.describe();
+        runId = now.info.recentActions.map((action) => action.action.workflow.workflowId).find((id) => !seen.has(id));
+      }
+      if (runId !== undefined) {
+        const memo = await this.runMemo(runId);
+        if (memo !== null) return { runId, jobId: memo.scanId };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new DomainError('UNAVAILABLE', 503, `schedule ${scheduleId} was triggered, but no worker has started its run yet; see the schedule's last_job_id`);
+  }
+
+  /** What a scheduled run published: the scan it started, or null while it has not decided yet. */
+  private async runMemo(workflowId: string): Promise<ScheduledScanMemo | null> {
+    try {
+      const run = await this.client.workflow.getHandle(workflowId).describe();
+      const memo = (run.memo ?? {}) as Partial<ScheduledScanMemo>;
+      return memo.scanId !== undefined ? { scanId: memo.scanId, skipped: memo.skipped ?? null } : null;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return null;
+      throw error;
+    }
+  }
+
+  private async describe(scheduleId: string): Promise<ScheduleDescription> {
+    if (!scheduleId.startsWith(SCHEDULE_PREFIX)) throw notFound(`schedule ${scheduleId}`);
+    try {
+      const description = await this.client.schedule.getHandle(scheduleId).describe();
+      if (description.action.type !== 'startWorkflow' || description.action.workflowType !== SCHEDULED_SCAN_WORKFLOW_TYPE) {
+        throw notFound(`schedule ${scheduleId}`);
+      }
+      return description;
+    } catch (error) {
+      if (error instanceof ScheduleNotFoundError) throw notFound(`schedule ${scheduleId}`);
+      throw error;
+    }
+  }
+
+  /** The body of a schedule; last_job_id is the scan its latest run started (runs that found the root held started none). */
+  private async bodyOf(scheduleId: string, schedule: ScheduleSummary | ScheduleDescription): Promise<ScheduleBody> {
+    const memo = (schedule.memo ?? {}) as Partial<ScheduleMemo>;
+    let lastJobId: string | null = null;
+    for (const action of [...schedule.info.recentActions].reverse()) {
+      const run = await this.runMemo(action.action.workflow.workflowId);
+      if (run?.scanId) {
+        lastJobId = run.scanId;
+        break;
+      }
+    }
+    const next = schedule.info.nextActionTimes[0];
+    return {
+      schedule_id: scheduleId,
+      path: memo.path ?? '',
+      ...(memo.every !== undefined ? { every: memo.every } : {}),
+      ...(memo.cron !== undefined ? { cron: memo.cron } : {}),
+      recursive: memo.recursive ?? true,
+      force: memo.force ?? false,
+      paused: schedule.state.paused,
+      next_run_at: next && !schedule.state.paused ? next.toISOString() : null,
+      last_job_id: lastJobId,
+    };
+  }
+}

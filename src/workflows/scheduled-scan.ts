@@ -1,0 +1,76 @@
+/**
+ * The action of a scan schedule (src/temporal/schedules.ts). Temporal gives
+ * every scheduled run a workflow id of its own (the schedule's, with the
+ * scheduled time appended), so a run cannot itself be the root's guard: it
+ * starts the guard as a child under the root's guard id, exactly as a scan
+ * start through the API does, and waits for it. Whoever holds the guard id
+ * holds the root: a scheduled run that finds it taken (a scan of the root is
+ * running or pending, started by hand or by a webhook) starts nothing and
+ * ends, and a start through the API that finds the scheduled guard running
+ * answers with its scan (the guard carries the scan id in its memo). The
+ * schedule's overlap policy (SKIP) keeps one run of a schedule at a time.
+ */
+import {
+  ParentClosePolicy,
+  startChild,
+  upsertMemo,
+  uuid4,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../scan/types';
+import { scanRootSearchAttribute } from './definitions';
+import { scanRootGuard } from './scan-root-guard';
+
+/** What a schedule's action carries: the guard to start, without the scan id and time each run chooses. */
+export interface ScheduledScanInput {
+  /** The root's guard id (guardIdOf in src/temporal/scans.ts): hashing needs Node, so the schedule computes it. */
+  guardId: string;
+  scan: ScanRootGuardInput['scan'];
+  executionTimeoutMs: number | null;
+}
+
+/** What a scheduled run publishes in its memo: the scan it started, or why it started none. */
+export interface ScheduledScanMemo {
+  scanId: string | null;
+  skipped: string | null;
+}
+
+/** One run of a scan schedule: starts the root's guard (and so its scan) unless the root is held. */
+export async function scheduledScan(input: ScheduledScanInput): Promise<ScheduledScanMemo> {
+  const scanId = `scan-${uuid4()}`;
+  const memo: ScanMemo = {
+    path: input.scan.root,
+    recursive: input.scan.recursive,
+    retryOf: null,
+    createdAt: new Date(Date.now()).toISOString(),
+  };
+  const guardMemo: ScanRootGuardMemo = { ...memo, scanId, force: input.scan.force };
+  const guardInput: ScanRootGuardInput = { scanId, scan: input.scan, memo, executionTimeoutMs: input.executionTimeoutMs };
+  let child;
+  try {
+    child = await startChild(scanRootGuard, {
+      workflowId: input.guardId,
+      args: [guardInput],
+      memo: { ...guardMemo },
+      // As a guard started by the API: the jobs list finds the pending job by it until the scan starts.
+      typedSearchAttributes: [{ key: scanRootSearchAttribute, value: input.scan.root }],
+      staticSummary: `Holds ${input.scan.root} for one scan at a time`.slice(0, 200),
+      // The guard holds the root for its scan: deleting the schedule or ending this run must not free it early.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    const result: ScheduledScanMemo = { scanId: null, skipped: 'a scan of this root is already running or pending' };
+    upsertMemo({ ...result });
+    return result;
+  }
+  const result: ScheduledScanMemo = { scanId, skipped: null };
+  upsertMemo({ ...result });
+  try {
+    // Held until the scan ends, so that the schedule's overlap policy sees it running.
+    await child.result();
+  } catch {
+    // However the scan ended (cancelled, failed, timed out), this run is done.
+  }
+  return result;
+}

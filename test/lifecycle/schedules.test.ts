@@ -1,0 +1,183 @@
+/**
+ * Scheduled rescans as Temporal Schedules, against the real stack: a
+ * schedule created over REST is a Temporal Schedule (`temporal schedule
+ * list` shows it), fires at least twice at a short interval, and never
+ * starts a scan of its root while another one runs (its runs and starts
+ * through the API share the root's guard); trigger, pause, unpause and
+ * delete; validation as for a scan start.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Prober } from '../../src/probe/ffprobe';
+import type { JobBody } from '../../src/temporal/scans';
+import type { ScheduleBody } from '../../src/temporal/schedules';
+import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
+import { http, startStack, temporalAddress, waitFor, type Stack } from '../support/stack';
+
+jest.setTimeout(300_000);
+
+const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
+
+let clips: TestClip[];
+let work: string;
+let stack: Stack;
+
+beforeAll(async () => {
+  clips = await ensureTestMedia();
+  work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'schedules-')));
+  // Slowed, so that a scan of a root outlasts the 2 s interval of the schedule under test.
+  const slow = (prober: Prober): Prober => ({
+    get path() {
+      return prober.path;
+    },
+    get running() {
+      return prober.running;
+    },
+    version: () => prober.version(),
+    probe: async (file, options) => {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return prober.probe(file, options);
+    },
+  });
+  stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: slow });
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
+const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
+
+/** Every scan of a root Temporal knows, with its start and close times. */
+async function scansOf(root: string): Promise<{ id: string; start: number; close: number | null }[]> {
+  const runs: { id: string; start: number; close: number | null }[] = [];
+  const query = `WorkflowType = 'scanLibrary' AND ScanRoot = '${root}' AND TaskQueue = '${stack.taskQueue}'`;
+  for await (const execution of stack.client.workflow.list({ query })) {
+    runs.push({ id: execution.workflowId, start: execution.startTime.getTime(), close: execution.closeTime?.getTime() ?? null });
+  }
+  return runs;
+}
+
+describe('a schedule of scans', () => {
+  it('is a Temporal Schedule, fires at least twice at a 2 s interval, and never overlaps a running scan of its root', async () => {
+    const folder = path.join(work, 'every-2s');
+    await buildLibrary(folder, 16, clips);
+    const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, every: '2s' });
+    expect(created.status).toBe(201);
+    const id = created.body.schedule_id;
+    expect(created.body).toMatchObject({ path: folder, every: '2s', paused: false, recursive: true, force: false });
+    expect(typeof created.body.next_run_at).toBe('string');
+
+    // The Temporal CLI lists it: it is a schedule of the server, as the Web UI shows it.
+    const cli = process.env.TEMPORAL_TEST_CLI;
+    if (!cli) throw new Error('TEMPORAL_TEST_CLI is not set: the jest global setup provides the CLI');
+    const { stdout } = await promisify(execFile)(cli, ['schedule', 'list', '--address', temporalAddress(), '--namespace', 'default', '-o', 'json']);
+    expect(stdout).toContain(id);
+
+    const listed = await http<{ schedules: ScheduleBody[] }>(stack.baseUrl, 'GET', '/api/v1/schedules');
+    expect(listed.body.schedules.map((s) => s.schedule_id)).toContain(id);
+
+    // A scan started by hand while a scheduled one runs answers with the scheduled scan: one scan per root.
+    const first = await waitFor(
+      async () => (await http<ScheduleBody>(stack.baseUrl, 'GET', `/api/v1/schedules/${id}`)).body.last_job_id,
+      (jobId) => jobId !== null,
+      120_000,
+      200,
+    );
+    const running = await waitFor(() => job(first as string), (j) => j.status === 'running' || TERMINAL.includes(j.status), 120_000, 100);
+    if (running.status === 'running') {
+      const manual = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+      if (manual.status === 200) expect(manual.body.job_id).toBe(first);
+      else expect((await job(first as string)).status).not.toBe('running');
+    }
+
+    // At least two scheduled scans complete.
+    await waitFor(
+      () => scansOf(folder),
+      (runs) => runs.filter((run) => run.close !== null).length >= 2,
+      240_000,
+      500,
+    );
+    const paused = await http<ScheduleBody>(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/pause`);
+    expect(paused.status).toBe(200);
+    expect(paused.body.paused).toBe(true);
+    expect(paused.body.next_run_at).toBeNull();
+    const runs = await waitFor(() => scansOf(folder), (all) => all.every((run) => run.close !== null), 240_000, 500);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    // No two scans of the root ran at once.
+    const sorted = [...runs].sort((a, b) => a.start - b.start);
+    for (let i = 1; i < sorted.length; i += 1) {
+      expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.close as number);
+    }
+    for (const run of runs) expect((await job(run.id)).status).toBe('completed');
+
+    const unpaused = await http<ScheduleBody>(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/unpause`);
+    expect(unpaused.body.paused).toBe(false);
+    expect((await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`)).status).toBe(204);
+    expect((await http(stack.baseUrl, 'GET', `/api/v1/schedules/${id}`)).status).toBe(404);
+  });
+
+  it('starts no scan while a scan of its root started through the API runs', async () => {
+    const folder = path.join(work, 'held');
+    await buildLibrary(folder, 16, clips);
+    const manual = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(manual.status).toBe(202);
+    await waitFor(() => job(manual.body.job_id), (j) => j.status === 'running', 120_000, 100);
+    const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, every: '1s' });
+    const id = created.body.schedule_id;
+    // Runs of the schedule that found the root held by the manual scan, and started nothing.
+    const skippedRuns = async (): Promise<number> => {
+      let n = 0;
+      for await (const run of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}'` })) {
+        if (!run.workflowId.startsWith(id)) continue;
+        const memo = (await stack.client.workflow.getHandle(run.workflowId, run.runId).describe()).memo as { skipped?: string | null };
+        if (typeof memo?.skipped === 'string') n += 1;
+      }
+      return n;
+    };
+    await waitFor(skippedRuns, (n) => n >= 1, 120_000, 300);
+    await endOf(manual.body.job_id);
+    expect((await http(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/pause`)).status).toBe(200);
+    const runs = await waitFor(() => scansOf(folder), (all) => all.every((run) => run.close !== null), 240_000, 500);
+    const sorted = [...runs].sort((a, b) => a.start - b.start);
+    expect(sorted[0]?.id).toBe(manual.body.job_id);
+    for (let i = 1; i < sorted.length; i += 1) {
+      expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.close as number);
+    }
+    expect((await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`)).status).toBe(204);
+  });
+
+  it('runs now on trigger, answering with the scan it started', async () => {
+    const folder = path.join(work, 'trigger');
+    const files = await buildLibrary(folder, 4, clips);
+    const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, cron: '0 3 * * *' });
+    expect(created.status).toBe(201);
+    const id = created.body.schedule_id;
+    const triggered = await http<{ job_id: string }>(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/trigger`);
+    expect(triggered.status).toBe(202);
+    expect(triggered.body.job_id).toMatch(/^scan-/);
+    const end = await endOf(triggered.body.job_id);
+    expect(end.status).toBe('completed');
+    expect(end.result?.scanned).toBe(files.length);
+    expect((await http<ScheduleBody>(stack.baseUrl, 'GET', `/api/v1/schedules/${id}`)).body.last_job_id).toBe(triggered.body.job_id);
+    expect((await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`)).status).toBe(204);
+  });
+
+  it('is refused where a scan start would be, and an unknown schedule is 404', async () => {
+    const folder = path.join(work, 'refused');
+    await fs.mkdir(folder, { recursive: true });
+    const post = (body: unknown) => http<{ code: string }>(stack.baseUrl, 'POST', '/api/v1/schedules', body);
+    expect((await post({ path: folder })).status).toBe(400);
+    expect((await post({ path: folder, every: '2s', cron: '@daily' })).status).toBe(400);
+    expect((await post({ path: folder, every: 'soon' })).status).toBe(400);
+    expect((await post({ path: 'relative/path', every: '1h' })).body.code).toBe('INVALID_PATH');
+    expect((await post({ path: path.join(folder, 'absent'), every: '1h' })).body.code).toBe('INVALID_PATH');
+    expect((await http(stack.baseUrl, 'GET', '/api/v1/schedules/scan-schedule-00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    expect((await http(stack.baseUrl, 'POST', '/api/v1/schedules/not-one/trigger')).status).toBe(404);
+  });
+});
