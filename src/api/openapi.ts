@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Video } from '../library/types';
 import type { JobBody } from '../temporal/scans';
+import type { ScheduleBody } from '../temporal/schedules';
 import { arrWebhookResponseSchema, arrWebhookSchema } from './hooks';
 import {
   errorSchema,
@@ -15,6 +16,9 @@ import {
   listJobsQuerySchema,
   listVideosQuerySchema,
   scanRequestSchema,
+  scheduleListSchema,
+  scheduleRequestSchema,
+  scheduleSchema,
   searchVideosQuerySchema,
   videoListSchema,
   videoSchema,
@@ -25,6 +29,7 @@ import {
 type Assert<T extends true> = T;
 export type JobSchemaMatches = Assert<JobBody extends z.infer<typeof jobSchema> ? true : false>;
 export type VideoSchemaMatches = Assert<Video extends z.infer<typeof videoSchema> ? true : false>;
+export type ScheduleSchemaMatches = Assert<ScheduleBody extends z.infer<typeof scheduleSchema> ? true : false>;
 
 type Schema = z.ZodType;
 
@@ -48,6 +53,7 @@ function queryParameters(schema: z.ZodObject): Record<string, unknown>[] {
 }
 
 const jobIdParameter = { name: 'job_id', in: 'path', required: true, schema: { type: 'string' } };
+const scheduleIdParameter = { name: 'schedule_id', in: 'path', required: true, schema: { type: 'string' } };
 const videoIdParameter = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
 
 /** Builds the document; `version` is the package's. */
@@ -77,6 +83,41 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/v1/jobs/{job_id}/cancel': {
         post: { summary: 'Cancel a running scan', parameters: [jobIdParameter], responses: { '202': body('cancel requested', jobSchema), ...errors(401, 404, 409) } },
+      },
+      '/api/v1/jobs/{job_id}/pause': {
+        post: {
+          summary: 'Pause a running scan: no new probes (those in flight finish), status `paused`; the scan timeout keeps counting',
+          parameters: [jobIdParameter],
+          responses: { '202': body('the paused job', jobSchema), ...errors(401, 404, 409) },
+        },
+      },
+      '/api/v1/jobs/{job_id}/resume': {
+        post: { summary: 'Resume a paused scan where it stopped', parameters: [jobIdParameter], responses: { '202': body('the resumed job', jobSchema), ...errors(401, 404, 409) } },
+      },
+      '/api/v1/schedules': {
+        get: { summary: 'Scan schedules (Temporal Schedules)', responses: { '200': body('every scan schedule', scheduleListSchema), ...errors(401) } },
+        post: {
+          summary: 'Schedule rescans of a directory, every interval or by cron; a run that finds a scan of its root running starts none',
+          requestBody: { required: true, content: { 'application/json': { schema: json(scheduleRequestSchema, 'input') } } },
+          responses: { '201': body('the schedule', scheduleSchema), ...errors(400, 401, 403) },
+        },
+      },
+      '/api/v1/schedules/{schedule_id}': {
+        get: { summary: 'One scan schedule', parameters: [scheduleIdParameter], responses: { '200': body('the schedule', scheduleSchema), ...errors(401, 404) } },
+        delete: { summary: 'Delete a scan schedule (its running scan goes on)', parameters: [scheduleIdParameter], responses: { '204': { description: 'deleted' }, ...errors(401, 404) } },
+      },
+      '/api/v1/schedules/{schedule_id}/trigger': {
+        post: {
+          summary: 'Run a schedule now: the scan it started, or the one already holding its root',
+          parameters: [scheduleIdParameter],
+          responses: { '202': body('the scan', jobIdBodySchema), ...errors(401, 404, 503) },
+        },
+      },
+      '/api/v1/schedules/{schedule_id}/pause': {
+        post: { summary: 'Pause a schedule (no runs until unpaused)', parameters: [scheduleIdParameter], responses: { '200': body('the schedule', scheduleSchema), ...errors(401, 404) } },
+      },
+      '/api/v1/schedules/{schedule_id}/unpause': {
+        post: { summary: 'Unpause a schedule', parameters: [scheduleIdParameter], responses: { '200': body('the schedule', scheduleSchema), ...errors(401, 404) } },
       },
       '/api/v1/jobs/{job_id}/retry': {
         post: {

@@ -180,4 +180,19 @@ describe('a schedule of scans', () => {
     expect((await http(stack.baseUrl, 'GET', '/api/v1/schedules/scan-schedule-00000000-0000-0000-0000-000000000000')).status).toBe(404);
     expect((await http(stack.baseUrl, 'POST', '/api/v1/schedules/not-one/trigger')).status).toBe(404);
   });
+
+  it('are described, with pause and resume of a scan, in the OpenAPI document', async () => {
+    const doc = await http<{ paths: Record<string, Record<string, unknown>> }>(stack.baseUrl, 'GET', '/api/openapi.json');
+    for (const [route, methods] of Object.entries({
+      '/api/v1/schedules': ['get', 'post'],
+      '/api/v1/schedules/{schedule_id}': ['get', 'delete'],
+      '/api/v1/schedules/{schedule_id}/trigger': ['post'],
+      '/api/v1/schedules/{schedule_id}/pause': ['post'],
+      '/api/v1/schedules/{schedule_id}/unpause': ['post'],
+      '/api/v1/jobs/{job_id}/pause': ['post'],
+      '/api/v1/jobs/{job_id}/resume': ['post'],
+    })) {
+      expect(Object.keys(doc.body.paths[route] ?? {}).sort()).toEqual([...methods].sort());
+    }
+  });
 });
