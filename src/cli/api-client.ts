@@ -62,7 +62,7 @@ export class ApiClient {
   }
 
   /** Sends a request and returns its JSON body; throws ApiRefusedError or ApiUnreachableError. */
-  async call<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<{ status: number; body: T }> {
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<{ status: number; body: T }> {
     const url = `${this.baseUrl}${route}`;
     let res: Response;
     try {

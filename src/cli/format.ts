@@ -5,6 +5,7 @@
  */
 import type { Video } from '../library/types';
 import type { JobBody } from '../temporal/scans';
+import type { ScheduleBody } from '../temporal/schedules';
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timeout']);
 
@@ -91,4 +92,11 @@ export function videoLine(video: Video): string {
   const duration = seconds === null ? '--' : seconds < 60 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds);
   const missing = video.status === 'missing' ? '  (missing)' : '';
   return `${String(video.id).padStart(6)}  ${size.padEnd(9)}  ${(video.video_codec ?? '-').padEnd(6)}  ${duration.padStart(6)}  ${video.path}${missing}`;
+}
+
+/** One line per schedule: id, cadence, state, next run, last scan, folder. */
+export function scheduleLine(schedule: ScheduleBody): string {
+  const cadence = schedule.every !== undefined ? `every ${schedule.every}` : `cron ${schedule.cron ?? '?'}`;
+  const state = schedule.paused ? 'paused' : `next ${schedule.next_run_at ?? '--'}`;
+  return `${schedule.schedule_id}  ${cadence}  ${state}  last ${schedule.last_job_id ?? '--'}  ${schedule.path}`;
 }

@@ -13,10 +13,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ConfigError, loadCliConfig } from '../config';
 import type { Video } from '../library/types';
 import type { JobBody } from '../temporal/scans';
+import type { ScheduleBody } from '../temporal/schedules';
 import { JOB_STATUSES } from '../temporal/status';
 import { ApiClient, ApiRefusedError, ApiUnreachableError } from './api-client';
 import { followJob, type FollowMode } from './follow';
-import { jobDetails, jobLine, videoLine } from './format';
+import { jobDetails, jobLine, scheduleLine, videoLine } from './format';
 
 export const EXIT = { done: 0, notCompleted: 1, usage: 2, refused: 3, unreachable: 4 } as const;
 
@@ -174,6 +175,90 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const { body } = await client.call<JobBody>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
       write(json ? JSON.stringify(body) : `${jobId} cancel requested`);
     });
+
+  for (const [name, description, done] of [
+    ['pause', 'pause a running scan: no new probes until it is resumed (those in flight finish)', 'paused'],
+    ['resume', 'resume a paused scan where it stopped', 'resumed'],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<job>', 'job id (scan-…)')
+      .action(async (jobId: string, _options: unknown, command: Command) => {
+        const { client, json } = context(command);
+        const { body } = await client.call<JobBody>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/${name}`);
+        write(json ? JSON.stringify(body) : `${jobId} ${done}`);
+      });
+  }
+
+  const schedules = program.command('schedules').description('scheduled rescans (Temporal Schedules): list, create, delete, trigger, pause, unpause');
+  schedules
+    .command('list', { isDefault: true })
+    .description('list the scan schedules')
+    .action(async (_options: unknown, command: Command) => {
+      const { client, json } = context(command);
+      const { body } = await client.call<{ schedules: ScheduleBody[] }>('GET', '/api/v1/schedules');
+      if (json) {
+        write(JSON.stringify(body));
+        return;
+      }
+      for (const schedule of body.schedules) write(scheduleLine(schedule));
+      if (body.schedules.length === 0) write('no schedules');
+    });
+  schedules
+    .command('create')
+    .description('schedule rescans of a folder, every interval (--every 12h) or by cron (--cron "0 3 * * *")')
+    .argument('<path>', 'folder to scan')
+    .addOption(new Option('--every <duration>', 'interval between runs, e.g. 90s, 30m, 12h, 1d').conflicts('cron'))
+    .option('--cron <expression>', 'cron expression of the runs')
+    .option('--no-recursive', 'scan only the folder itself, not its subfolders')
+    .option('--force', 're-probe files even when their size and modification time are unchanged')
+    .option('--exclude <glob...>', 'glob(s) of paths to leave out of each scan')
+    .action(async (target: string, options: { every?: string; cron?: string; recursive: boolean; force?: boolean; exclude?: string[] }, command: Command) => {
+      const { client, json } = context(command);
+      if ((options.every === undefined) === (options.cron === undefined)) throw new UsageError('give one of --every and --cron');
+      const body: Record<string, unknown> = { path: path.resolve(io.cwd, target), recursive: options.recursive, force: options.force === true };
+      if (options.every !== undefined) body.every = options.every;
+      if (options.cron !== undefined) body.cron = options.cron;
+      if (options.exclude !== undefined) body.exclude = options.exclude;
+      const created = await client.call<ScheduleBody>('POST', '/api/v1/schedules', body);
+      write(json ? JSON.stringify(created.body) : scheduleLine(created.body));
+    });
+  schedules
+    .command('delete')
+    .description('delete a schedule (a scan it started goes on)')
+    .argument('<schedule>', 'schedule id (scan-schedule-…)')
+    .action(async (scheduleId: string, _options: unknown, command: Command) => {
+      const { client, json } = context(command);
+      await client.call('DELETE', `/api/v1/schedules/${encodeURIComponent(scheduleId)}`);
+      write(json ? JSON.stringify({ schedule_id: scheduleId, deleted: true }) : `${scheduleId} deleted`);
+    });
+  schedules
+    .command('trigger')
+    .description('run a schedule now; prints the scan it started (or the one already running for its folder)')
+    .argument('<schedule>', 'schedule id (scan-schedule-…)')
+    .option('--follow', 'follow the scan to its end (exit 1 unless it completes)')
+    .action(async (scheduleId: string, options: { follow?: boolean }, command: Command) => {
+      const { client, json, mode } = context(command);
+      const { body } = await client.call<{ job_id: string }>('POST', `/api/v1/schedules/${encodeURIComponent(scheduleId)}/trigger`);
+      if (options.follow) {
+        if (!json) write(`${body.job_id} started by ${scheduleId}`);
+        await follow(client, body.job_id, mode);
+        return;
+      }
+      write(json ? JSON.stringify(body) : `${body.job_id} started by ${scheduleId}`);
+    });
+  for (const name of ['pause', 'unpause'] as const) {
+    schedules
+      .command(name)
+      .description(name === 'pause' ? 'pause a schedule: no runs until it is unpaused' : 'unpause a schedule')
+      .argument('<schedule>', 'schedule id (scan-schedule-…)')
+      .action(async (scheduleId: string, _options: unknown, command: Command) => {
+        const { client, json } = context(command);
+        const { body } = await client.call<ScheduleBody>('POST', `/api/v1/schedules/${encodeURIComponent(scheduleId)}/${name}`);
+        write(json ? JSON.stringify(body) : scheduleLine(body));
+      });
+  }
 
   program
     .command('retry')

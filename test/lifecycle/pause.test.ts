@@ -8,7 +8,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
+import { runCli } from '../../src/cli/main';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
 import type { Prober } from '../../src/probe/ffprobe';
@@ -37,6 +39,26 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
+
+/** Runs `scanctl` in-process against the stack's API; resolves to its exit code and what it printed. */
+async function scanctl(baseUrl: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void): NodeJS.WritableStream =>
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        append(chunk.toString());
+        callback();
+      },
+    });
+  const code = await runCli(['--api-url', baseUrl, ...args], {
+    stdout: sink((text) => (stdout += text)),
+    stderr: sink((text) => (stderr += text)),
+    cwd: process.cwd(),
+    env: {},
+  });
+  return { code, stdout, stderr };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -143,6 +165,24 @@ describe('pause and resume through the API', () => {
     expect(['NOT_PAUSED', 'ALREADY_TERMINAL']).toContain(resumed.body.code);
     expect((await http(stack.baseUrl, 'POST', '/api/v1/jobs/scan-00000000-0000-0000-0000-000000000000/pause')).status).toBe(404);
     await endOf(jobId);
+  });
+
+  it('scanctl pauses and resumes a scan', async () => {
+    const folder = path.join(work, 'cli');
+    await buildLibrary(folder, 24, clips);
+    const start = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    const jobId = start.body.job_id;
+    await waitFor(() => job(jobId), (j) => j.counts.probed >= 2, 120_000, 50);
+    const paused = await scanctl(stack.baseUrl, 'pause', jobId);
+    expect(paused).toMatchObject({ code: 0, stdout: `${jobId} paused\n` });
+    expect((await job(jobId)).status).toBe('paused');
+    const twice = await scanctl(stack.baseUrl, 'pause', jobId);
+    expect(twice.code).toBe(3);
+    expect(twice.stderr).toContain('ALREADY_PAUSED');
+    const resumed = await scanctl(stack.baseUrl, '--json', 'resume', jobId);
+    expect(resumed.code).toBe(0);
+    expect(['running', 'completed']).toContain((JSON.parse(resumed.stdout) as JobBody).status);
+    expect((await endOf(jobId)).status).toBe('completed');
   });
 
   it('a paused scan can be cancelled', async () => {

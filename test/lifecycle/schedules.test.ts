@@ -10,7 +10,9 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { runCli } from '../../src/cli/main';
 import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import type { ScheduleBody } from '../../src/temporal/schedules';
@@ -52,6 +54,26 @@ afterAll(async () => {
 
 const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
 const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
+
+/** Runs `scanctl` in-process against the stack's API; resolves to its exit code and what it printed. */
+async function scanctl(baseUrl: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void): NodeJS.WritableStream =>
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        append(chunk.toString());
+        callback();
+      },
+    });
+  const code = await runCli(['--api-url', baseUrl, ...args], {
+    stdout: sink((text) => (stdout += text)),
+    stderr: sink((text) => (stderr += text)),
+    cwd: process.cwd(),
+    env: {},
+  });
+  return { code, stdout, stderr };
+}
 
 /** Every scan of a root Temporal knows, with its start and close times. */
 async function scansOf(root: string): Promise<{ id: string; start: number; close: number | null }[]> {
@@ -166,6 +188,25 @@ describe('a schedule of scans', () => {
     expect(end.result?.scanned).toBe(files.length);
     expect((await http<ScheduleBody>(stack.baseUrl, 'GET', `/api/v1/schedules/${id}`)).body.last_job_id).toBe(triggered.body.job_id);
     expect((await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`)).status).toBe(204);
+  });
+
+  it('is managed with scanctl schedules', async () => {
+    const folder = path.join(work, 'cli');
+    const files = await buildLibrary(folder, 2, clips);
+    const created = await scanctl(stack.baseUrl, '--json', 'schedules', 'create', folder, '--every', '1d');
+    expect(created.code).toBe(0);
+    const id = (JSON.parse(created.stdout) as ScheduleBody).schedule_id;
+    const listed = await scanctl(stack.baseUrl, 'schedules', 'list');
+    expect(listed.stdout).toContain(`${id}  every 1d  next `);
+    expect((await scanctl(stack.baseUrl, 'schedules', 'pause', id)).stdout).toContain(`${id}  every 1d  paused`);
+    expect((await scanctl(stack.baseUrl, 'schedules', 'unpause', id)).stdout).toContain(`${id}  every 1d  next `);
+    const triggered = await scanctl(stack.baseUrl, '--json', 'schedules', 'trigger', id);
+    expect(triggered.code).toBe(0);
+    const end = await endOf((JSON.parse(triggered.stdout) as { job_id: string }).job_id);
+    expect(end.result?.scanned).toBe(files.length);
+    expect(await scanctl(stack.baseUrl, 'schedules', 'delete', id)).toMatchObject({ code: 0, stdout: `${id} deleted\n` });
+    expect((await scanctl(stack.baseUrl, 'schedules', 'delete', id)).code).toBe(3);
+    expect((await scanctl(stack.baseUrl, 'schedules', 'create', folder)).code).toBe(2);
   });
 
   it('is refused where a scan start would be, and an unknown schedule is 404', async () => {
