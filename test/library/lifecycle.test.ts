@@ -1,0 +1,101 @@
+/**
+ * The library's part in keeping it current, on both dialects: vanished
+ * videos found by index, move candidates, a record moved with its id, probe
+ * indexes renumbered after moves, videos marked missing (never deleted).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { Library } from '../../src/library/library';
+import type { NewScanFile, VideoMetadata } from '../../src/library/types';
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgName = `scanner_lifecycle_${randomBytes(4).toString('hex')}`;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'library-lifecycle-'));
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${pgName}`);
+  await admin.end();
+});
+
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${pgName} with (force)`);
+  await admin.end();
+});
+
+const metadata: VideoMetadata = {
+  durationSeconds: 2,
+  durationFrames: 50,
+  frameRateNumerator: 25,
+  frameRateDenominator: 1,
+  width: 320,
+  height: 240,
+  videoCodec: 'h264',
+  audioCodec: 'aac',
+  container: 'mp4',
+  bitRate: 123456,
+  streamCounts: { video: 1, audio: 1, subtitle: 0, data: 0 },
+};
+
+describe.each([
+  ['SQLite', () => `sqlite:${path.join(tmp, 'library.sqlite')}`],
+  ['PostgreSQL', () => adminUrl.replace(/\/[^/]*$/, `/${pgName}`)],
+])('on %s', (_name, url) => {
+  let library: Library;
+
+  beforeAll(async () => {
+    library = await Library.open(url());
+  });
+
+  afterAll(async () => {
+    await library.close();
+  });
+
+  it('finds vanished videos under the root only, moves one with its id, renumbers what is left to probe and marks the rest missing', async () => {
+    // A first scan records four videos under /m and one beside it in /m2.
+    const known = ['/m/a.mp4', '/m/b.mp4', '/m/sub/c.mp4', '/m/sub/d.mp4', '/m2/e.mp4'];
+    await library.createScan({ scanId: 'first', root: '/m', recursive: true, force: false, retryOf: null });
+    await library.addScanFiles('first', known.map((p, i): NewScanFile => ({ position: i, probeIndex: i, path: p, size: 100 + i, mtimeMs: 1000, status: 'pending' })));
+    for (const [i, p] of known.entries()) {
+      await library.recordProbe('first', i, { kind: 'probed', file: { path: p, size: 100 + i, mtimeMs: 1000, fingerprint: `fp-${i}` }, metadata });
+    }
+    const before = await library.getVideoByPath('/m/sub/c.mp4');
+
+    // The rescan finds a.mp4, two new files (one of c's size) and misses b, c and d.
+    await library.createScan({ scanId: 'second', root: '/m', recursive: true, force: false, retryOf: null });
+    await library.addScanFiles('second', [
+      { position: 0, probeIndex: null, path: '/m/a.mp4', size: 100, mtimeMs: 1000, status: 'skipped' },
+      { position: 1, probeIndex: 0, path: '/m/new/c.mp4', size: 102, mtimeMs: 1000, status: 'pending' },
+      { position: 2, probeIndex: 1, path: '/m/new/z.mp4', size: 999, mtimeMs: 1000, status: 'pending' },
+    ]);
+    const vanished = await library.vanishedVideos('second', '/m');
+    expect(vanished.map((v) => v.path)).toEqual(['/m/b.mp4', '/m/sub/c.mp4', '/m/sub/d.mp4']);
+    expect(vanished[1]).toMatchObject({ size: 102, fingerprint: 'fp-2' });
+
+    const candidates = await library.moveCandidates('second', vanished.map((v) => v.size));
+    expect(candidates.map((c) => c.path)).toEqual(['/m/new/c.mp4']);
+    expect(await library.recordMove('second', candidates[0]!, vanished[1]!)).toBe(true);
+    await library.renumberProbeIndexes('second');
+    expect((await library.getProbeFiles('second', 0, 10)).map((f) => [f.probeIndex, f.path])).toEqual([[0, '/m/new/z.mp4']]);
+
+    const moved = await library.getVideoByPath('/m/new/c.mp4');
+    expect(moved).toMatchObject({ id: before?.id, moved_from: '/m/sub/c.mp4', status: 'present', width: 320 });
+    expect(await library.getVideoByPath('/m/sub/c.mp4')).toBeUndefined();
+
+    expect(await library.markMissing('second', [vanished[0]!, vanished[2]!], 3)).toBe(2);
+    const missing = await library.listVideos({ limit: 10, offset: 0, status: 'missing' });
+    expect(missing.items.map((v) => v.path)).toEqual(['/m/b.mp4', '/m/sub/d.mp4']);
+    expect(missing.items.every((v) => v.missing_since !== null)).toBe(true);
+    expect(await library.countScanFiles('second')).toEqual({ discovered: 3, toProbe: 1, skipped: 1 });
+    expect((await library.scanTotals('second')).counts).toMatchObject({ discovered: 3, moved: 1, missing: 2 });
+    expect((await library.getVideoByPath('/m2/e.mp4'))?.status).toBe('present');
+  });
+});
