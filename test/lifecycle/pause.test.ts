@@ -202,6 +202,44 @@ describe('pause and resume through the API', () => {
   });
 });
 
+describe('a paused scan and its time limit', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    const slow = (prober: Prober): Prober => ({
+      get path() {
+        return prober.path;
+      },
+      get running() {
+        return prober.running;
+      },
+      version: () => prober.version(),
+      probe: async (file, options) => {
+        await sleep(150);
+        return prober.probe(file, options);
+      },
+    });
+    stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2', SCAN_TIMEOUT: '10s' }, { wrapProber: slow });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('keeps counting while paused: a scan paused past SCAN_TIMEOUT ends as timeout', async () => {
+    const folder = path.join(work, 'timeout');
+    const files = await buildLibrary(folder, 60, clips);
+    const start = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    const jobId = start.body.job_id;
+    await waitFor(() => stack.scans.get(jobId), (j) => j.counts.probed >= 2, 120_000, 50);
+    const paused = await http<JobBody>(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`);
+    expect(paused.status).toBe(202);
+    const end = await waitFor(() => stack.scans.get(jobId), (j) => TERMINAL.includes(j.status), 120_000, 200);
+    expect(end.status).toBe('timeout');
+    expect(end.counts.probed).toBeLessThan(files.length);
+  });
+});
+
 describe('a pause across a worker killed with SIGKILL', () => {
   let env: Record<string, string>;
   let logFile: string;
