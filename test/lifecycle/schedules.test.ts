@@ -16,6 +16,7 @@ import { runCli } from '../../src/cli/main';
 import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import type { ScheduleBody } from '../../src/temporal/schedules';
+import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, temporalAddress, waitFor, type Stack } from '../support/stack';
 
@@ -153,16 +154,17 @@ describe('a schedule of scans', () => {
     const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, every: '1s' });
     const id = created.body.schedule_id;
     // Runs of the schedule that found the root held by the manual scan, and started nothing.
-    const skippedRuns = async (): Promise<number> => {
-      let n = 0;
+    const skippedRuns = async (): Promise<{ workflowId: string; runId: string }[]> => {
+      const skipped: { workflowId: string; runId: string }[] = [];
       for await (const run of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}'` })) {
         if (!run.workflowId.startsWith(id)) continue;
         const memo = (await stack.client.workflow.getHandle(run.workflowId, run.runId).describe()).memo as { skipped?: string | null };
-        if (typeof memo?.skipped === 'string') n += 1;
+        if (typeof memo?.skipped === 'string') skipped.push({ workflowId: run.workflowId, runId: run.runId });
       }
-      return n;
+      return skipped;
     };
-    await waitFor(skippedRuns, (n) => n >= 1, 120_000, 300);
+    const skipped = await waitFor(skippedRuns, (runs) => runs.length >= 1, 120_000, 300);
+    await recordRun(stack.client, skipped[0]!.workflowId, skipped[0]!.runId, 'scheduled-skipped');
     await endOf(manual.body.job_id);
     expect((await http(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/pause`)).status).toBe(200);
     const runs = await waitFor(() => scansOf(folder), (all) => all.every((run) => run.close !== null), 240_000, 500);
@@ -187,6 +189,10 @@ describe('a schedule of scans', () => {
     expect(end.status).toBe('completed');
     expect(end.result?.scanned).toBe(files.length);
     expect((await http<ScheduleBody>(stack.baseUrl, 'GET', `/api/v1/schedules/${id}`)).body.last_job_id).toBe(triggered.body.job_id);
+    const run = (await stack.client.schedule.getHandle(id).describe()).info.recentActions.at(-1)?.action.workflow;
+    if (run === undefined) throw new Error('the schedule lists no run');
+    const started = await waitFor(() => stack.client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).describe(), (d) => d.status.name === 'COMPLETED', 60_000, 200);
+    await recordRun(stack.client, started.workflowId, started.runId, 'scheduled-started');
     expect((await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`)).status).toBe(204);
   });
 

@@ -33,6 +33,9 @@ const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-
 /** Scans paused and resumed (test/lifecycle/pause.test.ts). */
 const PAUSED_HISTORIES = ['paused-0', 'paused-cancelled-0', 'paused-worker-killed-0'];
 
+/** Runs of a scan schedule (test/lifecycle/schedules.test.ts): one that started its root's guard, one that found the root held. */
+const SCHEDULED_HISTORIES = ['scheduled-started', 'scheduled-skipped'];
+
 /** Replays the histories against a copy of src/ whose `file` went through `change`. */
 async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
   // Inside the project, so that the bundler resolves the SDK from node_modules.
@@ -62,6 +65,7 @@ describe('recorded scan histories', () => {
     expect(result.files.some((name) => name.startsWith('retried'))).toBe(true);
     // Scans paused and resumed (patch `pause-resume`): through the API, cancelled while paused, across a worker killed while paused.
     for (const paused of PAUSED_HISTORIES) expect(result.files).toContain(`${paused}.binpb`);
+    for (const scheduled of SCHEDULED_HISTORIES) expect(result.files).toContain(`${scheduled}.binpb`);
     for (const guard of GUARD_HISTORIES) expect(result.files).toContain(`${guard}.binpb`);
     expect(result.failures).toEqual([]);
     expect(result.replayed).toBe(result.files.length);
