@@ -14,7 +14,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -27,7 +27,17 @@ let browser: Browser;
 beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'dashboard-')));
-  stack = await startStack({ SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' });
+  // The in-process prober takes about a millisecond a file: the scan the cancel
+  // test stops is slowed down so that it is still running when the page cancels it.
+  stack = await startStack(
+    { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' },
+    {
+      wrapProber: (prober) =>
+        withProbeHook(prober, async (file) => {
+          if (file.startsWith(path.join(work, 'cancel') + path.sep)) await new Promise((resolve) => setTimeout(resolve, 50));
+        }),
+    },
+  );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -244,9 +254,12 @@ describe('dashboard', () => {
     await page.click('#scan-start');
     const jobId = await startedJobId(page);
     const row = scanRow(jobId);
-    await page.waitForFunction((selector) => Number((document.querySelector(`${selector} .scan-progress`) as HTMLProgressElement).value) > 0.05, row, {
-      timeout: 60_000,
-    });
+    // The row appears once the list has heard of the scan.
+    await page.waitForFunction(
+      (selector) => Number((document.querySelector(`${selector} .scan-progress`) as HTMLProgressElement | null)?.value ?? 0) > 0.05,
+      row,
+      { timeout: 60_000 },
+    );
     if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
     await page.click(`${row} .scan-cancel`);
     await waitForStatus(page, jobId, 'cancelled', 30_000);

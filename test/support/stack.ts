@@ -134,6 +134,26 @@ export async function startStack(
   };
 }
 
+/**
+ * The same prober, running `before(file)` ahead of every probe: how tests
+ * count, slow down or hold back the probes of the worker's real prober.
+ */
+export function withProbeHook(prober: Prober, before: (file: string) => Promise<void> | void): Prober {
+  return {
+    get path() {
+      return prober.path;
+    },
+    get running() {
+      return prober.running;
+    },
+    version: () => prober.version(),
+    probe: async (file, options) => {
+      await before(file);
+      return prober.probe(file, options);
+    },
+  };
+}
+
 /** JSON over real HTTP. */
 export async function http<T = Record<string, unknown>>(
   baseUrl: string,
