@@ -59,6 +59,17 @@ async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<voi
   }
 }
 
+/** Waits until exactly `count` processes mention `text`, or fails after the timeout. */
+async function waitForProcesses(text: string, count: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await processesWith(text);
+    if (found.length === count) return;
+    if (Date.now() > deadline) throw new Error(`expected ${count} processes with ${text}, found ${found.length}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'probe-test-'));
@@ -245,7 +256,8 @@ describe('stopping ffprobe', () => {
     const probing = prober.probe(hanging, { timeoutMs: 20_000, signal: controller.signal });
     const settled = probing.catch((error: unknown) => error);
     await waitFor(() => prober.running === 1);
-    expect(await processesWith(`sleep ${sleepMarker}`)).toHaveLength(1);
+    // The wrapper script execs its sleep a moment after the spawn: on a busy machine, wait for it.
+    await waitForProcesses(`sleep ${sleepMarker}`, 1);
     const abortedAt = Date.now();
     controller.abort();
     const error = await settled;
