@@ -228,6 +228,29 @@ describe('a schedule of scans', () => {
     expect((await http(stack.baseUrl, 'POST', '/api/v1/schedules/not-one/trigger')).status).toBe(404);
   });
 
+  it('stays inside SCAN_ROOTS: 403 PATH_NOT_ALLOWED outside them, as for a scan start', async () => {
+    const allowed = path.join(work, 'allowed');
+    const outside = path.join(work, 'outside');
+    await fs.mkdir(allowed, { recursive: true });
+    await fs.mkdir(outside, { recursive: true });
+    // A link inside the roots that leads out of them is outside too.
+    await fs.symlink(outside, path.join(allowed, 'link-out'));
+    const guarded = await startStack({ SCAN_ROOTS: allowed });
+    try {
+      const post = (body: unknown) => http<{ code: string; schedule_id: string }>(guarded.baseUrl, 'POST', '/api/v1/schedules', body);
+      for (const target of [outside, path.join(allowed, 'link-out')]) {
+        const refused = await post({ path: target, every: '1h' });
+        expect(refused.status).toBe(403);
+        expect(refused.body.code).toBe('PATH_NOT_ALLOWED');
+      }
+      const ok = await post({ path: allowed, every: '1h' });
+      expect(ok.status).toBe(201);
+      expect((await http(guarded.baseUrl, 'DELETE', `/api/v1/schedules/${ok.body.schedule_id}`)).status).toBe(204);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('are described, with pause and resume of a scan, in the OpenAPI document', async () => {
     const doc = await http<{ paths: Record<string, Record<string, unknown>> }>(stack.baseUrl, 'GET', '/api/openapi.json');
     for (const [route, methods] of Object.entries({
