@@ -14,6 +14,7 @@ import {
   type ScheduleDescription,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
+  ServiceError,
   type ScheduleSummary,
   WorkflowNotFoundError,
 } from '@temporalio/client';
@@ -61,6 +62,9 @@ interface ScheduleMemo {
 /** Schedule ids this service creates: a prefix tells them from any other schedule in the namespace. */
 const SCHEDULE_PREFIX = 'scan-schedule-';
 
+/** gRPC status of a request the server finds malformed. */
+const GRPC_INVALID_ARGUMENT = 3;
+
 /** How long a trigger waits for its run to start its scan before answering 503. */
 const TRIGGER_DEADLINE_MS = 30_000;
 
@@ -100,7 +104,8 @@ export class ScheduleService {
       recursive: request.recursive,
       force: request.force,
     };
-    const handle = await this.client.schedule.create({
+    const handle = await this.client.schedule
+      .create({
       scheduleId,
       spec: request.cron ? { cronExpressions: [request.cron] } : { intervals: [{ every: request.every?.ms ?? 0 }] },
       action: {
@@ -114,7 +119,16 @@ export class ScheduleService {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
       memo: { ...memo },
-    });
+    })
+      .catch((error: unknown) => {
+        // The SDK (a TypeError) and the server judge a cron expression: what they refuse is the request's fault.
+        if (error instanceof TypeError) throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${error.message}`);
+        const grpc = (error instanceof ServiceError ? error.cause : error) as { code?: number; details?: string; message?: string } | undefined;
+        if (grpc?.code === GRPC_INVALID_ARGUMENT) {
+          throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${grpc.details ?? grpc.message ?? 'invalid'}`);
+        }
+        throw error;
+      });
     return this.bodyOf(scheduleId, await handle.describe());
   }
 

@@ -222,6 +222,9 @@ describe('a schedule of scans', () => {
     expect((await post({ path: folder })).status).toBe(400);
     expect((await post({ path: folder, every: '2s', cron: '@daily' })).status).toBe(400);
     expect((await post({ path: folder, every: 'soon' })).status).toBe(400);
+    const badCron = await post({ path: folder, cron: '99 99 * * *' });
+    expect(badCron.status).toBe(400);
+    expect(badCron.body.code).toBe('INVALID_REQUEST');
     expect((await post({ path: 'relative/path', every: '1h' })).body.code).toBe('INVALID_PATH');
     expect((await post({ path: path.join(folder, 'absent'), every: '1h' })).body.code).toBe('INVALID_PATH');
     expect((await http(stack.baseUrl, 'GET', '/api/v1/schedules/scan-schedule-00000000-0000-0000-0000-000000000000')).status).toBe(404);
