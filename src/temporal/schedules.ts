@@ -104,31 +104,32 @@ export class ScheduleService {
       recursive: request.recursive,
       force: request.force,
     };
-    const handle = await this.client.schedule
-      .create({
-      scheduleId,
-      spec: request.cron ? { cronExpressions: [request.cron] } : { intervals: [{ every: request.every?.ms ?? 0 }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: SCHEDULED_SCAN_WORKFLOW_TYPE,
-        // Temporal appends the scheduled time to this id for each run.
-        workflowId: scheduleId,
-        taskQueue: this.taskQueue,
-        args: [input],
-        staticSummary: `Scheduled scan of ${request.root}`.slice(0, 200),
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-      memo: { ...memo },
-    })
-      .catch((error: unknown) => {
-        // The SDK (a TypeError) and the server judge a cron expression: what they refuse is the request's fault.
-        if (error instanceof TypeError) throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${error.message}`);
-        const grpc = (error instanceof ServiceError ? error.cause : error) as { code?: number; details?: string; message?: string } | undefined;
-        if (grpc?.code === GRPC_INVALID_ARGUMENT) {
-          throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${grpc.details ?? grpc.message ?? 'invalid'}`);
-        }
-        throw error;
+    let handle;
+    try {
+      handle = await this.client.schedule.create({
+        scheduleId,
+        spec: request.cron ? { cronExpressions: [request.cron] } : { intervals: [{ every: request.every?.ms ?? 0 }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: SCHEDULED_SCAN_WORKFLOW_TYPE,
+          // Temporal appends the scheduled time to this id for each run.
+          workflowId: scheduleId,
+          taskQueue: this.taskQueue,
+          args: [input],
+          staticSummary: `Scheduled scan of ${request.root}`.slice(0, 200),
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+        memo: { ...memo },
       });
+    } catch (error) {
+      // The SDK (a TypeError) and the server judge a cron expression: what they refuse is the request's fault.
+      if (error instanceof TypeError) throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${error.message}`);
+      const grpc = (error instanceof ServiceError ? error.cause : error) as { code?: number; details?: string; message?: string } | undefined;
+      if (grpc?.code === GRPC_INVALID_ARGUMENT) {
+        throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${grpc.details ?? grpc.message ?? 'invalid'}`);
+      }
+      throw error;
+    }
     return this.bodyOf(scheduleId, await handle.describe());
   }
 
