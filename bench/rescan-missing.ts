@@ -3,8 +3,9 @@
  * (every full rescan makes it), against a fresh Temporal dev server, one
  * worker with the default prober, and a SQLite library: N hard links of one
  * small clip in folders of 1,000, one scan to fill the library, then
- * rescans of the unchanged tree, then one with 1,000 files gone (marked
- * missing) and one after a folder was renamed (its files moved, not probed).
+ * rescans of the unchanged tree, then one with a folder of 1,000 files gone
+ * (marked missing), one after another folder was renamed (its files moved,
+ * not probed), and one with the gone folder back (probed again, same ids).
  *
  *   node -r ./scripts/ts-register.js bench/rescan-missing.ts [--files 100000]
  *
@@ -66,9 +67,13 @@ async function main(): Promise<void> {
   try {
     const clip = (await ensureTestMedia()).find((c) => c.hasVideo && c.file.endsWith('.mp4'));
     if (clip === undefined) throw new Error('no test clip');
-    const source = path.join(dir, 'clip.mp4');
-    await fs.copyFile(clip.file, source);
+    // ext4 allows 65,000 links to one inode: a fresh copy of the clip serves every 50,000.
+    let source = '';
     for (let i = 0; i < files; i += perFolder) {
+      if (i % 50_000 === 0) {
+        source = path.join(dir, `clip-${i}.mp4`);
+        await fs.copyFile(clip.file, source);
+      }
       const folder = path.join(root, `folder-${String(i / perFolder).padStart(4, '0')}`);
       await fs.mkdir(folder, { recursive: true });
       const links: Promise<void>[] = [];
@@ -102,8 +107,10 @@ async function main(): Promise<void> {
     const gone = path.join(dir, 'gone');
     await fs.rename(firstFolder, gone);
     const withMissing = await scan();
-    await fs.rename(gone, path.join(root, 'folder-0000-renamed'));
+    await fs.rename(path.join(root, 'folder-0001'), path.join(root, 'folder-0001-renamed'));
     const withMoves = await scan();
+    await fs.rename(gone, firstFolder);
+    const cameBack = await scan();
     process.stdout.write(
       `${JSON.stringify({
         files,
@@ -117,6 +124,9 @@ async function main(): Promise<void> {
         rescan_1000_gone_missing: withMissing.counts.missing,
         rescan_1000_moved_seconds: withMoves.seconds,
         rescan_1000_moved_moved: withMoves.counts.moved,
+        rescan_1000_moved_probed: withMoves.counts.probed,
+        rescan_1000_back_seconds: cameBack.seconds,
+        rescan_1000_back_updated: cameBack.counts.updated,
       })}\n`,
     );
   } finally {
