@@ -16,7 +16,7 @@ import { createLogger } from '../../src/logger';
 import type { Prober } from '../../src/probe/ffprobe';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http as call, startStack, waitFor, type Stack } from '../support/stack';
+import { http as call, startStack, waitFor, type Stack, withProbeHook } from '../support/stack';
 
 let clips: TestClip[];
 let work: string;
@@ -159,18 +159,8 @@ beforeAll(async () => {
   stack = await startStack(
     { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' },
     {
-      wrapProber: (prober: Prober): Prober => ({
-        get path() {
-          return prober.path;
-        },
-        get running() {
-          return prober.running;
-        },
-        version: () => prober.version(),
-        probe: async (file, options) => {
-          await gate.promise;
-          return prober.probe(file, options);
-        },
+      wrapProber: (prober: Prober): Prober => withProbeHook(prober, async () => {
+        await gate.promise;
       }),
     },
   );

@@ -19,7 +19,7 @@ import { progressQuery } from '../../src/workflows/definitions';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { killPart, startPart, type Part } from '../support/processes';
-import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack } from '../support/stack';
+import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
 
 jest.setTimeout(300_000);
 
@@ -78,19 +78,9 @@ describe('pause and resume through the API', () => {
 
   beforeAll(async () => {
     // Every call to the worker's prober counted, and slowed so that a scan is long enough to pause.
-    const counting = (prober: Prober): Prober => ({
-      get path() {
-        return prober.path;
-      },
-      get running() {
-        return prober.running;
-      },
-      version: () => prober.version(),
-      probe: async (file, options) => {
-        asked.push(file);
-        await sleep(150);
-        return prober.probe(file, options);
-      },
+    const counting = (prober: Prober): Prober => withProbeHook(prober, async (file) => {
+      asked.push(file);
+      await sleep(150);
     });
     stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: counting });
   });
@@ -206,18 +196,8 @@ describe('a paused scan and its time limit', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    const slow = (prober: Prober): Prober => ({
-      get path() {
-        return prober.path;
-      },
-      get running() {
-        return prober.running;
-      },
-      version: () => prober.version(),
-      probe: async (file, options) => {
-        await sleep(150);
-        return prober.probe(file, options);
-      },
+    const slow = (prober: Prober): Prober => withProbeHook(prober, async () => {
+      await sleep(150);
     });
     stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2', SCAN_TIMEOUT: '10s' }, { wrapProber: slow });
   });

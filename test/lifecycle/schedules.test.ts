@@ -18,7 +18,7 @@ import type { JobBody } from '../../src/temporal/scans';
 import type { ScheduleBody } from '../../src/temporal/schedules';
 import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, temporalAddress, waitFor, type Stack } from '../support/stack';
+import { http, startStack, temporalAddress, waitFor, type Stack, withProbeHook } from '../support/stack';
 
 jest.setTimeout(300_000);
 
@@ -32,18 +32,8 @@ beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'schedules-')));
   // Slowed, so that a scan of a root outlasts the 2 s interval of the schedule under test.
-  const slow = (prober: Prober): Prober => ({
-    get path() {
-      return prober.path;
-    },
-    get running() {
-      return prober.running;
-    },
-    version: () => prober.version(),
-    probe: async (file, options) => {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      return prober.probe(file, options);
-    },
+  const slow = (prober: Prober): Prober => withProbeHook(prober, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 250));
   });
   stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: slow });
 });

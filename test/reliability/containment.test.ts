@@ -15,7 +15,7 @@ import type { ScanInput } from '../../src/scan/types';
 import type { JobBody } from '../../src/temporal/scans';
 import type { scanLibrary } from '../../src/workflows';
 import { ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, writeProberWrapper, type Stack } from '../support/stack';
+import { http, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -189,19 +189,9 @@ describe('a file or folder swapped for a link out of the root between discovery 
     const asked: string[] = [];
 
     beforeAll(async () => {
-      const slow = (prober: Prober): Prober => ({
-        get path() {
-          return prober.path;
-        },
-        get running() {
-          return prober.running;
-        },
-        version: () => prober.version(),
-        probe: async (file, options) => {
-          asked.push(file);
-          await new Promise((resolve) => setTimeout(resolve, 400));
-          return prober.probe(file, options);
-        },
+      const slow = (prober: Prober): Prober => withProbeHook(prober, async (file) => {
+        asked.push(file);
+        await new Promise((resolve) => setTimeout(resolve, 400));
       });
       stack = await startStack({ PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' }, { wrapProber: slow });
     });

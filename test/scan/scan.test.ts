@@ -10,7 +10,7 @@ import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack } from '../support/stack';
+import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 
@@ -299,23 +299,13 @@ describe('a probe batch that fails part-way', () => {
         // descriptors: a transient fault that Temporal retries.
         wrapProber: (prober: Prober): Prober => {
           let calls = 0;
-          return {
-            get path() {
-              return prober.path;
-            },
-            get running() {
-              return prober.running;
-            },
-            version: () => prober.version(),
-            probe: async (file, options) => {
-              calls += 1;
-              if (calls === 7) {
-                failures += 1;
-                throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
-              }
-              return prober.probe(file, options);
-            },
-          };
+          return withProbeHook(prober, async () => {
+            calls += 1;
+            if (calls === 7) {
+              failures += 1;
+              throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+            }
+          });
         },
       },
     );
