@@ -161,6 +161,20 @@ describe('vanished, returning and moved files', () => {
     for (const file of files) expect(after.get(file)?.status).toBe('present');
   });
 
+  it('marks nothing missing when the root itself is gone, and the scan fails saying why', async () => {
+    const root = path.join(work, 'dropped-share');
+    const files = await placeClips(root, 'film', 2);
+    await scan(stack, { path: root });
+    await fs.rm(root, { recursive: true });
+    // Started as a schedule would, past the API's own check of the path.
+    const { jobId } = await stack.scans.start({ root, recursive: true, force: false });
+    const job = await waitFor(() => stack.scans.get(jobId), (j) => TERMINAL.includes(j.status), 120_000, 100);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(/not a readable directory/);
+    const after = byPath(await videos(stack));
+    for (const file of files) expect(after.get(file)?.status).toBe('present');
+  });
+
   it('in a scan that is not recursive, marks missing only the files directly in its root', async () => {
     const root = path.join(work, 'flat');
     const top = await placeClips(root, 'top', 2);
