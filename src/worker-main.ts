@@ -24,6 +24,10 @@ async function main(): Promise<void> {
     ...(sdkAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkAddress } } } } : {}),
   });
   const library = await Library.open(config.databaseUrl);
+  if (library.migrations.applied.length > 0 || library.migrations.unknown.length > 0) {
+    // `unknown`: a newer version migrated this library; this one runs on the schema as it is.
+    logger.info({ applied: library.migrations.applied, unknown: library.migrations.unknown }, 'library schema migrations');
+  }
   // Old scans' per-file records are removed in the background (SCAN_RECORD_RETENTION).
   const stopPruning = startScanRecordPruning({ library, retentionMs: config.scanRecordRetentionMs, logger });
   // PROBER, or libavformat in the probe hosts when it loads here, else ffprobe: logged once.

@@ -29,6 +29,10 @@ async function main(): Promise<void> {
   await listen(server, config.port, config.host);
 
   const library = await Library.open(config.databaseUrl);
+  if (library.migrations.applied.length > 0 || library.migrations.unknown.length > 0) {
+    // `unknown`: a newer version migrated this library; this one runs on the schema as it is.
+    logger.info({ applied: library.migrations.applied, unknown: library.migrations.unknown }, 'library schema migrations');
+  }
   const { client, connection } = await connectClient(config);
   await registerSearchAttributes(connection, config.temporal.namespace).catch((error: unknown) =>
     logger.warn({ err: error }, 'could not register search attributes; scans may fail to start'),
