@@ -13,7 +13,7 @@ import type { Video } from '../../src/library/types';
 import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 
@@ -42,22 +42,13 @@ async function placeClips(folder: string, prefix: string, count: number): Promis
   return files;
 }
 
-/** A prober that records every file it is asked to open, and runs `before` first. */
+/** The worker's prober, recording every file it is asked to open and running `before` first. */
 function countingProber(asked: string[], before?: (file: string) => Promise<void>): (prober: Prober) => Prober {
-  return (prober) => ({
-    get path() {
-      return prober.path;
-    },
-    get running() {
-      return prober.running;
-    },
-    version: () => prober.version(),
-    probe: async (file, options) => {
+  return (prober) =>
+    withProbeHook(prober, async (file) => {
       asked.push(file);
       if (before) await before(file);
-      return prober.probe(file, options);
-    },
-  });
+    });
 }
 
 async function scan(stack: Stack, body: Record<string, unknown>): Promise<JobBody> {
