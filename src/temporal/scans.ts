@@ -279,7 +279,9 @@ export class ScanService {
       }
     }
     const scanId = memo.scanId ?? (children[0] as string);
-    if (children.includes(scanId)) return scanId;
+    // Not trusted to mean running: the guard lists its child as pending until
+    // the server has recorded the child's end in the guard's history, a moment
+    // after the scan ended (a retry sent right then would get the ended scan).
     const scan = await this.describeOrNull(scanId);
     if (scan === null) {
       // Pending. The API that started it may have stopped before recording it: record it now (idempotent).

@@ -259,3 +259,24 @@ describe('a scan started through the service', () => {
     expect(input.maxBatchesPerRun).toBe(MAX_BATCHES_PER_RUN);
   });
 });
+
+describe('a start right after the previous scan of its root ended', () => {
+  it('starts a new scan, never answering with the one that ended', async () => {
+    const folder = path.join(work, 'back-to-back');
+    await buildLibrary(folder, 1, clips);
+    let previous: string | undefined;
+    // The guard hears of its scan's end a moment after the scan has ended: a
+    // start in that moment must not take the ended scan for a running one.
+    for (let round = 0; round < 12; round += 1) {
+      const started = await postScan(stack.baseUrl, folder);
+      if (previous !== undefined) {
+        expect(started.body.job_id).not.toBe(previous);
+        expect(started.status).toBe(202);
+      }
+      const handle = stack.client.workflow.getHandle(started.body.job_id);
+      // Waits on the scan itself (not through a poll), so the next start comes as soon as it ended.
+      await waitFor(() => handle.describe().catch(() => null), (d) => d !== null && d.status.name !== 'RUNNING', 60_000, 5);
+      previous = started.body.job_id;
+    }
+  });
+});
