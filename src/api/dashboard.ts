@@ -12,7 +12,12 @@
  * - Browsers open at most six HTTP/1.1 connections to one server, so at most
  *   four scans are followed live at once; others show their last state until
  *   a followed one ends.
- * - The library: search and paging.
+ * - Pause and Resume on a running or paused scan; a paused scan's stream
+ *   stays open (it keeps sending its state), so it needs no polling either.
+ * - The library: search and paging, or only the videos whose files are gone.
+ * - Scan schedules: list, create (folder and interval), run now, pause,
+ *   unpause, delete. The list is read on load and after each change, never
+ *   on a timer.
  * - Everything that comes from the server (paths, ffprobe's codec names, error
  *   text) is put on the page with textContent, never parsed as HTML.
  */
@@ -44,12 +49,17 @@ export const dashboardHtml = `<!doctype html>
   ol.scans { list-style: none; margin: 0; padding: 0; display: grid; gap: .6rem; }
   .scan { border: 1px solid #c4c4c4; border-radius: 6px; padding: .6rem .8rem; }
   .scan[data-status=running], .scan[data-status=pending] { border-color: #0b57a4; border-width: 2px; }
+  .scan[data-status=paused] { border-color: #8a5300; border-width: 2px; border-style: dashed; }
   .scan-head { display: flex; justify-content: space-between; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
   .badge { font-size: .85rem; font-weight: 700; padding: .05rem .45rem; border-radius: 3px; border: 1px solid currentColor; white-space: nowrap; }
   .badge.running, .badge.pending { color: #0b57a4; }
   .badge.completed { color: #1e6b2f; }
   .badge.failed, .badge.timeout { color: #b00020; }
   .badge.cancelled { color: #4d4d4d; }
+  .badge.paused { color: #8a5300; }
+  ul.schedules { list-style: none; margin: .5rem 0; padding: 0; display: grid; gap: .5rem; }
+  .schedule { border: 1px solid #c4c4c4; border-radius: 6px; padding: .5rem .8rem; }
+  .schedule p { margin: .15rem 0; }
   progress { width: 100%; height: 1.1rem; margin: .35rem 0; accent-color: #0b57a4; }
   .scan p { margin: .15rem 0; }
   .scan-actions { display: flex; gap: .5rem; align-items: center; margin-top: .35rem; flex-wrap: wrap; }
@@ -90,11 +100,28 @@ export const dashboardHtml = `<!doctype html>
   <ol id="scans" class="scans" aria-labelledby="scans-title"></ol>
 </section>
 
+<section id="schedules-section" aria-labelledby="schedules-title">
+  <div class="toolbar">
+    <h2 id="schedules-title">Schedules</h2>
+    <button type="button" class="secondary" id="schedules-refresh">Refresh schedules</button>
+  </div>
+  <form id="schedule-form">
+    <label class="field" for="schedule-path">Folder <input type="text" id="schedule-path" placeholder="/media/videos" required></label>
+    <label class="field" for="schedule-every">Every <input type="text" id="schedule-every" placeholder="12h" required aria-describedby="schedule-every-hint"></label>
+    <span id="schedule-every-hint" class="hint">An interval such as 90s, 30m, 12h or 1d.</span>
+    <button type="submit" id="schedule-create">Create schedule</button>
+  </form>
+  <p id="schedules-message" class="message" role="status" aria-live="polite"></p>
+  <p id="schedules-empty" class="hint">No schedules.</p>
+  <ul id="schedules" class="schedules" aria-labelledby="schedules-title"></ul>
+</section>
+
 <section id="library" aria-labelledby="library-title">
   <h2 id="library-title">Library</h2>
   <form id="search-form" role="search">
     <label class="field" for="search-q">Find <input type="search" id="search-q" placeholder="file name or folder"></label>
     <button type="submit">Search</button>
+    <label class="check" for="library-missing"><input type="checkbox" id="library-missing"> Missing only</label>
     <span id="search-total" role="status" aria-live="polite"></span>
   </form>
   <table>
@@ -109,6 +136,22 @@ export const dashboardHtml = `<!doctype html>
 </section>
 </main>
 
+<template id="schedule-template">
+  <li class="schedule">
+    <div class="scan-head">
+      <h3 class="schedule-path"></h3>
+      <span class="badge schedule-state"></span>
+    </div>
+    <p class="hint schedule-meta"></p>
+    <div class="scan-actions">
+      <button type="button" class="schedule-trigger">Run now</button>
+      <button type="button" class="schedule-pause secondary">Pause</button>
+      <button type="button" class="schedule-unpause secondary">Unpause</button>
+      <button type="button" class="schedule-delete secondary">Delete</button>
+    </div>
+  </li>
+</template>
+
 <template id="scan-template">
   <li class="scan">
     <div class="scan-head">
@@ -122,6 +165,8 @@ export const dashboardHtml = `<!doctype html>
     <p class="scan-error error"></p>
     <details class="scan-errors" hidden><summary></summary><ul></ul></details>
     <div class="scan-actions">
+      <button type="button" class="scan-pause secondary">Pause</button>
+      <button type="button" class="scan-resume">Resume</button>
       <button type="button" class="scan-cancel">Cancel</button>
       <button type="button" class="scan-retry secondary">Retry failed files</button>
       <a class="scan-link" target="_blank" rel="noopener">open in the Temporal UI</a>
@@ -143,7 +188,7 @@ export const dashboardHtml = `<!doctype html>
   const streams = new Map();   // job id -> AbortController of its open event stream
   const waitUntil = new Map(); // job id -> time before which its stream is not reopened
   let idleTimer = null;
-  let library = { offset: 0, total: 0, query: '' };
+  let library = { offset: 0, total: 0, query: '', missing: false };
 
   $('token').value = sessionStorage.getItem('token') || '';
   $('token-form').addEventListener('submit', (event) => event.preventDefault());
@@ -151,6 +196,7 @@ export const dashboardHtml = `<!doctype html>
     sessionStorage.setItem('token', $('token').value);
     refreshScans();
     loadLibrary();
+    loadSchedules();
   });
 
   function api(path, init = {}) {
@@ -177,6 +223,8 @@ export const dashboardHtml = `<!doctype html>
     li = $('scan-template').content.firstElementChild.cloneNode(true);
     li.dataset.jobId = jobId;
     li.querySelector('.scan-cancel').addEventListener('click', () => cancel(jobId));
+    li.querySelector('.scan-pause').addEventListener('click', () => pauseOrResume(jobId, 'pause'));
+    li.querySelector('.scan-resume').addEventListener('click', () => pauseOrResume(jobId, 'resume'));
     li.querySelector('.scan-retry').addEventListener('click', () => retry(jobId));
     $('scans').append(li);
     return li;
@@ -209,6 +257,7 @@ export const dashboardHtml = `<!doctype html>
       c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed';
     li.querySelector('.scan-rate').textContent = ended(job.status)
       ? (job.rate_per_s ? 'averaged ' + job.rate_per_s + ' files/s' : '')
+      : job.status === 'paused' ? 'paused while ' + job.phase + '; Resume goes on from the next unprobed file'
       : job.phase + ', ' + job.rate_per_s + ' files/s' + (job.eta_seconds === null ? '' : ', about ' + seconds(job.eta_seconds) + ' left');
     li.querySelector('.scan-error').textContent = job.error || '';
     const errors = (job.result && job.result.errors) || [];
@@ -226,6 +275,13 @@ export const dashboardHtml = `<!doctype html>
     cancelButton.hidden = ended(job.status);
     cancelButton.disabled = job.cancel_requested;
     cancelButton.setAttribute('aria-label', 'Cancel the scan of ' + job.path);
+    // Pause applies to a running scan only: a pending one has no worker yet (503), an ended one nothing to stop.
+    const pauseButton = li.querySelector('.scan-pause');
+    pauseButton.hidden = job.status !== 'running' || job.cancel_requested;
+    pauseButton.setAttribute('aria-label', 'Pause the scan of ' + job.path);
+    const resumeButton = li.querySelector('.scan-resume');
+    resumeButton.hidden = job.status !== 'paused' || job.cancel_requested;
+    resumeButton.setAttribute('aria-label', 'Resume the scan of ' + job.path);
     const retryButton = li.querySelector('.scan-retry');
     retryButton.hidden = !retryable(job);
     retryButton.setAttribute('aria-label', 'Retry the failed files of the scan of ' + job.path);
@@ -391,6 +447,20 @@ export const dashboardHtml = `<!doctype html>
     if (!streams.has(jobId)) update(body);
   }
 
+  /** Pause or resume: the answer is the job, paused or running; a followed scan's stream brings the same. */
+  async function pauseOrResume(jobId, action) {
+    try {
+      const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId) + '/' + action, { method: 'POST' });
+      const body = await readJson(res);
+      if (!res.ok) { say(failure(body), true); return; }
+      say((action === 'pause' ? 'Paused scan ' : 'Resumed scan ') + jobId + '.', false);
+      if (!streams.has(jobId)) update(body);
+      followRunning();
+    } catch (error) {
+      say('The service did not answer: ' + error.message, true);
+    }
+  }
+
   async function retry(jobId) {
     const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId) + '/retry', { method: 'POST' });
     const body = await readJson(res);
@@ -405,15 +475,29 @@ export const dashboardHtml = `<!doctype html>
     td.textContent = text;
     return td;
   }
+  function statusCell(v) {
+    if (v.status !== 'missing') return cell(v.status);
+    const td = cell('missing');
+    if (v.missing_since) {
+      const since = document.createElement('time');
+      since.dateTime = v.missing_since;
+      since.textContent = new Date(v.missing_since).toLocaleString();
+      td.append(' since ', since);
+    }
+    return td;
+  }
   async function loadLibrary() {
     const q = library.query;
     const paging = 'limit=' + PAGE + '&offset=' + library.offset;
+    // The search has no status filter: "Missing only" lists the whole library's missing videos.
+    const url = library.missing ? '/api/v1/videos?status=missing&' + paging
+      : q ? '/api/v1/videos/search?q=' + encodeURIComponent(q) + '&' + paging : '/api/v1/videos?' + paging;
     try {
-      const res = await api(q ? '/api/v1/videos/search?q=' + encodeURIComponent(q) + '&' + paging : '/api/v1/videos?' + paging);
+      const res = await api(url);
       const body = await readJson(res);
       if (!res.ok) { $('search-total').textContent = failure(body); return; }
       library.total = body.total;
-      $('search-total').textContent = body.total + (body.total === 1 ? ' video' : ' videos') + (q ? ' match' : '');
+      $('search-total').textContent = body.total + (body.total === 1 ? ' video' : ' videos') + (library.missing ? ' missing' : q ? ' match' : '');
       const first = body.videos.length === 0 ? 0 : library.offset + 1;
       $('library-range').textContent = body.videos.length === 0 ? 'No videos' : 'Videos ' + first + '–' + (library.offset + body.videos.length) + ' of ' + body.total;
       $('library-prev').disabled = library.offset === 0;
@@ -425,7 +509,7 @@ export const dashboardHtml = `<!doctype html>
           cell(v.width ? v.width + '×' + v.height : ''),
           cell(v.duration_seconds === null ? '' : v.duration_seconds.toFixed(1) + ' s'),
           cell([v.video_codec, v.audio_codec].filter(Boolean).join(' / ')),
-          cell(v.status),
+          statusCell(v),
         );
         return tr;
       }));
@@ -435,7 +519,12 @@ export const dashboardHtml = `<!doctype html>
   }
   $('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    library = { offset: 0, total: 0, query: $('search-q').value.trim() };
+    $('library-missing').checked = false;
+    library = { offset: 0, total: 0, query: $('search-q').value.trim(), missing: false };
+    loadLibrary();
+  });
+  $('library-missing').addEventListener('change', () => {
+    library = { offset: 0, total: 0, query: library.query, missing: $('library-missing').checked };
     loadLibrary();
   });
   $('library-prev').addEventListener('click', () => {
@@ -447,8 +536,88 @@ export const dashboardHtml = `<!doctype html>
     loadLibrary();
   });
 
+  // ---- schedules ----
+  function sayAboutSchedules(text, isError) {
+    $('schedules-message').textContent = text;
+    $('schedules-message').className = isError ? 'message error' : 'message';
+  }
+  function renderSchedule(schedule) {
+    const li = $('schedule-template').content.firstElementChild.cloneNode(true);
+    const id = schedule.schedule_id;
+    li.dataset.scheduleId = id;
+    li.querySelector('.schedule-path').textContent = schedule.path;
+    const state = li.querySelector('.schedule-state');
+    state.textContent = schedule.paused ? 'paused' : 'active';
+    state.className = 'badge schedule-state ' + (schedule.paused ? 'paused' : 'running');
+    const meta = [id, schedule.every ? 'every ' + schedule.every : 'cron ' + schedule.cron];
+    if (schedule.next_run_at && !schedule.paused) meta.push('next run ' + new Date(schedule.next_run_at).toLocaleString());
+    if (schedule.last_job_id) meta.push('last scan ' + schedule.last_job_id);
+    li.querySelector('.schedule-meta').textContent = meta.join(' · ');
+    const buttons = [
+      ['.schedule-trigger', 'Run the schedule of ', () => scheduleAction(id, 'trigger')],
+      ['.schedule-pause', 'Pause the schedule of ', () => scheduleAction(id, 'pause')],
+      ['.schedule-unpause', 'Unpause the schedule of ', () => scheduleAction(id, 'unpause')],
+      ['.schedule-delete', 'Delete the schedule of ', () => scheduleAction(id, 'delete')],
+    ];
+    for (const [selector, label, action] of buttons) {
+      const button = li.querySelector(selector);
+      button.setAttribute('aria-label', label + schedule.path + (selector === '.schedule-trigger' ? ' now' : ''));
+      button.addEventListener('click', action);
+    }
+    li.querySelector('.schedule-pause').hidden = schedule.paused;
+    li.querySelector('.schedule-unpause').hidden = !schedule.paused;
+    return li;
+  }
+  async function loadSchedules() {
+    try {
+      const res = await api('/api/v1/schedules');
+      const body = await readJson(res);
+      if (!res.ok) { sayAboutSchedules(failure(body), true); return; }
+      $('schedules').replaceChildren(...body.schedules.map(renderSchedule));
+      $('schedules-empty').hidden = body.schedules.length > 0;
+    } catch (error) {
+      sayAboutSchedules('The service did not answer: ' + error.message, true);
+    }
+  }
+  async function scheduleAction(id, action) {
+    const url = '/api/v1/schedules/' + encodeURIComponent(id) + (action === 'delete' ? '' : '/' + action);
+    try {
+      const res = await api(url, { method: action === 'delete' ? 'DELETE' : 'POST' });
+      const body = res.status === 204 ? {} : await readJson(res);
+      if (!res.ok) { sayAboutSchedules(failure(body), true); return; }
+      if (action === 'trigger') {
+        sayAboutSchedules('Scan ' + body.job_id + ' started by schedule ' + id + '.', false);
+        track(body.job_id);
+      } else {
+        sayAboutSchedules('Schedule ' + id + (action === 'delete' ? ' deleted.' : action === 'pause' ? ' paused.' : ' unpaused.'), false);
+      }
+    } catch (error) {
+      sayAboutSchedules('The service did not answer: ' + error.message, true);
+    }
+    loadSchedules();
+  }
+  $('schedule-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    sayAboutSchedules('', false);
+    try {
+      const res = await api('/api/v1/schedules', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ path: $('schedule-path').value, every: $('schedule-every').value.trim() }),
+      });
+      const body = await readJson(res);
+      if (!res.ok) { sayAboutSchedules(failure(body), true); return; }
+      sayAboutSchedules('Schedule ' + body.schedule_id + ' created.', false);
+    } catch (error) {
+      sayAboutSchedules('The service did not answer: ' + error.message, true);
+    }
+    loadSchedules();
+  });
+  $('schedules-refresh').addEventListener('click', loadSchedules);
+
   refreshScans();
   loadLibrary();
+  loadSchedules();
 </script>
 </body>
 </html>

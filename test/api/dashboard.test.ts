@@ -4,8 +4,8 @@
  * The dashboard page in a real browser (Debian's Chromium through
  * playwright-core) against the real stack: a scan's bar fed by its event
  * stream with no polling, scans started elsewhere in the list, the library
- * paged past its first 50 videos, retry of what failed, cancel, the API's
- * errors, and a second stack with API_TOKEN for the token on every call
+ * paged past its first 50 videos, retry of what failed, cancel, pause and
+ * resume, the missing-only filter, schedules, the API's errors, and a second stack with API_TOKEN for the token on every call
  * (the event stream's included).
  */
 import { promises as fs } from 'node:fs';
@@ -28,13 +28,14 @@ beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'dashboard-')));
   // The in-process prober takes about a millisecond a file: the scan the cancel
-  // test stops is slowed down so that it is still running when the page cancels it.
+  // and pause tests stop are slowed down so that they are still running when the page acts.
   stack = await startStack(
     { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' },
     {
       wrapProber: (prober) =>
         withProbeHook(prober, async (file) => {
-          if (file.startsWith(path.join(work, 'cancel') + path.sep)) await new Promise((resolve) => setTimeout(resolve, 50));
+          const slowed = ['cancel', 'pause'].some((name) => file.startsWith(path.join(work, name) + path.sep));
+          if (slowed) await new Promise((resolve) => setTimeout(resolve, 50));
         }),
     },
   );
@@ -267,6 +268,140 @@ describe('dashboard', () => {
     expect(progress).toBeGreaterThan(0);
     expect(progress).toBeLessThan(1);
     expect(await page.isVisible(`${row} .scan-retry`)).toBe(true);
+    await page.close();
+  });
+
+  it('pauses a running scan from the page and resumes it to its end', async () => {
+    const folder = path.join(work, 'pause');
+    const files = await buildLibrary(folder, 300, clips);
+    const { page, traffic } = await openDashboard(stack.baseUrl);
+    await page.fill('#scan-path', folder);
+    await page.click('#scan-start');
+    const jobId = await startedJobId(page);
+    const row = scanRow(jobId);
+    await page.waitForFunction(
+      (selector) => Number((document.querySelector(`${selector} .scan-progress`) as HTMLProgressElement | null)?.value ?? 0) > 0.05,
+      row,
+      { timeout: 60_000 },
+    );
+    expect(await page.isHidden(`${row} .scan-resume`)).toBe(true);
+    expect(await page.getAttribute(`${row} .scan-pause`, 'aria-label')).toBe(`Pause the scan of ${folder}`);
+    // From the keyboard, as a button is used without a mouse.
+    await page.focus(`${row} .scan-pause`);
+    await page.keyboard.press('Enter');
+    await waitForStatus(page, jobId, 'paused', 60_000);
+    expect(await page.textContent('#message')).toBe(`Paused scan ${jobId}.`);
+    expect((await stack.scans.get(jobId)).status).toBe('paused');
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/\.png$/, '-paused.png'), fullPage: true });
+    expect(await page.isHidden(`${row} .scan-pause`)).toBe(true);
+    expect(await page.getAttribute(`${row} .scan-resume`, 'aria-label')).toBe(`Resume the scan of ${folder}`);
+    // Still followed through its stream while paused: no request for the job itself.
+    expect(await page.textContent(`${row} .scan-live`)).toBe('live');
+    const paused = await page.$eval(`${row} .scan-progress`, (el) => (el as HTMLProgressElement).value);
+    expect(paused).toBeLessThan(1);
+
+    await page.click(`${row} .scan-resume`);
+    await waitForStatus(page, jobId, 'completed', 120_000);
+    expect(await page.textContent('#message')).toBe(`Resumed scan ${jobId}.`);
+    expect(await page.textContent(`${row} .scan-counts`)).toBe(`${files.length} of ${files.length} done: ${files.length} new, 0 updated, 0 unchanged, 0 failed`);
+    const done = await stack.scans.get(jobId);
+    expect(done.status).toBe('completed');
+    expect(done.counts.probed).toBe(files.length);
+    expect(traffic.filter((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}`)).toEqual([]);
+
+    // A pause the API refuses (the scan has ended) shows the API's code and message:
+    // the hidden button is shown again to click it, as a stale page would.
+    expect(await page.isHidden(`${row} .scan-pause`)).toBe(true);
+    await page.$eval(`${row} .scan-pause`, (button) => ((button as HTMLButtonElement).hidden = false));
+    await page.click(`${row} .scan-pause`);
+    await page.waitForFunction(() => document.getElementById('message')?.classList.contains('error'));
+    expect(await page.textContent('#message')).toMatch(/^ALREADY_TERMINAL: \S/);
+    await page.close();
+  });
+
+  it('lists only the videos whose files are gone, with when they went missing', async () => {
+    const folder = path.join(work, 'missing');
+    const files = await buildLibrary(folder, 4, clips);
+    expect((await scanToEnd(folder)).status).toBe('completed');
+    const gone = files[1] as string;
+    await fs.rm(gone);
+    const rescan = await scanToEnd(folder);
+    expect(rescan.counts.missing).toBe(1);
+    const fromApi = await http<{ videos: { path: string; missing_since: string }[]; total: number }>(
+      stack.baseUrl,
+      'GET',
+      '/api/v1/videos?status=missing&limit=50&offset=0',
+    );
+
+    const { page, traffic } = await openDashboard(stack.baseUrl);
+    await page.waitForFunction(() => document.querySelectorAll('#videos tr').length > 1);
+    await page.check('#library-missing');
+    await page.waitForFunction(() => / missing$/.test(document.getElementById('search-total')?.textContent ?? ''));
+    expect(await page.textContent('#search-total')).toBe(`${fromApi.body.total} ${fromApi.body.total === 1 ? 'video' : 'videos'} missing`);
+    const rows = await page.$$eval('#videos tr', (trs) =>
+      trs.map((tr) => ({ path: tr.firstElementChild?.textContent, status: tr.lastElementChild?.textContent, since: tr.querySelector('time')?.getAttribute('datetime') })),
+    );
+    expect(rows.map((r) => r.path)).toEqual(fromApi.body.videos.map((v) => v.path));
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/\.png$/, '-missing.png'), fullPage: true });
+    const mine = rows.find((r) => r.path === gone);
+    expect(mine?.status).toMatch(/^missing since \S/);
+    expect(mine?.since).toBe(fromApi.body.videos.find((v) => v.path === gone)?.missing_since);
+    expect(rows.some((r) => files.filter((f) => f !== gone).includes(r.path ?? ''))).toBe(false);
+    expect(traffic.some((t) => t.kind === 'sent' && new URL(t.url).search === '?status=missing&limit=50&offset=0')).toBe(true);
+
+    // Unchecked, the whole library again, the missing one among the present ones.
+    await page.uncheck('#library-missing');
+    await page.waitForFunction(() => !/ missing$/.test(document.getElementById('search-total')?.textContent ?? ''));
+    await page.close();
+  });
+
+  it('creates a schedule, runs it now, pauses, unpauses and deletes it', async () => {
+    const folder = path.join(work, 'scheduled');
+    await buildLibrary(folder, 5, clips);
+    const { page } = await openDashboard(stack.baseUrl);
+    await page.fill('#schedule-path', folder);
+    await page.fill('#schedule-every', '1h');
+    await page.press('#schedule-every', 'Enter');
+    await page.waitForFunction(() => /^Schedule \S+ created\.$/.test(document.getElementById('schedules-message')?.textContent ?? ''));
+    const scheduleId = /^Schedule (\S+) created\.$/.exec((await page.textContent('#schedules-message')) ?? '')?.[1] as string;
+    const item = `#schedules > li[data-schedule-id="${scheduleId}"]`;
+    await page.waitForSelector(item);
+    expect(await page.textContent(`${item} .schedule-path`)).toBe(folder);
+    expect(await page.textContent(`${item} .schedule-state`)).toBe('active');
+    expect(await page.textContent(`${item} .schedule-meta`)).toContain('every 1h');
+    expect(await page.getAttribute(`${item} .schedule-trigger`, 'aria-label')).toBe(`Run the schedule of ${folder} now`);
+    expect(await page.getAttribute(`${item} .schedule-delete`, 'aria-label')).toBe(`Delete the schedule of ${folder}`);
+    const listed = await http<{ schedules: { schedule_id: string; path: string; every: string; paused: boolean }[] }>(stack.baseUrl, 'GET', '/api/v1/schedules');
+    expect(listed.body.schedules.find((s) => s.schedule_id === scheduleId)).toMatchObject({ path: folder, every: '1h', paused: false });
+
+    // Run now: a scan of the folder, followed in the scan list to its end.
+    await page.click(`${item} .schedule-trigger`);
+    await page.waitForFunction(() => /^Scan scan-\S+ started by schedule/.test(document.getElementById('schedules-message')?.textContent ?? ''));
+    const jobId = /^Scan (scan-\S+) started/.exec((await page.textContent('#schedules-message')) ?? '')?.[1] as string;
+    await waitForStatus(page, jobId, 'completed', 120_000);
+    expect(await page.textContent(`${scanRow(jobId)} .scan-path`)).toBe(folder);
+    expect((await stack.scans.get(jobId)).counts.new).toBe(5);
+
+    await page.click(`${item} .schedule-pause`);
+    await page.waitForFunction((selector) => document.querySelector(`${selector} .schedule-state`)?.textContent === 'paused', item);
+    expect((await http<{ paused: boolean }>(stack.baseUrl, 'GET', `/api/v1/schedules/${scheduleId}`)).body.paused).toBe(true);
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/\.png$/, '-schedules.png'), fullPage: true });
+    await page.click(`${item} .schedule-unpause`);
+    await page.waitForFunction((selector) => document.querySelector(`${selector} .schedule-state`)?.textContent === 'active', item);
+    expect((await http<{ paused: boolean }>(stack.baseUrl, 'GET', `/api/v1/schedules/${scheduleId}`)).body.paused).toBe(false);
+
+    await page.click(`${item} .schedule-delete`);
+    await page.waitForFunction((id) => document.getElementById('schedules-message')?.textContent === `Schedule ${id} deleted.`, scheduleId);
+    await page.waitForFunction((selector) => document.querySelector(selector) === null, item);
+    const after = await http<{ schedules: { schedule_id: string }[] }>(stack.baseUrl, 'GET', '/api/v1/schedules');
+    expect(after.body.schedules.map((s) => s.schedule_id)).not.toContain(scheduleId);
+
+    // The API's refusal shows as its message.
+    await page.fill('#schedule-path', folder);
+    await page.fill('#schedule-every', 'soon');
+    await page.click('#schedule-create');
+    await page.waitForFunction(() => document.getElementById('schedules-message')?.classList.contains('error'));
+    expect(await page.textContent('#schedules-message')).toMatch(/^INVALID_REQUEST: every/);
     await page.close();
   });
 
