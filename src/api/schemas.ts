@@ -106,6 +106,7 @@ export const videoSchema = z.object({
   status: z.enum(['present', 'missing']),
   missing_since: z.string().nullable(),
   moved_from: z.string().nullable(),
+  thumbnail_at: z.string().nullable(),
   probed_at: z.string(),
   created_at: z.string(),
   updated_at: z.string(),

@@ -30,6 +30,10 @@ export interface VideosTable extends VideoMediaFields {
   moved_from: string | null;
   /** Hash of the file's first and last 64 KiB (0003); null for records made before it was taken. */
   fingerprint: string | null;
+  /** When the video's picture was made (0004); null while it has none. */
+  thumbnail_at: string | null;
+  /** Why the last attempt made no picture (0004); null otherwise. */
+  thumbnail_error: string | null;
   probed_at: string;
   created_at: string;
   updated_at: string;

@@ -38,6 +38,7 @@ function toVideo(row: Selectable<VideosTable>): Video {
     status: row.status === 'missing' ? 'missing' : 'present',
     missing_since: row.missing_since,
     moved_from: row.moved_from ?? null,
+    thumbnail_at: row.thumbnail_at ?? null,
     probed_at: row.probed_at,
     created_at: row.created_at,
     updated_at: row.updated_at,

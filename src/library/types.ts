@@ -51,6 +51,8 @@ export interface Video extends VideoMediaFields {
   missing_since: string | null;
   /** The path this record had before its file was found moved; null if it never moved. */
   moved_from: string | null;
+  /** When its thumbnail was made (ISO-8601); null while it has none. */
+  thumbnail_at: string | null;
   probed_at: string;
   created_at: string;
   updated_at: string;

@@ -232,7 +232,7 @@ describe('the library routes', () => {
     const got = await call<Video>(stack.baseUrl, 'GET', `/api/v1/videos/${one.id}`);
     expect(got.body).toEqual(one);
     expect(Object.keys(got.body).sort()).toEqual(
-      ['id', 'path', 'filename', 'file_size', 'modified_at', 'duration_seconds', 'duration_frames', 'frame_rate_numerator', 'frame_rate_denominator', 'width', 'height', 'video_codec', 'audio_codec', 'container', 'bit_rate', 'stream_counts', 'status', 'missing_since', 'moved_from', 'probed_at', 'created_at', 'updated_at'].sort(),
+      ['id', 'path', 'filename', 'file_size', 'modified_at', 'duration_seconds', 'duration_frames', 'frame_rate_numerator', 'frame_rate_denominator', 'width', 'height', 'video_codec', 'audio_codec', 'container', 'bit_rate', 'stream_counts', 'status', 'missing_since', 'moved_from', 'thumbnail_at', 'probed_at', 'created_at', 'updated_at'].sort(),
     );
     expect((await call(stack.baseUrl, 'DELETE', `/api/v1/videos/${one.id}`)).status).toBe(204);
     expect((await call<{ code: string }>(stack.baseUrl, 'GET', `/api/v1/videos/${one.id}`)).body.code).toBe('NOT_FOUND');

@@ -13,6 +13,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initialSchema } from './0001-initial';
 import { scanRecordRetention } from './0002-scan-record-retention';
 import { missingAndMoved } from './0003-missing-and-moved';
+import { thumbnails } from './0004-thumbnails';
 import type { Dialect } from './dialect';
 
 export type { Dialect } from './dialect';
@@ -23,6 +24,7 @@ export function libraryMigrations(dialect: Dialect): Record<string, Migration> {
     '0001_initial': initialSchema(dialect),
     '0002_scan_record_retention': scanRecordRetention,
     '0003_missing_and_moved': missingAndMoved,
+    '0004_thumbnails': thumbnails,
   };
 }
 
