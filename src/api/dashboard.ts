@@ -254,7 +254,7 @@ export const dashboardHtml = `<!doctype html>
     if (job.progress === null) bar.removeAttribute('value');
     else bar.value = job.progress;
     li.querySelector('.scan-counts').textContent = (c.probed + c.skipped) + ' of ' + c.discovered + ' done: ' + c.new + ' new, ' +
-      c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed';
+      c.updated + ' updated, ' + c.skipped + ' unchanged, ' + c.failed + ' failed' + (c.missing ? ', ' + c.missing + ' missing' : '');
     li.querySelector('.scan-rate').textContent = ended(job.status)
       ? (job.rate_per_s ? 'averaged ' + job.rate_per_s + ' files/s' : '')
       : job.status === 'paused' ? 'paused while ' + job.phase + '; Resume goes on from the next unprobed file'

@@ -335,6 +335,9 @@ describe('dashboard', () => {
 
     const { page, traffic } = await openDashboard(stack.baseUrl);
     await page.waitForFunction(() => document.querySelectorAll('#videos tr').length > 1);
+    // The rescan's row says how many files it found gone.
+    await page.waitForSelector(scanRow(rescan.job_id));
+    expect(await page.textContent(`${scanRow(rescan.job_id)} .scan-counts`)).toBe('3 of 3 done: 0 new, 0 updated, 3 unchanged, 0 failed, 1 missing');
     await page.check('#library-missing');
     await page.waitForFunction(() => / missing$/.test(document.getElementById('search-total')?.textContent ?? ''));
     expect(await page.textContent('#search-total')).toBe(`${fromApi.body.total} ${fromApi.body.total === 1 ? 'video' : 'videos'} missing`);
