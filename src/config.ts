@@ -62,6 +62,9 @@ const envSchema = z.object({
   PROBER: z.enum(['libav', 'ffprobe']).optional(),
   PROBE_TIMEOUT_MS: positiveInt.default(30_000),
   PROBE_CONCURRENCY: positiveInt.max(256).optional(),
+  THUMBNAIL_DIR: z.string().min(1).optional(),
+  THUMBNAIL_WIDTH: positiveInt.min(16).max(4096).default(320),
+  THUMBNAIL_CONCURRENCY: positiveInt.max(256).default(1),
   SCAN_TIMEOUT: z
     .string()
     .optional()
@@ -109,6 +112,12 @@ export interface Config {
   prober: 'libav' | 'ffprobe' | undefined;
   probeTimeoutMs: number;
   probeConcurrency: number;
+  /** Where video thumbnails live (THUMBNAIL_DIR, default DATA_DIR/thumbnails); shared by every worker and the API. */
+  thumbnailDir: string;
+  /** Width of a thumbnail in pixels; its height follows the video's display aspect. */
+  thumbnailWidth: number;
+  /** Thumbnails made at once per worker. */
+  thumbnailConcurrency: number;
   scanTimeoutMs: number | undefined;
   /** How long a finished scan's per-file records are kept (a retry needs them); then pruned. */
   scanRecordRetentionMs: number;
@@ -172,6 +181,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     prober: e.PROBER,
     probeTimeoutMs: e.PROBE_TIMEOUT_MS,
     probeConcurrency: e.PROBE_CONCURRENCY ?? Math.max(1, os.availableParallelism()),
+    thumbnailDir: path.resolve(e.THUMBNAIL_DIR ?? path.join(dataDir, 'thumbnails')),
+    thumbnailWidth: e.THUMBNAIL_WIDTH,
+    thumbnailConcurrency: e.THUMBNAIL_CONCURRENCY,
     scanTimeoutMs: e.SCAN_TIMEOUT ? parseDuration(e.SCAN_TIMEOUT) : undefined,
     scanRecordRetentionMs: parseDuration(e.SCAN_RECORD_RETENTION) as number,
     scanExclude: e.SCAN_EXCLUDE ?? [...DEFAULT_SCAN_EXCLUDE],

@@ -226,3 +226,65 @@ export async function buildLibrary(dir: string, count: number, clips: TestClip[]
   }
   return files;
 }
+
+/** A clip made for the thumbnail tests, with the display size its picture must keep the aspect of. */
+export interface ThumbnailClip extends VideoClip {
+  /** Sample aspect ratio the clip's pixels have (1:1 for square pixels). */
+  sar: [number, number];
+}
+
+/**
+ * Clips the thumbnail tests need beside the shared ones (kept out of CLIPS,
+ * whose count other tests rely on): one longer than 5 s (the frame is taken
+ * at 5 s) and one with non-square pixels (720x480 shown at 4:3 needs a sample
+ * aspect ratio of 8:9, so its picture is 320x240, not 320x214).
+ */
+const THUMBNAIL_CLIPS: readonly (ClipSpec & { sar: [number, number] })[] = [
+  {
+    name: 'h264-long', extension: '.mp4', muxer: 'mp4', container: 'mp4', durationSeconds: 7, sar: [1, 1],
+    video: { width: 192, height: 108, rate: '10', fps: [10, 1], codec: 'h264', args: x264 },
+    audio: null,
+  },
+  {
+    name: 'h264-anamorphic', extension: '.mkv', muxer: 'matroska', container: 'matroska', durationSeconds: 1, sar: [8, 9],
+    video: { width: 720, height: 480, rate: '10', fps: [10, 1], codec: 'h264', args: [...x264, '-vf', 'setsar=8/9'] },
+    audio: null,
+  },
+];
+
+/** Generates (once, cached like ensureTestMedia) the thumbnail tests' extra clips. */
+export async function ensureThumbnailClips(): Promise<ThumbnailClip[]> {
+  await fs.mkdir(CACHE_DIR, { recursive: true });
+  return Promise.all(
+    THUMBNAIL_CLIPS.map(async (spec) => {
+      const file = path.join(CACHE_DIR, spec.name + spec.extension);
+      if (!(await exists(file))) {
+        const temp = path.join(CACHE_DIR, `.${spec.name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+        try {
+          await execa(ffmpegPath(), ffmpegArgs(spec, temp), { stdin: 'ignore' });
+          await fs.rename(temp, file);
+        } finally {
+          await fs.rm(temp, { force: true });
+        }
+      }
+      return { ...(toClip(spec, file) as VideoClip), sar: spec.sar };
+    }),
+  );
+}
+
+/** Width and height of a baseline or progressive JPEG, read from its first SOF marker. */
+export function jpegSize(data: Buffer): { width: number; height: number } {
+  if (data[0] !== 0xff || data[1] !== 0xd8) throw new Error('not a JPEG (no SOI marker)');
+  let at = 2;
+  while (at + 4 <= data.length) {
+    if (data[at] !== 0xff) throw new Error(`JPEG marker expected at byte ${at}`);
+    const marker = data[at + 1] as number;
+    const length = data.readUInt16BE(at + 2);
+    // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: data.readUInt16BE(at + 5), width: data.readUInt16BE(at + 7) };
+    }
+    at += 2 + length;
+  }
+  throw new Error('JPEG has no SOF marker');
+}
