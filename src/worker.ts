@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { createThumbnailer } from './thumbnails/thumbnailer';
 import type { Config } from './config';
 import type { Library } from './library/library';
 import type { Prober } from './probe/ffprobe';
@@ -33,6 +34,8 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       prober: options.prober,
       scanRoots: config.scanRoots,
       probeConcurrency: config.probeConcurrency,
+      thumbnailer: createThumbnailer({ dir: config.thumbnailDir, width: config.thumbnailWidth }),
+      thumbnailConcurrency: config.thumbnailConcurrency,
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
     // capping the throttle at one second is what lets a cancel land within about a second.

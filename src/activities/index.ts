@@ -20,7 +20,10 @@ import {
   type ProbeBatchCheckpoint,
   type ProbeBatchInput,
   type ProbeBatchResult,
+  type ThumbnailBatchInput,
+  type ThumbnailBatchResult,
 } from '../scan/types';
+import type { Thumbnailer } from '../thumbnails/thumbnailer';
 import { checkScanRoot, resolveInside, type Contained } from './containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
 import { fingerprintFile } from './fingerprint';
@@ -41,6 +44,10 @@ export interface ActivityDependencies {
    * before its probe, not while it waits behind a full prober.
    */
   probeConcurrency: number;
+  /** Makes the videos' pictures; a worker without one fails thumbnail batches (and they retry elsewhere). */
+  thumbnailer?: Thumbnailer;
+  /** Pictures made at once on this worker (THUMBNAIL_CONCURRENCY). */
+  thumbnailConcurrency?: number;
 }
 
 /** Rows written to the library per insert during discovery: large enough to be cheap, small enough to heartbeat often. */
@@ -58,8 +65,9 @@ function startHeartbeatTicker(details: () => unknown): () => void {
 }
 
 /** Builds the activities around their dependencies. */
-export function createActivities({ library, prober, scanRoots, probeConcurrency }: ActivityDependencies) {
+export function createActivities({ library, prober, scanRoots, probeConcurrency, thumbnailer, thumbnailConcurrency = 1 }: ActivityDependencies) {
   const probeSlots = pLimit(probeConcurrency);
+  const thumbnailSlots = pLimit(thumbnailConcurrency);
 
   /**
    * Walks the root (or, for a retry, takes the files the earlier scan failed
@@ -303,6 +311,64 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
     }
   }
 
+  /**
+   * Makes the pictures of the videos a scan probed new or changed at probe
+   * indexes [fromIndex, toIndex). Like probeBatch it heartbeats the indexes
+   * done, and the library knows which pictures are made or failed, so a retry
+   * after a crash redoes only the pictures that were in flight. Each path is
+   * checked inside the scan's root right before its picture is made (in a
+   * slot), and the checked real path is what ffmpeg opens. A picture that
+   * fails is recorded with its reason; the video stays in the library.
+   */
+  async function makeThumbnails(input: ThumbnailBatchInput): Promise<ThumbnailBatchResult> {
+    const ctx = Context.current();
+    const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
+    const done = new Set<number>(checkpoint?.done ?? []);
+    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }));
+    const signal = ctx.cancellationSignal;
+    let made = 0;
+    let failed = 0;
+    try {
+      if (thumbnailer === undefined) throw new Error('this worker has no thumbnailer');
+      const scan = await library.getScan(input.scanId);
+      if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
+      const realRoot = await checkScanRoot(scan.root, scanRoots);
+      const targets = await library.thumbnailTargets(input.scanId, input.fromIndex, input.toIndex);
+      for (const target of targets) if (target.done) done.add(target.probeIndex);
+      setMaxListeners(targets.length + 10, signal);
+
+      const makeOne = async (target: (typeof targets)[number]): Promise<void> => {
+        const result = await thumbnailSlots(async () => {
+          signal.throwIfAborted();
+          const contained = await resolveInside(realRoot, target.path);
+          if (!contained.ok) return { ok: false as const, reason: contained.reason };
+          if (!contained.stat.isFile()) return { ok: false as const, reason: ErrorType.NotARegularFile };
+          return thumbnailer.make({
+            file: contained.real,
+            videoId: target.videoId,
+            durationSeconds: target.durationSeconds,
+            timeoutMs: input.timeoutMs,
+            signal,
+          });
+        });
+        if (signal.aborted) return;
+        await library.recordThumbnail(target.videoId, target.path, result);
+        if (result.ok) made += 1;
+        else failed += 1;
+        done.add(target.probeIndex);
+        ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
+      };
+
+      const results = await Promise.allSettled(targets.filter((t) => !done.has(t.probeIndex)).map(makeOne));
+      if (signal.aborted) throw new CancelledFailure('thumbnail batch cancelled');
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected !== undefined) throw rejected.reason;
+      return { made, failed };
+    } finally {
+      stopTicker();
+    }
+  }
+
   /** Writes the scan's end to the library and returns its counts, recomputed from the per-file records. */
   async function finishScan(input: FinishScanInput): Promise<FinishScanResult> {
     // The library retries a busy database for up to 30 s, longer than the
@@ -319,7 +385,7 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency 
     }
   }
 
-  return { discoverFiles, probeBatch, finishScan };
+  return { discoverFiles, probeBatch, makeThumbnails, finishScan };
 }
 
 /**

@@ -61,6 +61,7 @@ const countsSchema = z.object({
   failed: z.number().int(),
   moved: z.number().int(),
   missing: z.number().int(),
+  thumbnails: z.number().int().optional(),
 });
 
 const fileErrorSchema = z.object({ path: z.string(), error: z.string() });
@@ -75,7 +76,7 @@ export const jobSchema = z.object({
   error: z.string().nullable(),
   path: z.string(),
   recursive: z.boolean(),
-  phase: z.enum(['discovering', 'probing', 'finalizing', 'done']),
+  phase: z.enum(['discovering', 'probing', 'thumbnails', 'finalizing', 'done']),
   counts: countsSchema,
   rate_per_s: z.number(),
   eta_seconds: z.number().nullable(),

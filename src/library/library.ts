@@ -546,6 +546,9 @@ export class Library {
           status: 'present',
           missing_since: null,
           fingerprint: file.fingerprint ?? null,
+          // The file is new or changed: its picture (if any) is stale until the scan's thumbnail phase remakes it.
+          thumbnail_at: null,
+          thumbnail_error: null,
           probed_at: now,
           updated_at: now,
         };
@@ -629,6 +632,7 @@ export class Library {
       failed: probed.failed,
       moved: lifecycle.moved,
       missing: lifecycle.missing,
+      thumbnails: await this.scanThumbnailCount(scanId),
     };
     return { counts, errors: probed.errors };
   }
@@ -708,6 +712,74 @@ export class Library {
       const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
       const rows = await query.selectAll().orderBy('path').limit(limit).offset(offset).execute();
       return { items: rows.map(toVideo), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  /**
+   * The videos a scan's thumbnail batch covers: files at probe indexes
+   * [from, to) that the scan recorded new or updated and that are still
+   * present. `done`: their picture was made, or its failure recorded, since
+   * the probe (a probe clears both), so a retried batch skips them.
+   */
+  async thumbnailTargets(
+    scanId: string,
+    fromIndex: number,
+    toIndex: number,
+  ): Promise<{ probeIndex: number; videoId: number; path: string; durationSeconds: number | null; done: boolean }[]> {
+    return this.retrying(async () => {
+      const rows = await this.db
+        .selectFrom('scan_files as f')
+        .innerJoin('videos as v', 'v.path', 'f.path')
+        .select(['f.probe_index', 'v.id', 'v.path', 'v.duration_seconds', 'v.thumbnail_at', 'v.thumbnail_error'])
+        .where('f.scan_id', '=', scanId)
+        .where('f.probe_index', '>=', fromIndex)
+        .where('f.probe_index', '<', toIndex)
+        .where('f.status', 'in', ['new', 'updated'])
+        .where('v.status', '=', 'present')
+        .orderBy('f.probe_index')
+        .execute();
+      return rows.map((r) => ({
+        probeIndex: Number(r.probe_index),
+        videoId: Number(r.id),
+        path: r.path,
+        durationSeconds: r.duration_seconds,
+        done: r.thumbnail_at !== null || r.thumbnail_error !== null,
+      }));
+    });
+  }
+
+  /** Records a video's picture made (or why none was), if the record still has that path. */
+  async recordThumbnail(videoId: number, file: string, result: { ok: true } | { ok: false; reason: string }): Promise<void> {
+    return this.retrying(async () => {
+      await this.db
+        .updateTable('videos')
+        .set(result.ok ? { thumbnail_at: new Date().toISOString(), thumbnail_error: null } : { thumbnail_at: null, thumbnail_error: result.reason })
+        .where('id', '=', videoId)
+        .where('path', '=', file)
+        .execute();
+    });
+  }
+
+  /** Why a video has no picture (null: it has one, or none was tried yet). */
+  async thumbnailError(videoId: number): Promise<string | null> {
+    return this.retrying(async () => {
+      const row = await this.db.selectFrom('videos').select('thumbnail_error').where('id', '=', videoId).executeTakeFirst();
+      return row?.thumbnail_error ?? null;
+    });
+  }
+
+  /** Pictures made for the files a scan probed new or changed. */
+  async scanThumbnailCount(scanId: string): Promise<number> {
+    return this.retrying(async () => {
+      const row = await this.db
+        .selectFrom('scan_files as f')
+        .innerJoin('videos as v', 'v.path', 'f.path')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('f.scan_id', '=', scanId)
+        .where('f.status', 'in', ['new', 'updated'])
+        .where('v.thumbnail_at', 'is not', null)
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
     });
   }
 

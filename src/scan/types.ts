@@ -52,7 +52,8 @@ export const ErrorType = {
   ProberUnavailable: 'ProberUnavailable',
 } as const;
 
-export type ScanPhase = 'discovering' | 'probing' | 'finalizing' | 'done';
+/** `thumbnails`: probing is over and only the pictures of the files probed remain. */
+export type ScanPhase = 'discovering' | 'probing' | 'thumbnails' | 'finalizing' | 'done';
 
 export interface ScanCounts {
   discovered: number;
@@ -65,6 +66,8 @@ export interface ScanCounts {
   moved: number;
   /** Videos under the root whose files were gone, now marked `missing` (never deleted). */
   missing: number;
+  /** Thumbnails made by this scan (for files probed new or changed); absent in scans started before thumbnails. */
+  thumbnails?: number;
 }
 
 /**
@@ -127,6 +130,8 @@ export interface ScanCursor {
   probingStartedAtMs: number | null;
   /** Paused when this run handed over (continue-as-new); absent in older cursors. */
   paused?: boolean;
+  /** Probe index of the next thumbnail batch; absent until the thumbnail phase starts. */
+  thumbnailIndex?: number;
 }
 
 export interface ScanInput {
@@ -214,6 +219,22 @@ export interface ProbeBatchResult {
 }
 
 /** What a probe batch heartbeats: the probe indexes finished so far, so a retry skips them. */
+export interface ThumbnailBatchInput {
+  scanId: string;
+  /** Probe indexes [fromIndex, toIndex): the files of this scan probed new or changed in that range get a picture. */
+  fromIndex: number;
+  toIndex: number;
+  /** Time limit of one picture (PROBE_TIMEOUT_MS). */
+  timeoutMs: number;
+}
+
+export interface ThumbnailBatchResult {
+  /** Pictures made by this batch. */
+  made: number;
+  /** Videos that got no picture (their reason is in the library). */
+  failed: number;
+}
+
 export interface ProbeBatchCheckpoint {
   done: number[];
 }

@@ -50,6 +50,12 @@ export const PROGRESS_MEMO_PATCH = 'progress-memo';
 /** Patch id of pause and resume: scans started before it neither pause nor publish `paused`. */
 export const PAUSE_PATCH = 'pause-resume';
 
+/**
+ * Patch id of the thumbnail phase: scans started before it go from probing
+ * straight to their finish, as their histories recorded.
+ */
+export const THUMBNAILS_PATCH = 'thumbnails';
+
 /** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
 
@@ -85,6 +91,16 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     retry: RETRY_POLICY,
   });
 
+  const { makeThumbnails } = proxyActivities<Activities>({
+    // A backstop only, like probeBatch's: every picture has its own kill
+    // timeout, but a batch may wait behind the worker's other batches for its
+    // few thumbnail slots (THUMBNAIL_CONCURRENCY), so allow a window's worth.
+    startToCloseTimeout: input.window * input.batchSize * input.probeTimeoutMs + 60_000,
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: RETRY_POLICY,
+  });
+
   // From the input, never from a code default: a deploy that changes the
   // default must not change where running scans continue-as-new.
   const maxBatchesPerRun = input.maxBatchesPerRun ?? LEGACY_MAX_BATCHES_PER_RUN;
@@ -96,10 +112,12 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     startedAtMs: Date.now(),
     probingStartedAtMs: null,
   };
-  let phase: ScanPhase = cursor.toProbe < 0 ? 'discovering' : 'probing';
+  let phase: ScanPhase = cursor.toProbe < 0 ? 'discovering' : cursor.thumbnailIndex !== undefined ? 'thumbnails' : 'probing';
   let cancelRequested = false;
   let outcome: ScanOutcome | null = null;
   let finishedThisRun = 0;
+  /** Batches (of probes, then of thumbnails) this run started: past maxBatchesPerRun it hands over. */
+  let launched = 0;
   // Histories recorded before pausing existed carry no marker: those scans cannot be paused,
   // and publish no `paused` field, so they replay exactly as they ran.
   const pausable = patched(PAUSE_PATCH);
@@ -191,7 +209,6 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   /** Probes every index from the cursor on; returns 'continue' when this run should hand over to a new one. */
   const probeAll = async (): Promise<'done' | 'continue'> => {
     const inFlight = new Set<number>();
-    let launched = 0;
     let failure: unknown;
     try {
       for (;;) {
@@ -236,6 +253,57 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     }
   };
 
+  /**
+   * Makes the pictures of the files this scan probed, batch by batch over the
+   * same probe indexes, after every probe: the library fills first, pictures
+   * follow. Pause, cancel, the scan timeout and continue-as-new work as in
+   * probeAll; the cursor's thumbnailIndex says where a new run goes on.
+   */
+  const thumbnailAll = async (): Promise<'done' | 'continue'> => {
+    const inFlight = new Set<number>();
+    let failure: unknown;
+    try {
+      for (;;) {
+        if (failure !== undefined) throw failure;
+        if (paused) {
+          await condition(() => !paused || failure !== undefined);
+          continue;
+        }
+        const next = cursor.thumbnailIndex ?? 0;
+        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
+        if (next >= cursor.toProbe || handOver) {
+          await condition(() => inFlight.size === 0 || failure !== undefined);
+          if (failure !== undefined) throw failure;
+          return (cursor.thumbnailIndex ?? 0) < cursor.toProbe ? 'continue' : 'done';
+        }
+        if (inFlight.size >= input.window) {
+          await condition(() => inFlight.size < input.window || failure !== undefined);
+          continue;
+        }
+        const toIndex = Math.min(next + input.batchSize, cursor.toProbe);
+        cursor.thumbnailIndex = toIndex;
+        launched += 1;
+        inFlight.add(next);
+        makeThumbnails({ scanId: input.scanId, fromIndex: next, toIndex, timeoutMs: input.probeTimeoutMs }).then(
+          (result) => {
+            inFlight.delete(next);
+            cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
+            finishedThisRun += 1;
+            showDetails();
+          },
+          (error: unknown) => {
+            inFlight.delete(next);
+            if (failure === undefined) failure = error;
+          },
+        );
+      }
+    } catch (error) {
+      // Let the in-flight batches hear the cancellation and kill their ffmpeg before the scan reports an end.
+      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
+      throw error;
+    }
+  };
+
   const run = async (): Promise<'done' | 'continue'> => {
     if (cursor.toProbe < 0) {
       showDetails();
@@ -260,9 +328,18 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       cursor.probingStartedAtMs = Date.now();
       log.info('discovery finished', { scanId: input.scanId, ...discovered });
     }
-    phase = 'probing';
+    if (cursor.thumbnailIndex === undefined) {
+      phase = 'probing';
+      showDetails();
+      if ((await probeAll()) === 'continue') return 'continue';
+    }
+    // Histories recorded before thumbnails went from the last probe to the finish.
+    if (!patched(THUMBNAILS_PATCH)) return 'done';
+    cursor.thumbnailIndex ??= 0;
+    cursor.counts.thumbnails ??= 0;
+    phase = 'thumbnails';
     showDetails();
-    return probeAll();
+    return thumbnailAll();
   };
 
   const finish = async (end: ScanOutcome, error: string | null): Promise<ScanResult> => {
