@@ -31,6 +31,7 @@ import {
 import { dashboardHtml } from './dashboard';
 import { JobEvents, type JobEvent, type JobSubscription } from './job-events';
 import { openApiDocument } from './openapi';
+import { apiThumbnails, createThumbnailsRouter } from './thumbnails';
 
 export interface AppDependencies {
   config: Config;
@@ -266,6 +267,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.json({ videos: page.items, total: page.total, query: query.q });
   });
 
+  app.use('/api/v1/videos', createThumbnailsRouter({ config, library }));
+
   /** One video's record. */
   app.get('/api/v1/videos/:id', async (req, res) => {
     const id = parseVideoId(req.params.id);
@@ -278,6 +281,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.delete('/api/v1/videos/:id', async (req, res) => {
     const id = parseVideoId(req.params.id);
     if (!(await library.deleteVideo(id))) throw notFound(`video ${id}`);
+    // Its picture goes with it (a new record of the file gets a new id and picture).
+    await apiThumbnails(config).remove(id);
     res.status(204).end();
   });
 

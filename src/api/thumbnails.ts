@@ -1,0 +1,63 @@
+/**
+ * GET /api/v1/videos/{id}/thumbnail: a video's picture, made by its scan's
+ * thumbnail phase and kept in THUMBNAIL_DIR. A video without one yet gets a
+ * placeholder (marked `X-Thumbnail: placeholder`, never cached), so a
+ * library grid shows something for every video; an unknown id is 404.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import express, { type Router } from 'express';
+import type { Config } from '../config';
+import { notFound } from '../errors';
+import type { Library } from '../library/library';
+import { createThumbnailer, type Thumbnailer } from '../thumbnails/thumbnailer';
+import { videoIdSchema } from './schemas';
+
+/** A flat dark grey 320x180 JPEG (580 bytes), made once with ffmpeg's color source. */
+const PLACEHOLDER = Buffer.from(
+  '/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU4LjQyLjEwMAD/2wBDAAgUFBcUFxsbGxsbGyAeICEhISAgICAhISEkJCQqKiokJCQhISQkKCgqKi4vLisrKisvLzIyMjw8OTlGRkhWVmf/xABLAAEBAAAAAAAAAAAAAAAAAAAABwEBAAAAAAAAAAAAAAAAAAAAABABAAAAAAAAAAAAAAAAAAAAABEBAAAAAAAAAAAAAAAAAAAAAP/AABEIALQBQAMBIgACEQADEQD/2gAMAwEAAhEDEQA/AJeAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAD/2Q==',
+  'base64',
+);
+const PLACEHOLDER_ETAG = `"placeholder-${createHash('sha1').update(PLACEHOLDER).digest('hex').slice(0, 16)}"`;
+
+export interface ThumbnailsDependencies {
+  config: Config;
+  library: Library;
+}
+
+/** The pictures' store as the API sees it: where a video's picture is, and deleting it with its record. */
+export function apiThumbnails(config: Config): Thumbnailer {
+  return createThumbnailer({ dir: config.thumbnailDir, width: config.thumbnailWidth });
+}
+
+/** Mounted at /api/v1/videos, behind the token check, before the video routes. */
+export function createThumbnailsRouter({ config, library }: ThumbnailsDependencies): Router {
+  const router = express.Router();
+  const thumbnails = apiThumbnails(config);
+
+  router.get('/:id/thumbnail', async (req, res) => {
+    const parsed = videoIdSchema.safeParse(req.params.id);
+    if (!parsed.success) throw notFound(`video ${String(req.params.id).slice(0, 100)}`);
+    const id = parsed.data;
+    const video = await library.getVideo(id);
+    if (video === undefined) throw notFound(`video ${id}`);
+    const file = video.thumbnail_at === null ? null : await fs.readFile(thumbnails.pathFor(id)).catch(() => null);
+    res.type('image/jpeg');
+    if (file === null) {
+      // Not cached: the real picture replaces it as soon as the scan makes it.
+      res.set({ 'X-Thumbnail': 'placeholder', 'Cache-Control': 'no-cache', ETag: PLACEHOLDER_ETAG });
+      res.send(PLACEHOLDER);
+      return;
+    }
+    // Named after the picture's content: a rescan that remakes it changes it.
+    const etag = `"${createHash('sha1').update(file).digest('hex').slice(0, 20)}"`;
+    res.set({ 'X-Thumbnail': 'video', 'Cache-Control': 'private, max-age=300', ETag: etag });
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+    res.send(file);
+  });
+
+  return router;
+}
