@@ -52,7 +52,8 @@ export function createThumbnailsRouter({ config, library }: ThumbnailsDependenci
     // Named after the picture's content: a rescan that remakes it changes it.
     const etag = `"${createHash('sha1').update(file).digest('hex').slice(0, 20)}"`;
     res.set({ 'X-Thumbnail': 'video', 'Cache-Control': 'private, max-age=300', ETag: etag });
-    if (req.fresh) {
+    const ifNoneMatch = req.get('if-none-match') ?? '';
+    if (ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
       res.status(304).end();
       return;
     }

@@ -856,6 +856,8 @@ export class ScanService {
     if (!stored) return null;
     const counts = zeroCounts();
     for (const key of Object.keys(counts) as (keyof ScanCounts)[]) counts[key] = Number(stored[key] ?? 0);
+    // Only scans with a thumbnail phase have this count.
+    if (stored.thumbnails !== undefined) counts.thumbnails = Number(stored.thumbnails);
     return counts;
   }
 }

@@ -36,6 +36,9 @@ const PAUSED_HISTORIES = ['paused-0', 'paused-cancelled-0', 'paused-worker-kille
 /** Runs of a scan schedule (test/lifecycle/schedules.test.ts): one that started its root's guard, one that found the root held. */
 const SCHEDULED_HISTORIES = ['scheduled-started', 'scheduled-skipped'];
 
+/** Scans with a thumbnail phase (patch `thumbnails`, test/thumbnails/scan-thumbnails.test.ts): completed, and cancelled during it. */
+const THUMBNAIL_HISTORIES = ['thumbnails-0', 'thumbnails-cancelled-0'];
+
 /** Replays the histories against a copy of src/ whose `file` went through `change`. */
 async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
   // Inside the project, so that the bundler resolves the SDK from node_modules.
@@ -66,6 +69,7 @@ describe('recorded scan histories', () => {
     // Scans paused and resumed (patch `pause-resume`): through the API, cancelled while paused, across a worker killed while paused.
     for (const paused of PAUSED_HISTORIES) expect(result.files).toContain(`${paused}.binpb`);
     for (const scheduled of SCHEDULED_HISTORIES) expect(result.files).toContain(`${scheduled}.binpb`);
+    for (const thumbnails of THUMBNAIL_HISTORIES) expect(result.files).toContain(`${thumbnails}.binpb`);
     for (const guard of GUARD_HISTORIES) expect(result.files).toContain(`${guard}.binpb`);
     expect(result.failures).toEqual([]);
     expect(result.replayed).toBe(result.files.length);
