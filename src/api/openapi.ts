@@ -154,6 +154,25 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: { summary: 'One video', parameters: [videoIdParameter], responses: { '200': body('the video', videoSchema), ...errors(401, 404) } },
         delete: { summary: 'Delete the record (never the file)', parameters: [videoIdParameter], responses: { '204': { description: 'deleted' }, ...errors(401, 404) } },
       },
+      '/api/v1/videos/{id}/thumbnail': {
+        get: {
+          summary: "The video's thumbnail (THUMBNAIL_WIDTH wide, JPEG); a placeholder, marked X-Thumbnail: placeholder, until it has one",
+          parameters: [videoIdParameter, { name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } }],
+          responses: {
+            '200': {
+              description: 'the picture (X-Thumbnail: video) or the placeholder (X-Thumbnail: placeholder)',
+              headers: {
+                ETag: { schema: { type: 'string' } },
+                'Cache-Control': { schema: { type: 'string' } },
+                'X-Thumbnail': { schema: { type: 'string', enum: ['video', 'placeholder'] } },
+              },
+              content: { 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
+            },
+            '304': { description: 'the picture named by If-None-Match is current' },
+            ...errors(401, 404),
+          },
+        },
+      },
       '/health': { get: { summary: 'Readiness: Temporal and the database', security: [], responses: { '200': body('ready', healthSchema), '503': body('a part is failing', healthSchema) } } },
       '/health/ready': { get: { summary: 'Same as /health', security: [], responses: { '200': body('ready', healthSchema), '503': body('a part is failing', healthSchema) } } },
       '/health/live': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'the process runs' } } } },

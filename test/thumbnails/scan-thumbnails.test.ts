@@ -116,8 +116,13 @@ describe('thumbnails of a scan', () => {
   });
 
   it('answers 404 for an unknown id', async () => {
-    expect((await thumbnail(987_654_321)).status).toBe(404);
+    const unknown = await thumbnail(987_654_321);
+    expect(unknown.status).toBe(404);
+    // The route's own answer, not the 404 of a route that does not exist.
+    expect(JSON.parse(unknown.body.toString('utf8'))).toEqual({ code: 'NOT_FOUND', message: 'video 987654321 not found' });
     expect((await thumbnail(0)).status).toBe(404);
+    const doc = await call<{ paths: Record<string, { get?: { responses: Record<string, unknown> } }> }>(stack.baseUrl, 'GET', '/api/openapi.json');
+    expect(Object.keys(doc.body.paths['/api/v1/videos/{id}/thumbnail']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '304', '404']));
   });
 
   it('makes no picture again when a rescan finds the files unchanged, and deletes a picture with its record', async () => {
@@ -163,5 +168,22 @@ describe('a scan cancelled during its thumbnail phase', () => {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     expect(await made()).toBe(atEnd);
     await recordHistory(stack.client, jobId, 'thumbnails-cancelled');
+  });
+});
+
+describe('the thumbnail route with API_TOKEN set', () => {
+  it('answers 401 without the token, like every API route', async () => {
+    const guarded = await startStack({ API_TOKEN: 'thumb-secret' });
+    try {
+      const bare = await fetch(`${guarded.baseUrl}/api/v1/videos/1/thumbnail`);
+      expect(bare.status).toBe(401);
+      const wrong = await fetch(`${guarded.baseUrl}/api/v1/videos/1/thumbnail`, { headers: { authorization: 'Bearer nope' } });
+      expect(wrong.status).toBe(401);
+      const right = await fetch(`${guarded.baseUrl}/api/v1/videos/1/thumbnail`, { headers: { authorization: 'Bearer thumb-secret' } });
+      expect(right.status).toBe(404);
+      expect(await right.json()).toEqual({ code: 'NOT_FOUND', message: 'video 1 not found' });
+    } finally {
+      await guarded.close();
+    }
   });
 });
