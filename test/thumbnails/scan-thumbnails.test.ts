@@ -171,6 +171,32 @@ describe('a scan cancelled during its thumbnail phase', () => {
   });
 });
 
+describe('a scan paused during its thumbnail phase', () => {
+  it('makes no picture while paused, and every picture once resumed', async () => {
+    const folder = path.join(work, 'paused');
+    await buildLibrary(folder, 300, clips);
+    const jobId = await startScan(folder);
+    const during = await waitFor(() => job(jobId), (j) => j.phase === 'thumbnails' || TERMINAL.includes(j.status), 180_000, 20);
+    expect(during.phase).toBe('thumbnails');
+    expect((await call(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`)).status).toBe(202);
+    const made = async (): Promise<number> => (await videosUnder(folder)).filter((v) => v.thumbnail_at !== null).length;
+    // The batches in flight finish; then nothing moves until the resume.
+    const settled = await waitFor(
+      async () => [await made(), await new Promise((resolve) => setTimeout(resolve, 1500)).then(made)],
+      ([a, b]) => a === b,
+      120_000,
+      0,
+    );
+    expect(settled[0]).toBeLessThan(300);
+    expect((await job(jobId)).status).toBe('paused');
+    expect((await call(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/resume`)).status).toBe(202);
+    const ended = await waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 180_000, 200);
+    expect(ended.status).toBe('completed');
+    expect(ended.counts.thumbnails).toBe(300);
+    expect(await made()).toBe(300);
+  });
+});
+
 describe('the thumbnail route with API_TOKEN set', () => {
   it('answers 401 without the token, like every API route', async () => {
     const guarded = await startStack({ API_TOKEN: 'thumb-secret' });
