@@ -6,7 +6,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { z } from 'zod';
 import type { Config } from '../config';
 import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
@@ -23,6 +22,7 @@ import type { JobStatus } from '../temporal/status';
 import {
   jobIdSchema,
   listJobsQuerySchema,
+  parse,
   listVideosQuerySchema,
   scanRequestSchema,
   searchVideosQuerySchema,
@@ -42,17 +42,6 @@ export interface AppDependencies {
   checkTemporal: () => Promise<void>;
   /** First line of the prober's `-version`, for the health body; by default the configured ffprobe's, asked once. */
   proberVersion?: () => Promise<string>;
-}
-
-/** Parses with a schema or throws a 400 with the first problem named. */
-function parse<T extends z.ZodType>(schema: T, value: unknown, code: 'INVALID_PATH' | 'INVALID_REQUEST' = 'INVALID_REQUEST'): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new DomainError(code, 400, `${where}${issue?.message ?? 'invalid request'}`);
-  }
-  return result.data;
 }
 
 /** Compares secrets in constant time (hashing first makes the lengths equal). */

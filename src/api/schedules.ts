@@ -4,7 +4,6 @@
  * SCAN_ROOTS containment as a scan start.
  */
 import express, { type Router } from 'express';
-import type { z } from 'zod';
 import type { Config } from '../config';
 import { DomainError } from '../errors';
 import type { Library } from '../library/library';
@@ -13,7 +12,7 @@ import { parseDuration } from '../scan/duration';
 import type { ScanService } from '../temporal/scans';
 import type { ScheduleService } from '../temporal/schedules';
 import { resolveScanRoot } from './paths';
-import { scheduleIdSchema, scheduleRequestSchema } from './schemas';
+import { parse, scheduleIdSchema, scheduleRequestSchema } from './schemas';
 
 export interface SchedulesDependencies {
   config: Config;
@@ -21,16 +20,6 @@ export interface SchedulesDependencies {
   scans: ScanService;
   library: Library;
   logger: Logger;
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown, code: 'INVALID_PATH' | 'INVALID_REQUEST' = 'INVALID_REQUEST'): z.infer<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new DomainError(code, 400, `${where}${issue?.message ?? 'invalid request'}`);
-  }
-  return result.data;
 }
 
 /** Mounted at /api/v1/schedules, after the JSON body parser. */

@@ -3,8 +3,20 @@
  * to describe the API in its OpenAPI document.
  */
 import { z } from 'zod';
+import { DomainError } from '../errors';
 import { parseDuration } from '../scan/duration';
 import { JOB_STATUSES } from '../temporal/status';
+
+/** Parses with a schema or throws a 400 with the first problem named. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, code: 'INVALID_PATH' | 'INVALID_REQUEST' = 'INVALID_REQUEST'): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new DomainError(code, 400, `${where}${issue?.message ?? 'invalid request'}`);
+  }
+  return result.data;
+}
 
 export const scanRequestSchema = z
   .object({
