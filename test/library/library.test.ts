@@ -2,47 +2,13 @@
  * The library on both dialects: a SQLite file and a real PostgreSQL database
  * (created for the run at 127.0.0.1:5432, or TEST_DATABASE_URL's server).
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { Library } from '../../src/library/library';
-import type { NewScanFile, VideoMetadata } from '../../src/library/types';
+import type { NewScanFile } from '../../src/library/types';
+import { bothDialects, sampleMetadata } from '../support/library-dialects';
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgName = `scanner_test_${randomBytes(4).toString('hex')}`;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'library-'));
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${pgName}`);
-  await admin.end();
-});
-
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${pgName} with (force)`);
-  await admin.end();
-});
-
-const metadata: VideoMetadata = {
-  durationSeconds: 2,
-  durationFrames: 50,
-  frameRateNumerator: 25,
-  frameRateDenominator: 1,
-  width: 320,
-  height: 240,
-  videoCodec: 'h264',
-  audioCodec: 'aac',
-  container: 'mp4',
-  bitRate: 123456,
-  streamCounts: { video: 1, audio: 1, subtitle: 0, data: 0 },
-};
+const dialects = bothDialects('scanner_test', path.join('lib', 'library.sqlite'));
+const metadata = sampleMetadata;
 
 /** Fake timers that fake only the clock: timers and I/O run for real (pg needs them). */
 const ALL_BUT_DATE: NonNullable<FakeTimersConfig['doNotFake']> = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'];
@@ -57,10 +23,7 @@ async function at(time: number, work: () => Promise<void>): Promise<void> {
   }
 }
 
-describe.each([
-  ['SQLite', () => `sqlite:${path.join(tmp, 'lib', 'library.sqlite')}`],
-  ['PostgreSQL', () => adminUrl.replace(/\/[^/]*$/, `/${pgName}`)],
-])('the library on %s', (_name, url) => {
+describe.each(dialects)('the library on %s', (_name, url) => {
   let library: Library;
 
   beforeAll(async () => {

@@ -3,52 +3,14 @@
  * videos found by index, move candidates, a record moved with its id, probe
  * indexes renumbered after moves, videos marked missing (never deleted).
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
 import { Library } from '../../src/library/library';
-import type { NewScanFile, VideoMetadata } from '../../src/library/types';
+import type { NewScanFile } from '../../src/library/types';
+import { bothDialects, sampleMetadata } from '../support/library-dialects';
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgName = `scanner_lifecycle_${randomBytes(4).toString('hex')}`;
-let tmp: string;
+const dialects = bothDialects('scanner_lifecycle');
+const metadata = sampleMetadata;
 
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'library-lifecycle-'));
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${pgName}`);
-  await admin.end();
-});
-
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${pgName} with (force)`);
-  await admin.end();
-});
-
-const metadata: VideoMetadata = {
-  durationSeconds: 2,
-  durationFrames: 50,
-  frameRateNumerator: 25,
-  frameRateDenominator: 1,
-  width: 320,
-  height: 240,
-  videoCodec: 'h264',
-  audioCodec: 'aac',
-  container: 'mp4',
-  bitRate: 123456,
-  streamCounts: { video: 1, audio: 1, subtitle: 0, data: 0 },
-};
-
-describe.each([
-  ['SQLite', () => `sqlite:${path.join(tmp, 'library.sqlite')}`],
-  ['PostgreSQL', () => adminUrl.replace(/\/[^/]*$/, `/${pgName}`)],
-])('on %s', (_name, url) => {
+describe.each(dialects)('on %s', (_name, url) => {
   let library: Library;
 
   beforeAll(async () => {
