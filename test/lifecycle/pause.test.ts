@@ -8,9 +8,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
-import { runCli } from '../../src/cli/main';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
 import type { Prober } from '../../src/probe/ffprobe';
@@ -18,6 +16,7 @@ import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { progressQuery } from '../../src/workflows/definitions';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
+import { scanctl } from '../support/scanctl';
 import { killPart, startPart, type Part } from '../support/processes';
 import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
 
@@ -40,25 +39,6 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-/** Runs `scanctl` in-process against the stack's API; resolves to its exit code and what it printed. */
-async function scanctl(baseUrl: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void): NodeJS.WritableStream =>
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const code = await runCli(['--api-url', baseUrl, ...args], {
-    stdout: sink((text) => (stdout += text)),
-    stderr: sink((text) => (stderr += text)),
-    cwd: process.cwd(),
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -10,14 +10,13 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { runCli } from '../../src/cli/main';
 import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import type { ScheduleBody } from '../../src/temporal/schedules';
 import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
+import { scanctl } from '../support/scanctl';
 import { http, startStack, temporalAddress, waitFor, type Stack, withProbeHook } from '../support/stack';
 
 jest.setTimeout(300_000);
@@ -46,25 +45,6 @@ afterAll(async () => {
 const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
 const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
 
-/** Runs `scanctl` in-process against the stack's API; resolves to its exit code and what it printed. */
-async function scanctl(baseUrl: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void): NodeJS.WritableStream =>
-    new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const code = await runCli(['--api-url', baseUrl, ...args], {
-    stdout: sink((text) => (stdout += text)),
-    stderr: sink((text) => (stderr += text)),
-    cwd: process.cwd(),
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
 
 /** Every scan of a root Temporal knows, with its start and close times. */
 async function scansOf(root: string): Promise<{ id: string; start: number; close: number | null }[]> {
