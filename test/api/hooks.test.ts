@@ -9,10 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapToolPath } from '../../src/api/hooks';
 import { loadConfig } from '../../src/config';
-import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, startStack, waitFor, type Stack, holdingProber } from '../support/stack';
 
 const TOKEN = 'hooks-test-token';
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -23,26 +22,6 @@ let work: string;
 /** The workers' view: SCAN_ROOTS. */
 let media: string;
 let stack: Stack;
-
-/** Files under a folder named `held` are not probed until their scan is cancelled. */
-function holdingProber(prober: Prober): Prober {
-  return new Proxy(prober, {
-    get(target, key) {
-      if (key === 'probe') {
-        return async (file: string, options: { timeoutMs: number; signal?: AbortSignal }) => {
-          if (file.includes(`${path.sep}held${path.sep}`)) {
-            await new Promise((_resolve, reject) => {
-              options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
-            });
-          }
-          return target.probe(file, options);
-        };
-      }
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 // ---- the tools' documented bodies (fields as Sonarr and Radarr serialise them) ----
 

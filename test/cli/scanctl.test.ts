@@ -9,11 +9,10 @@ import http_ from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { freePort } from '../support/processes';
-import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { http, startStack, waitFor, type Stack, holdingProber } from '../support/stack';
 
 const PROJECT = path.resolve(__dirname, '..', '..');
 const TOKEN = 'cli-test-token';
@@ -22,29 +21,6 @@ const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 let clips: TestClip[];
 let work: string;
 let stack: Stack;
-
-/**
- * Files under a folder named `held` are not probed until their scan is
- * cancelled: a scan of such a folder runs as long as a test needs it to.
- */
-function holdingProber(prober: Prober): Prober {
-  return new Proxy(prober, {
-    get(target, key) {
-      if (key === 'probe') {
-        return async (file: string, options: { timeoutMs: number; signal?: AbortSignal }) => {
-          if (file.includes(`${path.sep}held${path.sep}`)) {
-            await new Promise((_resolve, reject) => {
-              options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
-            });
-          }
-          return target.probe(file, options);
-        };
-      }
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 interface Run {
   code: number | null;

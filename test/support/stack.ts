@@ -138,7 +138,10 @@ export async function startStack(
  * The same prober, running `before(file)` ahead of every probe: how tests
  * count, slow down or hold back the probes of the worker's real prober.
  */
-export function withProbeHook(prober: Prober, before: (file: string) => Promise<void> | void): Prober {
+export function withProbeHook(
+  prober: Prober,
+  before: (file: string, options: { timeoutMs: number; signal?: AbortSignal }) => Promise<void> | void,
+): Prober {
   return {
     get path() {
       return prober.path;
@@ -148,10 +151,23 @@ export function withProbeHook(prober: Prober, before: (file: string) => Promise<
     },
     version: () => prober.version(),
     probe: async (file, options) => {
-      await before(file);
+      await before(file, options);
       return prober.probe(file, options);
     },
   };
+}
+
+/**
+ * Files under a folder named `held` are not probed until their scan is
+ * cancelled: a scan of such a folder runs as long as a test needs it to.
+ */
+export function holdingProber(prober: Prober): Prober {
+  return withProbeHook(prober, async (file, options) => {
+    if (!file.includes(`${path.sep}held${path.sep}`)) return;
+    await new Promise((_resolve, reject) => {
+      options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true });
+    });
+  });
 }
 
 /** JSON over real HTTP. */
