@@ -196,9 +196,13 @@ describe('a start with no worker polling', () => {
       expect(same.filter((r) => r.status === 202)).toHaveLength(1);
       expect(same.filter((r) => r.status === 200)).toHaveLength(7);
 
-      // Every job is one the list knows, pending until a worker comes.
-      const listed = await http<{ jobs: JobBody[] }>(api.baseUrl, 'GET', '/api/v1/jobs?status=pending&limit=100');
-      expect(new Set(listed.body.jobs.map((j) => j.job_id))).toEqual(new Set([...many, ...same].map((r) => r.body.job_id)));
+      // Every job is one the list knows, pending until a worker comes. The list
+      // reads Temporal's visibility, which follows a start by a moment under load.
+      const started = new Set([...many, ...same].map((r) => r.body.job_id));
+      const pendingIds = async (): Promise<Set<string>> =>
+        new Set((await http<{ jobs: JobBody[] }>(api.baseUrl, 'GET', '/api/v1/jobs?status=pending&limit=100')).body.jobs.map((j) => j.job_id));
+      const listed = await waitFor(pendingIds, (ids) => ids.size >= started.size, 10_000, 200);
+      expect(listed).toEqual(started);
       await api.startWorker();
       for (const { body } of [...many, same[0]!]) {
         const job = await waitFor(() => getJob(api.baseUrl, body.job_id), (j) => TERMINAL.includes(j.status), 120_000, 200);
