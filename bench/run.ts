@@ -4,9 +4,14 @@
  * API on a real Temporal server, worker and API as separate processes).
  *
  *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once
+ *      (--raw-files K: over the first K files only; rates are per second, so the ratios hold)
+ *   A' raw thumbnails: `ffmpeg -ss T -i FILE -frames:v 1 -vf scale=W:-1`, one process per file, over
+ *      A's files, THUMBNAIL_CONCURRENCY at once (the same value B's worker runs with)
  *   B  a full scan through the API, start to the end of probing (thumbnails follow), with the worker's default prober
  *      (PROBER unset); API latency polled at 20 Hz meanwhile
- *   B' the same scan with PROBER=ffprobe, on a fresh library (worker and API restarted)
+ *      and its thumbnail phase (end of probing to the last picture)
+ *   B' the same scan with PROBER=ffprobe, on a fresh library (worker and API restarted);
+ *      --skip-ffprobe-scan leaves it out
  *   C  cancel latency at about half-way, 5 runs
  *   D  an incremental rescan of the unchanged library
  *   and Temporal's cost (history events) and the worker's peak RSS.
@@ -15,12 +20,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { Client, Connection } from '@temporalio/client';
+import execa from 'execa';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { createProber } from '../src/probe/ffprobe';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
-import { buildLibrary, ensureTestMedia } from '../test/support/media';
+import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
+import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
 
 interface Args {
@@ -28,20 +37,36 @@ interface Args {
   json: string | null;
   cancelRuns: number;
   workDir: string;
+  /** A and the raw thumbnails run over the first `rawFiles` files. */
+  rawFiles: number;
+  skipFfprobeScan: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const value = (name: string): string | undefined => {
-    const at = argv.indexOf(name);
-    return at >= 0 ? argv[at + 1] : undefined;
-  };
-  const files = Number(value('--files') ?? 5000);
+function readArgs(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      files: { type: 'string', default: '5000' },
+      json: { type: 'string' },
+      'cancel-runs': { type: 'string', default: '5' },
+      dir: { type: 'string', default: path.join(os.tmpdir(), 'scanner-bench') },
+      'raw-files': { type: 'string' },
+      'skip-ffprobe-scan': { type: 'boolean', default: false },
+    },
+  });
+  const files = Number(values.files);
   if (!Number.isInteger(files) || files < 10) throw new Error('--files takes a whole number of at least 10');
+  const rawFiles = values['raw-files'] === undefined ? files : Number(values['raw-files']);
+  if (!Number.isInteger(rawFiles) || rawFiles < 1) throw new Error('--raw-files takes a whole number of at least 1');
+  const cancelRuns = Number(values['cancel-runs']);
+  if (!Number.isInteger(cancelRuns) || cancelRuns < 0) throw new Error('--cancel-runs takes a whole number');
   return {
     files,
-    json: value('--json') ?? null,
-    cancelRuns: Number(value('--cancel-runs') ?? 5),
-    workDir: path.resolve(value('--dir') ?? path.join(os.tmpdir(), 'scanner-bench')),
+    json: values.json ?? null,
+    cancelRuns,
+    workDir: path.resolve(values.dir),
+    rawFiles: Math.min(rawFiles, files),
+    skipFfprobeScan: values['skip-ffprobe-scan'],
   };
 }
 
@@ -62,12 +87,17 @@ interface Job {
   status: string;
   phase: string;
   progress: number | null;
-  counts: { probed: number; skipped: number; discovered: number };
+  counts: { probed: number; skipped: number; discovered: number; thumbnails?: number };
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs(process.argv.slice(2));
   const concurrency = Number(process.env.PROBE_CONCURRENCY ?? os.availableParallelism());
+  // B's worker makes this many pictures at once (the service's default is 1
+  // per worker; the benchmark uses the cores, as for probing), and the raw
+  // thumbnails run the same number of ffmpeg at once, for a fair ratio.
+  const thumbnailConcurrency = Number(process.env.THUMBNAIL_CONCURRENCY ?? os.availableParallelism());
+  const thumbnailWidth = loadConfig(process.env).thumbnailWidth;
   await fs.mkdir(args.workDir, { recursive: true });
 
   say(`building a library of ${args.files} files in ${args.workDir}`);
@@ -83,24 +113,38 @@ async function main(): Promise<void> {
     await fs.writeFile(marker, JSON.stringify(files));
   }
 
-  // A: the physical limit.
-  say(`A: ffprobe alone, ${concurrency} at once`);
+  // A: the physical limit, over all files or the first --raw-files of them.
+  const rawFiles = files.slice(0, args.rawFiles);
+  const sampled = rawFiles.length < files.length ? ` (sampled: the first ${rawFiles.length} of ${files.length} files)` : '';
+  say(`A: ffprobe alone, ${concurrency} at once${sampled}`);
   const prober = createProber({ ffprobePath: process.env.FFPROBE_PATH, concurrency });
   const rawStarted = performance.now();
   const rawCpuBefore = await childrenCpuSeconds();
   let rawFailures = 0;
   await Promise.all(
-    files.map(async (file) => {
+    rawFiles.map(async (file) => {
       const result = await prober.probe(file, { timeoutMs: 30_000 });
       if (!result.ok) rawFailures += 1;
     }),
   );
   const rawSeconds = (performance.now() - rawStarted) / 1000;
-  const rawFilesPerS = files.length / rawSeconds;
+  const rawFilesPerS = rawFiles.length / rawSeconds;
   // The CPU of A (ffprobe and spawning it), and how much of the machine it
   // kept busy: the same figures for B show what the service's bookkeeping costs.
   const rawCpuSeconds = (await childrenCpuSeconds()) - rawCpuBefore;
   say(`   ${round(rawFilesPerS)} files/s (${rawFailures} failures), CPU (ffprobe and spawning it) ${round(rawCpuSeconds)} s over ${round(rawSeconds)} s`);
+
+  // A': the same pictures as B's thumbnail phase, made by ffmpeg alone.
+  say(`A': raw thumbnails, ffmpeg -ss T -i FILE -frames:v 1 -vf scale=${thumbnailWidth}:-1, ${thumbnailConcurrency} at once${sampled}`);
+  const rawThumbs = await rawThumbnails(
+    rawFiles,
+    await seekSecondsOf(rawFiles, clips),
+    thumbnailWidth,
+    thumbnailConcurrency,
+    path.join(args.workDir, `raw-thumbnails-${Date.now()}`),
+  );
+  const rawThumbnailsPerS = (rawFiles.length - rawThumbs.failures) / rawThumbs.seconds;
+  say(`   ${round(rawThumbnailsPerS)} pictures/s (${rawThumbs.slowSeeks} with a slow seek, ${rawThumbs.failures} failures), CPU (ffmpeg and spawning it) ${round(rawThumbs.cpuSeconds)} s over ${round(rawThumbs.seconds)} s`);
 
   // The service: dev server in memory, worker and API as their own processes.
   const temporalPort = await freePort();
@@ -124,6 +168,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     PROBE_CONCURRENCY: String(concurrency),
+    THUMBNAIL_CONCURRENCY: String(thumbnailConcurrency),
     LOG_LEVEL: 'warn',
   };
   const config = loadConfig(env);
@@ -208,7 +253,17 @@ async function main(): Promise<void> {
   /** A full scan of the library through the API, polled at 20 Hz throughout, with the CPU each part used. */
   const fullScan = async (
     label: string,
-  ): Promise<{ jobId: string; seconds: number; withPicturesSeconds: number; filesPerS: number; latencies: number[]; cpu: Record<string, number> }> => {
+  ): Promise<{
+    jobId: string;
+    seconds: number;
+    withPicturesSeconds: number;
+    filesPerS: number;
+    /** Pictures made from the end of probing to the end of the scan, and per second of that phase. */
+    thumbnailsMade: number;
+    thumbnailsPerS: number | null;
+    latencies: number[];
+    cpu: Record<string, number>;
+  }> => {
     const cpuBefore = await cpuByPart(temporalPort);
     const scanStarted = performance.now();
     const started = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: libraryDir });
@@ -217,13 +272,17 @@ async function main(): Promise<void> {
     let job: Job;
     // The scan's rate is its probing: thumbnails follow in a phase of their own.
     let probedAt: number | null = null;
+    let thumbnailsWhenProbed = 0;
     for (;;) {
       const tick = performance.now();
       const res = await call<Job>('GET', `/api/v1/jobs/${jobId}`);
       latencies.push(res.ms);
       job = res.body;
       const ended = ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status);
-      if (probedAt === null && (ended || job.phase === 'thumbnails')) probedAt = performance.now();
+      if (probedAt === null && (ended || job.phase === 'thumbnails')) {
+        probedAt = performance.now();
+        thumbnailsWhenProbed = job.counts.thumbnails ?? 0;
+      }
       if (ended) break;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(process.env.BENCH_POLL_MS ?? 50) - (performance.now() - tick))));
     }
@@ -234,8 +293,14 @@ async function main(): Promise<void> {
     say(`   CPU seconds during ${label}: ${JSON.stringify(cpu)} over ${round(seconds)} s`);
     if (job.status !== 'completed') throw new Error(`scan ended ${job.status}`);
     const filesPerS = files.length / seconds;
-    say(`   ${round(filesPerS)} files/s probed, ${round(withPicturesSeconds)} s until every picture, ${latencies.length} polls`);
-    return { jobId, seconds, withPicturesSeconds, filesPerS, latencies, cpu };
+    const thumbnailsMade = (job.counts.thumbnails ?? 0) - thumbnailsWhenProbed;
+    const thumbnailSeconds = withPicturesSeconds - seconds;
+    const thumbnailsPerS = thumbnailSeconds > 0 ? thumbnailsMade / thumbnailSeconds : null;
+    say(
+      `   ${round(filesPerS)} files/s probed; then ${thumbnailsMade} pictures in ${round(thumbnailSeconds)} s (${thumbnailsPerS === null ? '-' : round(thumbnailsPerS)} pictures/s), ` +
+        `${round(withPicturesSeconds)} s until every picture; ${latencies.length} polls`,
+    );
+    return { jobId, seconds, withPicturesSeconds, filesPerS, thumbnailsMade, thumbnailsPerS, latencies, cpu };
   };
 
   try {
@@ -276,14 +341,21 @@ async function main(): Promise<void> {
     say(`   ${cancelSeconds.map((s) => round(s)).join(', ')} s`);
 
     // B': the same full scan with PROBER=ffprobe, on a fresh library: worker and API restarted.
-    say("B': a full scan through the API with PROBER=ffprobe");
-    await stopProcesses();
-    const ffprobeData = { DATA_DIR: path.join(dataDir, 'ffprobe') };
-    worker = startProcess('worker-main.js', { ...ffprobeData, PROBER: 'ffprobe' });
-    startProcess(path.join('api', 'server.js'), ffprobeData);
-    await waitUntil(async () => (await call<{ status: string }>('GET', '/health')).status === 200, 60_000);
-    await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
-    const ffprobeScan = await fullScan("B'");
+    let ffprobeScan: Awaited<ReturnType<typeof fullScan>> | null = null;
+    if (args.skipFfprobeScan) {
+      say("B': skipped (--skip-ffprobe-scan)");
+    } else {
+      say("B': a full scan through the API with PROBER=ffprobe");
+      await stopProcesses();
+      const ffprobeData = { DATA_DIR: path.join(dataDir, 'ffprobe') };
+      worker = startProcess('worker-main.js', { ...ffprobeData, PROBER: 'ffprobe' });
+      startProcess(path.join('api', 'server.js'), ffprobeData);
+      await waitUntil(async () => (await call<{ status: string }>('GET', '/health')).status === 200, 60_000);
+      await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
+      ffprobeScan = await fullScan("B'");
+    }
+    const machineBusy = (cpu: Record<string, number>, seconds: number): number =>
+      round(Object.values(cpu).reduce((sum, used) => sum + used, 0) / (seconds * os.availableParallelism()), 3);
 
     const results = {
       files: files.length,
@@ -291,8 +363,9 @@ async function main(): Promise<void> {
       scan_files_per_s: round(scanFilesPerS),
       scan_vs_raw: round(scanFilesPerS / rawFilesPerS, 3),
       prober: defaultProber,
-      scan_ffprobe_files_per_s: round(ffprobeScan.filesPerS),
-      scan_ffprobe_vs_raw: round(ffprobeScan.filesPerS / rawFilesPerS, 3),
+      // null with --skip-ffprobe-scan, as every B' figure below.
+      scan_ffprobe_files_per_s: ffprobeScan && round(ffprobeScan.filesPerS),
+      scan_ffprobe_vs_raw: ffprobeScan && round(ffprobeScan.filesPerS / rawFilesPerS, 3),
       api_p50_ms: round(percentile(latencies, 50)),
       api_p99_ms: round(percentile(latencies, 99)),
       api_polls: latencies.length,
@@ -307,23 +380,37 @@ async function main(): Promise<void> {
       scan_seconds: round(scanSeconds),
       // Start to completed, thumbnail phase included: the whole library has its pictures.
       scan_with_thumbnails_seconds: round(scan.withPicturesSeconds),
+      // Pictures per second in B's thumbnail phase (end of probing to the last picture), against A'
+      // (ffmpeg alone, the same frames, THUMBNAIL_CONCURRENCY at once: settings.thumbnail_concurrency).
+      thumbnails_per_s: scan.thumbnailsPerS && round(scan.thumbnailsPerS),
+      raw_thumbnails_per_s: round(rawThumbnailsPerS),
+      thumbnails_vs_raw: scan.thumbnailsPerS && round(scan.thumbnailsPerS / rawThumbnailsPerS, 3),
+      thumbnails_made: scan.thumbnailsMade,
+      thumbnails_seconds: round(scan.withPicturesSeconds - scan.seconds),
       cpu_seconds_during_scan: cpuDuringScan,
-      cpu_seconds_during_ffprobe_scan: ffprobeScan.cpu,
-      ffprobe_scan_seconds: round(ffprobeScan.seconds),
-      ffprobe_scan_api_p99_ms: round(percentile(ffprobeScan.latencies, 99)),
+      cpu_seconds_during_ffprobe_scan: ffprobeScan && ffprobeScan.cpu,
+      ffprobe_scan_seconds: ffprobeScan && round(ffprobeScan.seconds),
+      ffprobe_scan_api_p99_ms: ffprobeScan && round(percentile(ffprobeScan.latencies, 99)),
+      // A and A' ran over the first raw_files files (all of them unless --raw-files).
+      raw_files: rawFiles.length,
       raw_seconds: round(rawSeconds),
       raw_ffprobe_cpu_seconds: round(rawCpuSeconds),
+      raw_thumbnails_seconds: round(rawThumbs.seconds),
+      raw_thumbnail_failures: rawThumbs.failures,
+      // Files whose fast seek made no picture, made again decoding from the start (the thumbnailer's fallback).
+      raw_thumbnail_slow_seeks: rawThumbs.slowSeeks,
+      raw_thumbnails_cpu_seconds: round(rawThumbs.cpuSeconds),
       // Share of the machine's CPU time in use: A (ffprobe alone) and B (the whole service).
       raw_machine_busy: round(rawCpuSeconds / (rawSeconds * os.availableParallelism()), 3),
-      scan_machine_busy: round(
-        Object.values(cpuDuringScan).reduce((sum, seconds) => sum + seconds, 0) / (scanSeconds * os.availableParallelism()),
-        3,
-      ),
-      scan_ffprobe_machine_busy: round(
-        Object.values(ffprobeScan.cpu).reduce((sum, seconds) => sum + seconds, 0) / (ffprobeScan.seconds * os.availableParallelism()),
-        3,
-      ),
-      settings: { probe_concurrency: concurrency, batch_size: config.batchSize, window: config.window },
+      scan_machine_busy: machineBusy(cpuDuringScan, scanSeconds),
+      scan_ffprobe_machine_busy: ffprobeScan && machineBusy(ffprobeScan.cpu, ffprobeScan.seconds),
+      settings: {
+        probe_concurrency: concurrency,
+        thumbnail_concurrency: thumbnailConcurrency,
+        thumbnail_width: thumbnailWidth,
+        batch_size: config.batchSize,
+        window: config.window,
+      },
       machine: {
         cores: os.availableParallelism(),
         memory_gb: round(os.totalmem() / 2 ** 30, 1),
@@ -335,20 +422,30 @@ async function main(): Promise<void> {
     const table = [
       `| figure (N = ${results.files}) | value |`,
       '|---|---|',
-      `| A: ffprobe alone | ${results.raw_files_per_s} files/s |`,
+      `| A: ffprobe alone${sampled} | ${results.raw_files_per_s} files/s |`,
       `| B: full scan through the API, default prober (${results.prober}) | ${results.scan_files_per_s} files/s |`,
       `| B/A | ${results.scan_vs_raw} |`,
-      `| B with PROBER=ffprobe / its B/A | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw} |`,
+      ffprobeScan
+        ? `| B with PROBER=ffprobe / its B/A | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw} |`
+        : '| B with PROBER=ffprobe | skipped (--skip-ffprobe-scan) |',
+      `| A': ffmpeg alone, \`-ss T -i FILE -frames:v 1 -vf scale=${thumbnailWidth}:-1\`, ${thumbnailConcurrency} at once${sampled} | ${results.raw_thumbnails_per_s} pictures/s (${results.raw_thumbnail_slow_seeks} slow-seek reruns, ${results.raw_thumbnail_failures} failures) |`,
+      `| B's thumbnail phase, THUMBNAIL_CONCURRENCY=${thumbnailConcurrency} (${results.thumbnails_made} pictures in ${results.thumbnails_seconds} s) / B/A' | ${results.thumbnails_per_s ?? '-'} pictures/s / ${results.thumbnails_vs_raw ?? '-'} |`,
+      `| B until the whole library has pictures | ${results.scan_with_thumbnails_seconds} s |`,
       `| API latency during B, p50 / p99 (${results.api_polls} polls at 20 Hz) | ${results.api_p50_ms} / ${results.api_p99_ms} ms |`,
       `| cancel to \`cancelled\` and no ffprobe left, p50 / p95 (${args.cancelRuns} runs) | ${results.cancel_p50_s} / ${results.cancel_p95_s} s |`,
       `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
       `| history events per 1,000 files / largest run | ${results.history_events_per_1000_files} / ${results.max_history_events} |`,
       `| worker peak RSS / worker and probe hosts together | ${results.worker_peak_rss_mb} / ${results.worker_and_hosts_peak_rss_mb} MB |`,
-      `| CPU busy, A / B / B with ffprobe (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} / ${results.scan_ffprobe_machine_busy} |`,
+      `| CPU busy, A / B / B with ffprobe (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} / ${results.scan_ffprobe_machine_busy ?? 'skipped'} |`,
       `| CPU seconds during B: probe hosts (and ffprobe) / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe and its spawning ${results.raw_ffprobe_cpu_seconds}) |`,
-      `| CPU seconds during B with ffprobe: ffprobe and host / worker / Temporal / API | ${ffprobeScan.cpu.probe_host_and_ffprobe ?? 0} / ${ffprobeScan.cpu.worker ?? 0} / ${ffprobeScan.cpu.temporal_server ?? 0} / ${ffprobeScan.cpu.api ?? 0} |`,
+      ...(ffprobeScan
+        ? [
+            `| CPU seconds during B with ffprobe: ffprobe and host / worker / Temporal / API | ${ffprobeScan.cpu.probe_host_and_ffprobe ?? 0} / ${ffprobeScan.cpu.worker ?? 0} / ${ffprobeScan.cpu.temporal_server ?? 0} / ${ffprobeScan.cpu.api ?? 0} |`,
+          ]
+        : []),
       '',
-      `Machine: ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gb} GiB, Node ${results.machine.node}, ${results.machine.ffprobe}; PROBE_CONCURRENCY=${concurrency}, SCAN_BATCH_SIZE=${config.batchSize}, SCAN_WINDOW=${config.window}.`,
+      `Machine: ${results.machine.cores} cores (${results.machine.cpu}), ${results.machine.memory_gb} GiB, Node ${results.machine.node}, ${results.machine.ffprobe}; ` +
+        `PROBE_CONCURRENCY=${concurrency}, THUMBNAIL_CONCURRENCY=${thumbnailConcurrency} (B's worker and A'), THUMBNAIL_WIDTH=${thumbnailWidth}, SCAN_BATCH_SIZE=${config.batchSize}, SCAN_WINDOW=${config.window}.`,
     ].join('\n');
     process.stdout.write(`${table}\n`);
     if (args.json) await fs.writeFile(args.json, `${JSON.stringify(results, null, 2)}\n`);
@@ -371,6 +468,91 @@ async function childrenCpuSeconds(): Promise<number> {
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
 }
 
+/**
+ * The second each file's picture is taken at, as the thumbnailer picks it
+ * from the clip's duration. A library file is a hard link to its clip (same
+ * inode); a copy (across devices) is the clip buildLibrary put at its index.
+ */
+async function seekSecondsOf(files: string[], clips: TestClip[]): Promise<number[]> {
+  const videos = clips.filter((clip) => clip.hasVideo);
+  const byInode = new Map<string, number>();
+  for (const clip of videos) {
+    const stat = await fs.stat(clip.file);
+    byInode.set(`${stat.dev}:${stat.ino}`, clip.durationSeconds);
+  }
+  return Promise.all(
+    files.map(async (file, index) => {
+      const stat = await fs.stat(file);
+      const duration = byInode.get(`${stat.dev}:${stat.ino}`) ?? (videos[index % videos.length] as TestClip).durationSeconds;
+      return thumbnailSeekSeconds(duration);
+    }),
+  );
+}
+
+/**
+ * A': one `ffmpeg -ss T -i FILE -frames:v 1 -vf scale=W:-1` per file (the
+ * static ffmpeg the thumbnailer runs), `concurrency` at once, each picture
+ * written as a JPEG into `outDir` (removed afterwards). Where that makes no
+ * picture, a second run with `-ss` after `-i`, as the thumbnailer's fallback,
+ * so that A' makes the same pictures as B.
+ */
+async function rawThumbnails(
+  files: string[],
+  seekSeconds: number[],
+  width: number,
+  concurrency: number,
+  outDir: string,
+): Promise<{ seconds: number; failures: number; slowSeeks: number; cpuSeconds: number }> {
+  await fs.mkdir(outDir, { recursive: true });
+  const cpuBefore = await childrenCpuSeconds();
+  const started = performance.now();
+  let next = 0;
+  let failures = 0;
+  let slowSeeks = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let index = next++; index < files.length; index = next++) {
+          const picture = path.join(outDir, `${index}.jpg`);
+          const seek = ['-ss', (seekSeconds[index] as number).toFixed(3)];
+          const made = async (fastSeek: boolean): Promise<boolean> => {
+            const input = ['-i', files[index] as string];
+            const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', ...(fastSeek ? [...seek, ...input] : [...input, ...seek])];
+            args.push('-frames:v', '1', '-vf', `scale=${width}:-1`, '-y', picture);
+            const run = await execa(ffmpegInstaller.path, args, { stdin: 'ignore', stdout: 'ignore', reject: false, timeout: 30_000 });
+            // ffmpeg exits 0 when the seek lands past every frame: no picture is a failure too.
+            return run.exitCode === 0 && ((await fs.stat(picture).catch(() => null))?.size ?? 0) > 0;
+          };
+          if (await made(true)) continue;
+          // As the thumbnailer does: where the fast seek lands past every frame
+          // (an MPEG-TS clip with one keyframe), decode from the start to T.
+          slowSeeks += 1;
+          if (!(await made(false))) failures += 1;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, failures, slowSeeks, cpuSeconds: (await childrenCpuSeconds()) - cpuBefore };
+  } finally {
+    await fs.rm(outDir, { recursive: true, force: true });
+  }
+}
+
+/** The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1]); empty when the process is gone. */
+async function statFields(pid: number | string): Promise<string[]> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat === '' ? [] : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Whether a process descends from this one: other runs of the benchmark on the machine have workers and APIs too. */
+async function isOurs(pid: number): Promise<boolean> {
+  for (let at = pid, depth = 0; at > 1 && depth < 8; depth += 1) {
+    at = Number((await statFields(at))[1] ?? 0);
+    if (at === process.pid) return true;
+  }
+  return false;
+}
+
 /** CPU seconds used so far by each part of the service (ffprobe counted in its reaping parent's children time). */
 async function cpuByPart(temporalPort: number): Promise<Record<string, number>> {
   const parts: Record<string, number> = {};
@@ -387,9 +569,9 @@ async function cpuByPart(temporalPort: number): Promise<Record<string, number>> 
           : cmdline.includes('start-dev') && cmdline.includes(`--port ${temporalPort}`)
             ? 'temporal_server'
             : null;
-    if (part === null) continue;
-    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (part === null || (part !== 'temporal_server' && !(await isOurs(Number(entry))))) continue;
+    const fields = await statFields(entry);
+    if (fields.length === 0) continue;
     // utime, stime, and for the probe host also cutime, cstime: its reaped ffprobe children.
     const own = Number(fields[11]) + Number(fields[12]);
     const children = part === 'probe_host_and_ffprobe' ? Number(fields[13]) + Number(fields[14]) : 0;
@@ -411,8 +593,7 @@ async function probeHostsOf(workerPid: number | undefined): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== workerPid) continue;
+    if (Number((await statFields(entry))[1]) !== workerPid) continue;
     const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
     if (cmdline.includes('probe-host')) pids.push(Number(entry));
   }
