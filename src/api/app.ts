@@ -11,12 +11,11 @@ import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
-import { createProber } from '../probe/ffprobe';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
-import { healthHandler } from './health';
+import { healthHandler, serviceProberVersion } from './health';
 import { resolveScanRoot } from './paths';
 import type { JobStatus } from '../temporal/status';
 import {
@@ -40,7 +39,7 @@ export interface AppDependencies {
   logger: Logger;
   /** Throws when the Temporal frontend does not answer. */
   checkTemporal: () => Promise<void>;
-  /** First line of the prober's `-version`, for the health body; by default the configured ffprobe's, asked once. */
+  /** The prober's version line, for the health body; by default that of the prober PROBER selects for the workers, asked once. */
   proberVersion?: () => Promise<string>;
 }
 
@@ -72,7 +71,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
     if (req.path === '/') {
-      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'");
+      // blob: for the library's pictures, fetched with the token and shown through object URLs.
+      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; img-src 'self' blob:");
     }
     next();
   });
@@ -104,7 +104,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   const health = healthHandler({
     checkDatabase: () => library.ping(),
     checkTemporal,
-    proberVersion: proberVersion ?? defaultProberVersion(config),
+    proberVersion: proberVersion ?? serviceProberVersion(config, logger),
   });
   app.get('/health', health);
   app.get('/health/ready', health);
@@ -299,12 +299,6 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   });
 
   return app;
-}
-
-/** The configured ffprobe's version line (the API probes nothing else with it). */
-function defaultProberVersion(config: Config): () => Promise<string> {
-  const prober = createProber({ ffprobePath: config.ffprobePath, concurrency: 1 });
-  return () => prober.version();
 }
 
 function parseJobId(raw: unknown): string {

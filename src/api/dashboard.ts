@@ -15,6 +15,12 @@
  * - Pause and Resume on a running or paused scan; a paused scan's stream
  *   stays open (it keeps sending its state), so it needs no polling either.
  * - The library: search and paging, or only the videos whose files are gone.
+ *   Each video shows its picture in a box of fixed size (the rows never jump
+ *   as pictures arrive), fetched only once its row comes near the viewport.
+ *   Pictures are fetched with the token like every other call and shown
+ *   through object URLs: an <img src> cannot send the Authorization header,
+ *   and the token is never put in a URL. fetch() keeps the HTTP cache and
+ *   its ETag revalidation.
  * - Scan schedules: list, create (folder and interval), run now, pause,
  *   unpause, delete. The list is read on load and after each change, never
  *   on a timer.
@@ -69,6 +75,9 @@ export const dashboardHtml = `<!doctype html>
   caption { text-align: left; padding: .2rem 0; color: #4d4d4d; }
   td, th { border-bottom: 1px solid #d0d0d0; padding: .25rem .4rem; text-align: left; font-size: .9rem; vertical-align: top; }
   td:first-child { overflow-wrap: anywhere; }
+  .video-file { display: flex; gap: .6rem; align-items: flex-start; }
+  /* 16:9 at a fixed size: the row's height is known before the picture arrives. */
+  .thumb { flex: none; display: block; width: 160px; height: 90px; object-fit: contain; background: #e8e8e8; border-radius: 3px; }
   .pager { display: flex; gap: .8rem; align-items: center; margin: .6rem 0; }
   .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 </style>
@@ -470,6 +479,53 @@ export const dashboardHtml = `<!doctype html>
   }
 
   // ---- library ----
+  /** Object URLs of the pictures on the page: released when the page of videos is replaced. */
+  let pictureUrls = [];
+  /** Why 300px: a picture is asked for a little before its row scrolls into view. */
+  const pictures = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      pictures.unobserve(entry.target);
+      loadPicture(entry.target);
+    }
+  }, { rootMargin: '300px 0px' });
+  async function loadPicture(img) {
+    try {
+      const res = await api(img.dataset.src);
+      if (!res.ok) { img.dataset.thumbnail = 'error'; return; }
+      const blob = await res.blob();
+      if (!img.isConnected) return;
+      const url = URL.createObjectURL(blob);
+      pictureUrls.push(url);
+      img.dataset.thumbnail = res.headers.get('x-thumbnail') || 'video';
+      img.src = url;
+    } catch (error) {
+      img.dataset.thumbnail = 'error';
+    }
+  }
+  function releasePictures() {
+    pictures.disconnect();
+    for (const url of pictureUrls) URL.revokeObjectURL(url);
+    pictureUrls = [];
+  }
+  /** The video's path, with its picture (the placeholder until the scan has made it). */
+  function fileCell(v) {
+    const img = document.createElement('img');
+    img.className = 'thumb';
+    img.alt = '';
+    img.width = 160;
+    img.height = 90;
+    img.dataset.src = '/api/v1/videos/' + encodeURIComponent(v.id) + '/thumbnail';
+    pictures.observe(img);
+    const name = document.createElement('span');
+    name.textContent = v.path;
+    const box = document.createElement('div');
+    box.className = 'video-file';
+    box.append(img, name);
+    const td = document.createElement('td');
+    td.append(box);
+    return td;
+  }
   function cell(text) {
     const td = document.createElement('td');
     td.textContent = text;
@@ -502,10 +558,11 @@ export const dashboardHtml = `<!doctype html>
       $('library-range').textContent = body.videos.length === 0 ? 'No videos' : 'Videos ' + first + '–' + (library.offset + body.videos.length) + ' of ' + body.total;
       $('library-prev').disabled = library.offset === 0;
       $('library-next').disabled = library.offset + PAGE >= body.total;
+      releasePictures();
       $('videos').replaceChildren(...body.videos.map((v) => {
         const tr = document.createElement('tr');
         tr.append(
-          cell(v.path),
+          fileCell(v),
           cell(v.width ? v.width + '×' + v.height : ''),
           cell(v.duration_seconds === null ? '' : v.duration_seconds.toFixed(1) + ' s'),
           cell([v.video_codec, v.audio_codec].filter(Boolean).join(' / ')),

@@ -5,15 +5,17 @@
  * playwright-core) against the real stack: a scan's bar fed by its event
  * stream with no polling, scans started elsewhere in the list, the library
  * paged past its first 50 videos, retry of what failed, cancel, pause and
- * resume, the missing-only filter, schedules, the API's errors, and a second stack with API_TOKEN for the token on every call
- * (the event stream's included).
+ * resume, the missing-only filter, schedules, the API's errors, the library's
+ * pictures (lazy, at a fixed size, the placeholder for a video without one),
+ * and a second stack with API_TOKEN for the token on every call (the event
+ * stream's and the pictures' included).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { JobBody } from '../../src/temporal/scans';
-import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
+import { buildLibrary, ensureTestMedia, ensureThumbnailClips, jpegSize, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -111,6 +113,56 @@ async function recordProgress(page: Page): Promise<void> {
   });
 }
 
+/** What the page shows of each picture of the library, in row order. */
+interface ShownPicture {
+  src: string;
+  kind: string | undefined;
+  naturalWidth: number;
+  naturalHeight: number;
+  box: { width: number; height: number };
+  /** Some of it lies inside the viewport. */
+  visible: boolean;
+}
+
+function shownPictures(page: Page): Promise<ShownPicture[]> {
+  return page.$$eval('#videos img.thumb', (imgs) =>
+    imgs.map((element) => {
+      const img = element as HTMLImageElement;
+      const rect = img.getBoundingClientRect();
+      return {
+        src: img.dataset.src ?? '',
+        kind: img.dataset.thumbnail,
+        naturalWidth: img.complete ? img.naturalWidth : 0,
+        naturalHeight: img.complete ? img.naturalHeight : 0,
+        box: { width: rect.width, height: rect.height },
+        visible: rect.bottom > 0 && rect.top < window.innerHeight,
+      };
+    }),
+  );
+}
+
+/** Waits until every picture inside the viewport has been drawn. */
+async function visiblePicturesLoaded(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const visible = [...document.querySelectorAll<HTMLImageElement>('#videos img.thumb')].filter((img) => {
+        const rect = img.getBoundingClientRect();
+        return rect.bottom > 0 && rect.top < window.innerHeight;
+      });
+      return visible.length > 0 && visible.every((img) => img.dataset.thumbnail !== undefined && img.complete && img.naturalWidth > 0);
+    },
+    undefined,
+    { timeout: 30_000 },
+  );
+}
+
+/** The width and height of the JPEG the API serves at `src`, and which kind it is. */
+async function served(baseUrl: string, src: string, headers: Record<string, string> = {}): Promise<{ width: number; height: number; kind: string | null }> {
+  const res = await fetch(`${baseUrl}${src}`, { headers });
+  expect(res.status).toBe(200);
+  return { ...jpegSize(Buffer.from(await res.arrayBuffer())), kind: res.headers.get('x-thumbnail') };
+}
+
 describe('dashboard', () => {
   it('fills a started scan’s bar from its event stream to 1, polling nothing while the stream is open', async () => {
     const folder = path.join(work, 'full');
@@ -153,7 +205,8 @@ describe('dashboard', () => {
     await page.press('#search-q', 'Enter');
     await page.waitForFunction(() => document.querySelectorAll('#videos tr').length === 1);
     expect(await page.textContent('#videos tr td')).toBe(hostile);
-    expect(await page.$$eval('#videos img', (imgs) => imgs.length)).toBe(0);
+    // The one picture is the video's own, not an element made from its name.
+    expect(await page.$$eval('#videos img', (imgs) => imgs.map((img) => img.className))).toEqual(['thumb']);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     await page.close();
   });
@@ -408,6 +461,68 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it("shows each video's picture at a fixed size, asking only for those scrolled near, the placeholder for a video without one", async () => {
+    const folder = path.join(work, 'pictures');
+    await buildLibrary(folder, 40, clips);
+    // Its header probes, its frames are cut off: it is in the library without a picture.
+    const anamorphic = (await ensureThumbnailClips()).find((c) => c.name === 'h264-anamorphic') as TestClip;
+    const corrupt = path.join(folder, 'corrupt.mkv');
+    await fs.writeFile(corrupt, (await fs.readFile(anamorphic.file)).subarray(0, 1200));
+    const job = await scanToEnd(folder);
+    expect(job.status).toBe('completed');
+    expect(job.counts.thumbnails).toBe(40);
+
+    const { page, traffic } = await openDashboard(stack.baseUrl);
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.fill('#search-q', 'pictures');
+    await page.press('#search-q', 'Enter');
+    await page.waitForFunction(() => document.getElementById('search-total')?.textContent === '41 videos match');
+    await page.$eval('#library', (section) => section.scrollIntoView());
+    await visiblePicturesLoaded(page);
+    const asked = (src: string): boolean => traffic.some((t) => t.kind === 'sent' && new URL(t.url).pathname === src);
+
+    // Every picture in view is drawn at the size the API serves it; every box is the same size, drawn or not.
+    const first = await shownPictures(page);
+    expect(first).toHaveLength(41);
+    expect(new Set(first.map((p) => `${p.box.width}x${p.box.height}`))).toEqual(new Set(['160x90']));
+    const inView = first.filter((p) => p.visible);
+    expect(inView.length).toBeGreaterThan(0);
+    for (const picture of inView) {
+      const jpeg = await served(stack.baseUrl, picture.src);
+      expect({ src: picture.src, kind: picture.kind, width: picture.naturalWidth, height: picture.naturalHeight })
+        .toEqual({ src: picture.src, kind: jpeg.kind, width: jpeg.width, height: jpeg.height });
+      expect(picture.naturalWidth).toBe(320);
+    }
+    // Lazy: the pictures well below the viewport were not asked for.
+    const below = await page.$$eval('#videos img.thumb', (imgs) =>
+      imgs.filter((img) => img.getBoundingClientRect().top > window.innerHeight + 600).map((img) => (img as HTMLImageElement).dataset.src ?? ''),
+    );
+    expect(below.length).toBeGreaterThan(10);
+    expect(below.filter(asked)).toEqual([]);
+
+    // Scrolled to the end, the last ones are asked for and drawn; the rows kept their height.
+    const heightBefore = await page.$eval('#videos', (tbody) => tbody.getBoundingClientRect().height);
+    await page.$eval('#videos tr:last-child', (tr) => tr.scrollIntoView());
+    await visiblePicturesLoaded(page);
+    const last = below[below.length - 1] as string;
+    expect(asked(last)).toBe(true);
+    expect(await page.$eval('#videos', (tbody) => tbody.getBoundingClientRect().height)).toBe(heightBefore);
+
+    // The video without a picture shows the API's placeholder.
+    const corruptRow = await page.$$eval('#videos tr', (rows, file) => rows.findIndex((r) => r.firstElementChild?.textContent === file), corrupt);
+    expect(corruptRow).toBeGreaterThanOrEqual(0);
+    await page.$eval(`#videos tr:nth-child(${corruptRow + 1})`, (tr) => tr.scrollIntoView());
+    await visiblePicturesLoaded(page);
+    const placeholder = (await shownPictures(page))[corruptRow] as ShownPicture;
+    const jpeg = await served(stack.baseUrl, placeholder.src);
+    expect(jpeg.kind).toBe('placeholder');
+    expect(placeholder).toMatchObject({ kind: 'placeholder', naturalWidth: jpeg.width, naturalHeight: jpeg.height });
+    const drawn = (await shownPictures(page)).filter((p) => p.kind !== undefined);
+    expect(drawn.filter((p) => p.kind === 'placeholder').map((p) => p.src)).toEqual([placeholder.src]);
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/\.png$/, '-pictures.png') });
+    await page.close();
+  });
+
   it('gives every control a name a screen reader can say', async () => {
     const { page } = await openDashboard(stack.baseUrl);
     // Scans and videos from the tests above fill the page.
@@ -462,6 +577,18 @@ describe('dashboard with API_TOKEN', () => {
     expect(traffic.some((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}/events`)).toBe(true);
     expect(traffic.filter((t) => new URL(t.url).pathname === `/api/v1/jobs/${jobId}`)).toEqual([]);
     await page.waitForFunction(() => document.getElementById('search-total')?.textContent === '3 videos');
+
+    // The pictures came with the token too, and the token is in no URL.
+    await page.$eval('#library', (section) => section.scrollIntoView());
+    await visiblePicturesLoaded(page);
+    const pictures = await shownPictures(page);
+    expect(pictures).toHaveLength(3);
+    for (const picture of pictures.filter((p) => p.visible)) {
+      const jpeg = await served(guarded.baseUrl, picture.src, { authorization: 'Bearer dashboard-secret' });
+      expect({ kind: picture.kind, width: picture.naturalWidth }).toEqual({ kind: 'video', width: jpeg.width });
+    }
+    expect((await fetch(`${guarded.baseUrl}${pictures[0]?.src}`)).status).toBe(401);
+    expect(traffic.filter((t) => t.url.includes('dashboard-secret'))).toEqual([]);
     await page.close();
   });
 });
