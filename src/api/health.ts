@@ -4,7 +4,10 @@
  * fields older clients read.
  */
 import type { Request, Response } from 'express';
+import type { Config } from '../config';
 import { errorLine } from '../errors';
+import type { Logger } from '../logger';
+import { openProber } from '../probe/select';
 
 /** A dependency that answered, and how fast; or why not. */
 export type TimedCheck = { status: 'ok'; latency_ms: number } | { status: 'error'; error: string };
@@ -75,6 +78,21 @@ function cachedVersion(read: () => Promise<string>): () => Promise<string> {
       });
     }
     return cached;
+  };
+}
+
+/**
+ * The version line of the prober the workers probe with: PROBER as the
+ * workers read it (openProber: libavformat unless PROBER says ffprobe or its
+ * bindings do not load here), asked of a probe host started for the question
+ * and stopped as soon as it answers. The API probes nothing itself, so a
+ * version read from ffprobe alone would name a binary the workers may not use.
+ */
+export function serviceProberVersion(config: Pick<Config, 'prober' | 'ffprobePath'>, logger: Logger): () => Promise<string> {
+  return async () => {
+    const { prober, version } = await openProber({ prober: config.prober, ffprobePath: config.ffprobePath, probeConcurrency: 1 }, logger.child({ check: 'health' }));
+    await prober.close();
+    return version;
   };
 }
 

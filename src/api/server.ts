@@ -8,7 +8,6 @@ import { loadConfigOrExit } from '../config';
 import { errorLine } from '../errors';
 import { Library } from '../library/library';
 import { createLogger } from '../logger';
-import { createProber } from '../probe/ffprobe';
 import { connectClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/dev-server';
 import { ScanService } from '../temporal/scans';
@@ -38,8 +37,6 @@ async function main(): Promise<void> {
     logger.warn({ err: error }, 'could not register search attributes; scans may fail to start'),
   );
   const scans = new ScanService(client, config, library);
-  // The API probes nothing; it runs the prober's `-version` once for the health body.
-  const prober = createProber({ ffprobePath: config.ffprobePath, concurrency: 1 });
   const app = createApp({
     config,
     scans,
@@ -48,7 +45,6 @@ async function main(): Promise<void> {
     checkTemporal: async () => {
       await connection.healthService.check({});
     },
-    proberVersion: () => prober.version(),
   });
   handler = app;
   logger.info({ url: `http://${config.host}:${config.port}` }, 'api listening');

@@ -1,11 +1,15 @@
 /**
  * The health body's ffmpeg check against the real stack: it reports the
- * prober's version, asks the binary once rather than on every poll, and turns
- * the API `degraded` (503) when the prober cannot run.
+ * version of the prober the workers use (PROBER as openProber reads it:
+ * libavformat by default, ffprobe when PROBER says so), asks once rather than
+ * on every poll, and turns the API `degraded` (503) when the prober cannot run.
  */
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createLogger } from '../../src/logger';
+import { openProber } from '../../src/probe/select';
 import { http, startStack, writeProberWrapper } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -35,7 +39,7 @@ async function versionCalls(logFile: string): Promise<number> {
 it("reports the prober's version line, asking the binary once however often health is polled", async () => {
   const logFile = path.join(work, 'calls.log');
   const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, logFile });
-  const stack = await startStack({ FFPROBE_PATH: wrapper.path });
+  const stack = await startStack({ PROBER: 'ffprobe', FFPROBE_PATH: wrapper.path });
   try {
     const first = await http<Health>(stack.baseUrl, 'GET', '/health');
     expect(first.status).toBe(200);
@@ -53,7 +57,7 @@ it("reports the prober's version line, asking the binary once however often heal
 });
 
 it('answers 503 degraded with the ffmpeg check in error when the prober cannot run', async () => {
-  const stack = await startStack({ FFPROBE_PATH: path.join(work, 'no-such-ffprobe') });
+  const stack = await startStack({ PROBER: 'ffprobe', FFPROBE_PATH: path.join(work, 'no-such-ffprobe') });
   try {
     const res = await http<Health>(stack.baseUrl, 'GET', '/health');
     expect(res.status).toBe(503);
@@ -69,6 +73,34 @@ it('answers 503 degraded with the ffmpeg check in error when the prober cannot r
     });
     expect((await http<Health>(stack.baseUrl, 'GET', '/health/ready')).status).toBe(503);
     expect((await http(stack.baseUrl, 'GET', '/health/live')).status).toBe(200);
+  } finally {
+    await stack.close();
+  }
+});
+
+/** Probe hosts started by this test process (the stack's worker probes nothing here, so starts none). */
+function probeHostsOfThisProcess(): string[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line.includes('probe-host'));
+}
+
+it.each([
+  ['PROBER unset (the default)', {}],
+  ['PROBER=libav', { PROBER: 'libav' }],
+  // FFPROBE_PATH names ffprobe for PROBER=ffprobe only: the workers still probe with libav.
+  ['PROBER unset beside an FFPROBE_PATH', { FFPROBE_PATH: realFfprobe }],
+])("reports the workers' in-process prober (libavformat's FFmpeg) with %s, and leaves no probe host running", async (_name, env: Record<string, string>) => {
+  // What a worker picks with the same settings, as its start-up log says.
+  const worker = await openProber({ prober: env.PROBER as 'libav' | undefined, ffprobePath: env.FFPROBE_PATH, probeConcurrency: 1 }, createLogger('test', 'silent'));
+  await worker.prober.close();
+  expect(worker.prober.kind).toBe('libav');
+  const stack = await startStack(env);
+  try {
+    const res = await http<Health>(stack.baseUrl, 'GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body.checks.ffmpeg).toEqual({ status: 'ok', version: worker.version });
+    expect(worker.version).toMatch(/^libavformat \S+ \(FFmpeg /);
+    expect(probeHostsOfThisProcess()).toEqual([]);
   } finally {
     await stack.close();
   }
