@@ -4,7 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { createThumbnailer } from './thumbnails/thumbnailer';
+import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
 import type { Config } from './config';
 import type { Library } from './library/library';
 import type { Prober } from './probe/ffprobe';
@@ -23,6 +23,10 @@ export interface ScanWorkerOptions {
 /** Creates (but does not run) a worker for scans. */
 export async function createScanWorker(options: ScanWorkerOptions): Promise<Worker> {
   const { config } = options;
+  // Temp files of pictures a killed worker was making. Why twice the time
+  // limit and at least ten minutes: a temp lives no longer than its picture's
+  // limit, and a younger one may be another worker's, at work now.
+  await removeStaleTemps(config.thumbnailDir, Math.max(2 * config.probeTimeoutMs, 10 * 60_000));
   return Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
@@ -34,7 +38,8 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       prober: options.prober,
       scanRoots: config.scanRoots,
       probeConcurrency: config.probeConcurrency,
-      thumbnailer: createThumbnailer({ dir: config.thumbnailDir, width: config.thumbnailWidth }),
+      // In the probe hosts when they run libav, else one ffmpeg per picture.
+      thumbnailer: thumbnailerFor(options.prober, { dir: config.thumbnailDir, width: config.thumbnailWidth }),
       thumbnailConcurrency: config.thumbnailConcurrency,
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;

@@ -1,4 +1,5 @@
 /** Messages between a worker and its probe hosts (see probe-host.ts and isolated.ts). */
+import type { ThumbnailResult } from '../thumbnails/types';
 import type { ProbeResult } from './parse';
 
 /** Which prober a host runs: libavformat in the host itself, or one ffprobe process per file. */
@@ -6,6 +7,8 @@ export type ProberKind = 'libav' | 'ffprobe';
 
 export type HostRequest =
   | { type: 'probe'; id: number; file: string; timeoutMs: number }
+  /** libav hosts only: one frame of `file` at `seconds`, `width` wide, as JPEG into `output` (a temp file the worker renames). */
+  | { type: 'thumbnail'; id: number; file: string; output: string; seconds: number; width: number; timeoutMs: number }
   | { type: 'version'; id: number }
   | { type: 'abort'; id: number };
 
@@ -13,7 +16,7 @@ export type HostRequest =
 export type HostStatus = { type: 'ready'; kind: ProberKind } | { type: 'unavailable'; kind: ProberKind; message: string };
 
 export type HostReply =
-  | { id: number; result: ProbeResult | string }
+  | { id: number; result: ProbeResult | ThumbnailResult | string }
   | { id: number; error: { name: string; message: string; code?: string } };
 
 /** Everything a host sends. */

@@ -17,10 +17,15 @@
  * - a host that dies otherwise (killed from outside, its channel broken) fails
  *   the probes it held as transient (Temporal retries them) and is restarted
  *   on the next probe.
+ *
+ * libav hosts also make thumbnails (`thumbnail`, thumbnails/libav-frame.ts)
+ * under the same guarantees, with their own limit, and after the probes
+ * waiting: the library fills first and pictures follow.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ErrorType } from '../scan/types';
+import { ThumbnailError, type FrameRequest, type ThumbnailResult } from '../thumbnails/types';
 import { defaultFfprobePath, type Prober, type ProberOptions, type ProbeResult } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
 
@@ -37,6 +42,8 @@ export interface IsolatedProberOptions extends ProberOptions {
    * file whose name contains this text. Never set in production.
    */
   testCrashMarker?: string;
+  /** Thumbnails made at once across the hosts (libav only), on top of `concurrency` probes; 1 when absent. */
+  thumbnailConcurrency?: number;
 }
 
 /** The prober of a worker, with what its hosts have been through. */
@@ -46,12 +53,20 @@ export interface IsolatedProber extends Prober {
   readonly hostsStarted: number;
   /** Process ids of the hosts alive now. */
   readonly hostPids: number[];
+  /**
+   * Makes a thumbnail in a host (libav only): resolves with the picture made
+   * or a per-file reason, rejects on abort and on machine problems.
+   */
+  thumbnail(request: FrameRequest): Promise<ThumbnailResult>;
   /** Stops the hosts; probes in flight and queued fail. */
   close(): Promise<void>;
 }
 
 /** The reason recorded for a file that crashed the prober on its own. */
 export const PROBER_CRASHED = `${ErrorType.ProbeFailed}: prober crashed`;
+
+/** The reason recorded for a video whose thumbnail crashed the host on its own. */
+export const THUMBNAILER_CRASHED = `${ThumbnailError.Failed}: thumbnailer crashed`;
 
 /** Why 5 s: a host answers an interrupted probe in milliseconds; only a read stuck in the kernel needs the kill. */
 const DEFAULT_GRACE_MS = 5_000;
@@ -62,12 +77,25 @@ const FILES_PER_LIBAV_HOST = 4;
 /** Signals that mean the host crashed on what it was doing, rather than being stopped. */
 const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
 
+/** What a request asks of a host. */
+type Job = Omit<Extract<HostRequest, { type: 'probe' }>, 'id'> | Omit<Extract<HostRequest, { type: 'thumbnail' }>, 'id'>;
+type JobType = Job['type'];
+
+/** What a request of each type resolves with when its host was killed over its time limit, or crashed on it alone. */
+const TIMED_OUT: Record<JobType, ProbeResult | ThumbnailResult> = {
+  probe: { ok: false, reason: ErrorType.Timeout },
+  thumbnail: { ok: false, reason: ThumbnailError.Timeout },
+};
+const CRASHED: Record<JobType, ProbeResult | ThumbnailResult> = {
+  probe: { ok: false, reason: PROBER_CRASHED },
+  thumbnail: { ok: false, reason: THUMBNAILER_CRASHED },
+};
+
 interface Request {
   id: number;
-  file: string;
-  timeoutMs: number;
+  job: Job;
   signal: AbortSignal | undefined;
-  resolve: (result: ProbeResult) => void;
+  resolve: (result: ProbeResult | ThumbnailResult) => void;
   reject: (error: Error) => void;
   /** In flight on a host that crashed: its next attempt runs alone on a host. */
   suspect: boolean;
@@ -111,6 +139,10 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     throw new RangeError(`concurrency must be a positive integer, got ${String(concurrency)}`);
   }
   const kind: ProberKind = options.kind ?? 'ffprobe';
+  const limits: Record<JobType, number> = { probe: concurrency, thumbnail: options.thumbnailConcurrency ?? 1 };
+  if (!Number.isSafeInteger(limits.thumbnail) || limits.thumbnail < 1) {
+    throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
+  }
   const hostCount = Math.max(1, Math.min(concurrency, options.hosts ?? (kind === 'libav' ? Math.ceil(concurrency / FILES_PER_LIBAV_HOST) : 1)));
   const perHost = Math.ceil(concurrency / hostCount);
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
@@ -122,14 +154,14 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   const queue: Request[] = [];
   /** version() calls waiting for a ready host. */
   const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  let inFlight = 0;
+  const running: Record<JobType, number> = { probe: 0, thumbnail: 0 };
   let nextId = 1;
   let hostsStarted = 0;
   let closed = false;
 
   /** Keeps the worker's event loop alive only while something waits on a host. */
   const refChannels = (): void => {
-    const busy = inFlight > 0 || queue.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
+    const busy = running.probe + running.thumbnail > 0 || queue.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
     for (const host of hosts) {
       if (host === null) continue;
       // The process handle too, and until it is gone for a host being stopped:
@@ -194,7 +226,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     request.timer = null;
     request.signal?.removeEventListener('abort', request.onAbort);
     if (request.solo) host.solo = false;
-    inFlight--;
+    running[request.job.type]--;
   };
 
   const onMessage = (host: Host, message: HostMessage): void => {
@@ -222,7 +254,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     settle(host, request);
     if (request.signal?.aborted) request.reject(abortError(request.signal));
     else if ('error' in message) request.reject(Object.assign(new Error(message.error.message), message.error));
-    else request.resolve(message.result as ProbeResult);
+    else request.resolve(message.result as ProbeResult | ThumbnailResult);
     pump();
   };
 
@@ -256,9 +288,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     const again: Request[] = [];
     for (const request of [...host.inFlight.values()]) {
       settle(host, request);
-      if (request.killedFor === 'timeout') request.resolve({ ok: false, reason: ErrorType.Timeout });
+      if (request.killedFor === 'timeout') request.resolve(TIMED_OUT[request.job.type]);
       else if (request.signal?.aborted) request.reject(abortError(request.signal));
-      else if (crashed && request.solo) request.resolve({ ok: false, reason: PROBER_CRASHED });
+      else if (crashed && request.solo) request.resolve(CRASHED[request.job.type]);
       else if (crashed || host.killedOverDeadline) {
         // A crash makes every file it held a suspect, to be probed alone; a kill over
         // another file's deadline leaves them innocent, to be sent again as they were.
@@ -300,14 +332,14 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   };
 
   const dispatch = (host: Host, request: Request): void => {
-    inFlight++;
+    running[request.job.type]++;
     host.inFlight.set(request.id, request);
     if (request.suspect) {
       request.solo = true;
       host.solo = true;
     }
-    request.timer = setTimeout(() => overDeadline(host, request, 'timeout'), request.timeoutMs + graceMs);
-    const message: HostRequest = { type: 'probe', id: request.id, file: request.file, timeoutMs: request.timeoutMs };
+    request.timer = setTimeout(() => overDeadline(host, request, 'timeout'), request.job.timeoutMs + graceMs);
+    const message = { ...request.job, id: request.id } as HostRequest;
     // A host that has just died fails the send: its 'exit' then settles what it held.
     host.child.send(message, (error) => {
       if (error) dropHost(host);
@@ -319,19 +351,44 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     for (let slot = 0; slot < hosts.length; slot++) if (hosts[slot] === null && !closed) startHost(slot);
     const usable = hosts.filter((h): h is Host => h !== null && h.ready && !h.closing && !h.solo);
     if (request.suspect) return usable.find((h) => h.inFlight.size === 0) ?? null;
-    const open = usable.filter((h) => h.inFlight.size < perHost);
+    // Thumbnails have their own limit: they go to the least busy host, whatever the probes it holds.
+    const probesOn = (h: Host): number => [...h.inFlight.values()].filter((r) => r.job.type === 'probe').length;
+    const open = request.job.type === 'probe' ? usable.filter((h) => probesOn(h) < perHost) : usable;
     return open.reduce<Host | null>((best, h) => (best === null || h.inFlight.size < best.inFlight.size ? h : best), null);
   };
 
+  /** Sends what waits, in order, probes before thumbnails, each type up to its limit. */
   const pump = (): void => {
-    while (queue.length > 0 && inFlight < concurrency && !closed) {
-      const request = queue[0] as Request;
-      const host = pickHost(request);
-      if (!host) break;
-      queue.shift();
-      dispatch(host, request);
+    for (const type of ['probe', 'thumbnail'] as const) {
+      let index = 0;
+      while (index < queue.length && running[type] < limits[type] && !closed) {
+        const request = queue[index] as Request;
+        if (request.job.type !== type) {
+          index++;
+          continue;
+        }
+        const host = pickHost(request);
+        if (!host) break;
+        queue.splice(index, 1);
+        dispatch(host, request);
+      }
     }
     refChannels();
+  };
+
+  /** Queues a job; settles with the host's answer, or as its host's fate decides. */
+  const submit = (job: Job, signal: AbortSignal | undefined): Promise<ProbeResult | ThumbnailResult> => {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (closed) return Promise.reject(hostGone('prober closed'));
+    return new Promise((resolve, reject) => {
+      const request: Request = {
+        id: nextId++, job, signal, resolve, reject,
+        suspect: false, solo: false, killedFor: null, timer: null, onAbort: () => abortRequest(request),
+      };
+      signal?.addEventListener('abort', request.onAbort, { once: true });
+      queue.push(request);
+      pump();
+    });
   };
 
   const anyReadyHost = async (): Promise<Host> => {
@@ -351,7 +408,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     kind,
     path: kind === 'ffprobe' ? (options.ffprobePath ?? defaultFfprobePath()) : 'node-av',
     get running(): number {
-      return inFlight;
+      return running.probe;
     },
     get hostsStarted(): number {
       return hostsStarted;
@@ -364,18 +421,15 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       if (!Number.isFinite(probeOptions.timeoutMs) || probeOptions.timeoutMs <= 0) {
         return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(probeOptions.timeoutMs)}`));
       }
-      const { signal } = probeOptions;
-      if (signal?.aborted) return Promise.reject(abortError(signal));
-      if (closed) return Promise.reject(hostGone('prober closed'));
-      return new Promise<ProbeResult>((resolve, reject) => {
-        const request: Request = {
-          id: nextId++, file, timeoutMs: probeOptions.timeoutMs, signal, resolve, reject,
-          suspect: false, solo: false, killedFor: null, timer: null, onAbort: () => abortRequest(request),
-        };
-        signal?.addEventListener('abort', request.onAbort, { once: true });
-        queue.push(request);
-        pump();
-      });
+      return submit({ type: 'probe', file, timeoutMs: probeOptions.timeoutMs }, probeOptions.signal) as Promise<ProbeResult>;
+    },
+    thumbnail({ signal, ...job }) {
+      if (kind !== 'libav') return Promise.reject(new Error('thumbnails are made in libav probe hosts only'));
+      if (!path.isAbsolute(job.file)) return Promise.reject(new TypeError(`thumbnail needs an absolute path, got ${JSON.stringify(job.file)}`));
+      if (!Number.isFinite(job.timeoutMs) || job.timeoutMs <= 0) {
+        return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(job.timeoutMs)}`));
+      }
+      return submit({ type: 'thumbnail', ...job }, signal) as Promise<ThumbnailResult>;
     },
     async version() {
       const host = await anyReadyHost();

@@ -17,6 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createProber } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
+import { makeFrameThumbnail } from '../thumbnails/libav-frame';
+import type { ThumbnailResult } from '../thumbnails/types';
 import { loadLibav } from './libav';
 import type { ProbeResult } from './parse';
 
@@ -36,15 +38,28 @@ const PROBE_NICENESS = 10;
 interface Backend {
   probe(file: string, options: { timeoutMs: number; signal: AbortSignal }): Promise<ProbeResult>;
   version(): Promise<string>;
+  /** Makes a thumbnail in the host; libav only. */
+  thumbnail?(request: Extract<HostRequest, { type: 'thumbnail' }>, signal: AbortSignal): Promise<ThumbnailResult>;
 }
 
 function loadBackend(kind: ProberKind): Backend {
   if (kind === 'libav') {
     const libav = loadLibav();
-    return { probe: (file, options) => libav.probe(file, options), version: () => Promise.resolve(libav.version) };
+    return {
+      probe: (file, options) => libav.probe(file, options),
+      version: () => Promise.resolve(libav.version),
+      thumbnail: ({ file, output, seconds, width, timeoutMs }, signal) => makeFrameThumbnail({ file, output, seconds, width, timeoutMs, signal }),
+    };
   }
   const concurrency = Number(process.env[HOST_ENV.concurrency] ?? '1');
   return createProber({ ffprobePath: process.env[HOST_ENV.ffprobe] || undefined, concurrency });
+}
+
+function run(backend: Backend, message: Exclude<HostRequest, { type: 'abort' }>, signal: AbortSignal): Promise<ProbeResult | ThumbnailResult | string> {
+  if (message.type === 'version') return backend.version();
+  if (message.type === 'probe') return backend.probe(message.file, { timeoutMs: message.timeoutMs, signal });
+  if (backend.thumbnail === undefined) return Promise.reject(new Error('this probe host makes no thumbnails (ffprobe)'));
+  return backend.thumbnail(message, signal);
 }
 
 function main(): void {
@@ -72,14 +87,13 @@ function main(): void {
       inFlight.get(message.id)?.abort();
       return;
     }
-    if (message.type === 'probe' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
+    if ((message.type === 'probe' || message.type === 'thumbnail') && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
       // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
       process.kill(process.pid, 'SIGSEGV');
     }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work =
-      message.type === 'version' ? backend.version() : backend.probe(message.file, { timeoutMs: message.timeoutMs, signal: controller.signal });
+    const work = run(backend, message, controller.signal);
     work
       .then(
         (result) => send({ id: message.id, result }),

@@ -12,6 +12,8 @@ export interface ProberChoice {
   prober: ProberKind | undefined;
   ffprobePath: string | undefined;
   probeConcurrency: number;
+  /** Thumbnails made at once in libav hosts (THUMBNAIL_CONCURRENCY); 1 when absent. */
+  thumbnailConcurrency?: number;
 }
 
 /** The prober in use, and the version line its hosts report. */
@@ -28,7 +30,13 @@ export interface OpenedProber {
  */
 export async function openProber(choice: ProberChoice, logger: Logger, extra: Partial<IsolatedProberOptions> = {}): Promise<OpenedProber> {
   const open = async (kind: ProberKind): Promise<OpenedProber> => {
-    const prober = createIsolatedProber({ ...extra, kind, ffprobePath: choice.ffprobePath, concurrency: choice.probeConcurrency });
+    const prober = createIsolatedProber({
+      ...extra,
+      kind,
+      ffprobePath: choice.ffprobePath,
+      concurrency: choice.probeConcurrency,
+      thumbnailConcurrency: choice.thumbnailConcurrency,
+    });
     try {
       return { prober, version: await prober.version() };
     } catch (error) {

@@ -1,29 +1,29 @@
 /**
  * Makes a video's thumbnail: one frame, scaled to a fixed width, as JPEG.
- * One `ffmpeg` process per file (the static build of @ffmpeg-installer/ffmpeg),
- * fenced like the prober: the file protocol only, the video demuxers only,
- * stdin ignored, killed at the time limit, an argument array (no shell).
+ * Two ways, one contract:
+ * - in the worker's libav probe hosts (createHostThumbnailer, the frame made
+ *   by thumbnails/libav-frame.ts), when the worker probes with libav;
+ * - else one `ffmpeg` process per file (createThumbnailer, the static build of
+ *   @ffmpeg-installer/ffmpeg), fenced like the prober: the file protocol only,
+ *   the video demuxers only, stdin ignored, killed at the time limit, an
+ *   argument array (no shell).
  * The picture is written to a temp file in the same folder and renamed into
- * place, so a reader never sees half a JPEG and a killed run leaves none.
+ * place, so a reader never sees half a JPEG. A worker killed mid-picture
+ * leaves its temp file behind: removeStaleTemps clears those at worker start.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import execa from 'execa';
-import { ALLOWED_DEMUXERS } from '../probe/ffprobe';
+import { ALLOWED_DEMUXERS, type Prober } from '../probe/ffprobe';
+import type { IsolatedProber } from '../probe/isolated';
+import { ThumbnailError, type ThumbnailResult } from './types';
 
-/** Reasons recorded for a video that got no picture. */
-export const ThumbnailError = {
-  Timeout: 'thumbnail_timeout',
-  NoFrame: 'thumbnail_no_frame',
-  Failed: 'thumbnail_failed',
-} as const;
+export { ThumbnailError, type ThumbnailResult } from './types';
 
 /** Seconds into the video the frame is taken at, unless the video is no longer than this. */
 export const THUMBNAIL_AT_SECONDS = 5;
-
-export type ThumbnailResult = { ok: true } | { ok: false; reason: string };
 
 export interface ThumbnailRequest {
   /** Real, absolute path of the video, already checked to lie inside its root. */
@@ -57,10 +57,44 @@ export function thumbnailSeekSeconds(durationSeconds: number | null): number {
 
 const MAX_REASON_CHARS = 300;
 
-/** Creates a thumbnailer writing to `dir`, sharded by the id's last two digits so no folder grows too large. */
-export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.path }: ThumbnailerOptions): Thumbnailer {
+/** A temp file of a picture being made: `.<video id>.<pid>.<random>.tmp`, beside the picture. */
+const TEMP_NAME = /^\.\d+\.\d+\.[0-9a-f]+\.tmp$/;
+
+/** Makes the picture of `request` into `temp`, the frame taken at `seconds`: what differs between the two ways. */
+type MakeInto = (request: ThumbnailRequest, temp: string, seconds: number) => Promise<ThumbnailResult>;
+
+/**
+ * The part both thumbnailers share: pictures in `dir`, sharded by the id's
+ * last two digits so no folder grows too large, each written to a temp file
+ * and renamed into place.
+ */
+function atomicThumbnailer(dir: string, makeInto: MakeInto): Thumbnailer {
   const pathFor = (videoId: number): string => path.join(dir, String(videoId % 100).padStart(2, '0'), `${videoId}.jpg`);
 
+  async function make(request: ThumbnailRequest): Promise<ThumbnailResult> {
+    if (!path.isAbsolute(request.file)) throw new TypeError(`thumbnail needs an absolute path, got ${JSON.stringify(request.file)}`);
+    request.signal?.throwIfAborted();
+    const target = pathFor(request.videoId);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const temp = path.join(path.dirname(target), `.${request.videoId}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const result = await makeInto(request, temp, thumbnailSeekSeconds(request.durationSeconds));
+      if (result.ok) await fs.rename(temp, target);
+      return result;
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
+  }
+
+  async function remove(videoId: number): Promise<void> {
+    await fs.rm(pathFor(videoId), { force: true });
+  }
+
+  return { pathFor, make, remove };
+}
+
+/** Creates the thumbnailer that runs one ffmpeg per picture. */
+export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.path }: ThumbnailerOptions): Thumbnailer {
   /**
    * One ffmpeg run. `fastSeek`: -ss before -i, so the demuxer seeks to the
    * keyframe before the target and decodes from there, not from the start.
@@ -106,33 +140,71 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
     return written === null || written.size === 0 ? { ok: false, reason: ThumbnailError.NoFrame } : { ok: true };
   }
 
-  async function make({ file, videoId, durationSeconds, timeoutMs, signal }: ThumbnailRequest): Promise<ThumbnailResult> {
-    if (!path.isAbsolute(file)) throw new TypeError(`thumbnail needs an absolute path, got ${JSON.stringify(file)}`);
-    signal?.throwIfAborted();
-    const target = pathFor(videoId);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temp = path.join(path.dirname(target), `.${videoId}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const seconds = thumbnailSeekSeconds(durationSeconds);
+  return atomicThumbnailer(dir, async ({ file, timeoutMs, signal }, temp, seconds) => {
     const deadline = Date.now() + timeoutMs;
-    try {
-      let result = await run(file, temp, seconds, true, timeoutMs, signal);
-      // Some files cannot seek by index (an MPEG-TS stream with one keyframe):
-      // the fast seek lands past every frame. Decoding from the start to the
-      // target finds it, within what is left of the same time limit.
-      if (!result.ok && result.reason === ThumbnailError.NoFrame && seconds > 0) {
-        const left = deadline - Date.now();
-        result = left > 0 ? await run(file, temp, seconds, false, left, signal) : { ok: false, reason: ThumbnailError.Timeout };
-      }
-      if (result.ok) await fs.rename(temp, target);
-      return result;
-    } finally {
-      await fs.rm(temp, { force: true });
+    const result = await run(file, temp, seconds, true, timeoutMs, signal);
+    // Some files cannot seek by index (an MPEG-TS stream with one keyframe):
+    // the fast seek lands past every frame. Decoding from the start to the
+    // target finds it, within what is left of the same time limit.
+    if (!result.ok && result.reason === ThumbnailError.NoFrame && seconds > 0) {
+      const left = deadline - Date.now();
+      return left > 0 ? run(file, temp, seconds, false, left, signal) : { ok: false, reason: ThumbnailError.Timeout };
+    }
+    return result;
+  });
+}
+
+/** What createHostThumbnailer needs of the worker's prober: its libav hosts. */
+export type ThumbnailHosts = Pick<IsolatedProber, 'thumbnail'>;
+
+/**
+ * Creates the thumbnailer that makes each picture in the worker's libav probe
+ * hosts (libav-frame.ts): no process per picture, and the pool's time limit,
+ * abort and crash isolation (a file that crashes a host gets
+ * `thumbnail_failed: thumbnailer crashed`, alone).
+ */
+export function createHostThumbnailer({ dir, width, hosts }: { dir: string; width: number; hosts: ThumbnailHosts }): Thumbnailer {
+  return atomicThumbnailer(dir, ({ file, timeoutMs, signal }, temp, seconds) =>
+    hosts.thumbnail({ file, output: temp, seconds, width, timeoutMs, signal }),
+  );
+}
+
+/**
+ * The worker's thumbnailer: in its probe hosts when they run libav (PROBER
+ * `libav`, or unset and the bindings load), one ffmpeg per picture otherwise.
+ */
+export function thumbnailerFor(prober: Prober, options: ThumbnailerOptions): Thumbnailer {
+  const hosts = prober as Partial<IsolatedProber>;
+  if (hosts.kind === 'libav' && typeof hosts.thumbnail === 'function') {
+    return createHostThumbnailer({ dir: options.dir, width: options.width, hosts: hosts as ThumbnailHosts });
+  }
+  return createThumbnailer(options);
+}
+
+/**
+ * Removes the temp files of pictures left in `dir` by a worker killed while
+ * making them (SIGKILL, a power cut), once older than `olderThanMs`: a
+ * younger one may belong to a worker at work on it now, on this machine or
+ * another sharing THUMBNAIL_DIR. Returns how many it removed.
+ */
+export async function removeStaleTemps(dir: string, olderThanMs: number): Promise<number> {
+  const before = Date.now() - olderThanMs;
+  const shards = await fs.readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  let removed = 0;
+  for (const shard of shards) {
+    if (!shard.isDirectory()) continue;
+    const folder = path.join(dir, shard.name);
+    for (const name of await fs.readdir(folder).catch(() => [] as string[])) {
+      if (!TEMP_NAME.test(name)) continue;
+      const file = path.join(folder, name);
+      const stat = await fs.stat(file).catch(() => null);
+      if (stat === null || stat.mtimeMs >= before) continue;
+      await fs.rm(file, { force: true });
+      removed += 1;
     }
   }
-
-  async function remove(videoId: number): Promise<void> {
-    await fs.rm(pathFor(videoId), { force: true });
-  }
-
-  return { pathFor, make, remove };
+  return removed;
 }

@@ -3,18 +3,17 @@
  * libavformat's interrupt, or by killing a host whose read will not return),
  * a file that crashes its host, and a host that dies under the worker.
  */
-import { promises as fs, constants, openSync, closeSync, writeSync, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import execa from 'execa';
 import { createIsolatedProber, PROBER_CRASHED, type IsolatedProber } from '../../src/probe/isolated';
 import type { ProbeResult } from '../../src/probe/parse';
 import { ensureTestMedia, type TestClip } from '../support/media';
+import { stopFifos, stuckFile as stuckFifo, trickleFile as trickleFifo } from './fifos';
 
 let clips: TestClip[];
 let work: string;
-let fifoCount = 0;
-const writers: Array<() => void> = [];
 
 function clip(name: string): TestClip {
   const found = clips.find((candidate) => candidate.name === name);
@@ -22,47 +21,8 @@ function clip(name: string): TestClip {
   return found;
 }
 
-/** A FIFO nobody writes to: opening it for reading blocks in the kernel, where no interrupt reaches. */
-async function stuckFile(): Promise<string> {
-  const file = path.join(work, `stuck-${fifoCount++}.ts`);
-  await execa('mkfifo', [file]);
-  // After the test, a moment's writer lets whatever still waits on it (an orphaned ffprobe) read its end and exit.
-  writers.push(() => {
-    try {
-      closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK));
-    } catch {
-      // No reader waits on it.
-    }
-  });
-  return file;
-}
-
-/**
- * A FIFO fed a few hundred bytes of MPEG-TS every 20 ms, for ever: a probe of
- * it keeps reading (like a file on a slow network mount), so only its timeout
- * or a cancel ends it, through libavformat's interrupt callback.
- */
-async function trickleFile(): Promise<string> {
-  const file = path.join(work, `trickle-${fifoCount++}.ts`);
-  await execa('mkfifo', [file]);
-  // Read-write: the open does not wait for a reader (Linux), and the FIFO always has a writer.
-  const fd = openSync(file, 'r+');
-  const data = readFileSync(clip('h264-aac-ts').file);
-  let offset = 0;
-  const timer = setInterval(() => {
-    try {
-      writeSync(fd, data.subarray(offset, offset + 376));
-    } catch {
-      // The pipe is full (nobody reads now): skip this tick.
-    }
-    offset = (offset + 376) % data.length;
-  }, 20);
-  writers.push(() => {
-    clearInterval(timer);
-    closeSync(fd);
-  });
-  return file;
-}
+const stuckFile = (): Promise<string> => stuckFifo(work);
+const trickleFile = (): Promise<string> => trickleFifo(work, clip('h264-aac-ts').file);
 
 /** The probe host processes that are children of this process (found in /proc, so it works for any prober). */
 async function hostProcesses(): Promise<number[]> {
@@ -114,7 +74,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  for (const stop of writers.splice(0)) stop();
+  stopFifos();
   await Promise.all(probers.splice(0).map((prober) => prober.close()));
   // Every host of the test is gone with its prober.
   expect(await hostProcesses()).toEqual([]);

@@ -1,21 +1,55 @@
 /**
- * The thumbnailer against real clips and the real ffmpeg: the width asked
- * for, the height from the display aspect (non-square pixels honoured), the
- * frame time, atomic writes, and reasons for files that give no picture.
+ * Both thumbnailers against real clips: one ffmpeg per picture, and libav in
+ * the worker's probe hosts. The width asked for, the height from the display
+ * aspect (non-square pixels honoured), the frame time, atomic writes, reasons
+ * for files that give no picture, time limits, cancels, a file that crashes
+ * its host, and the temp files a killed worker leaves.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createThumbnailer, thumbnailSeekSeconds, ThumbnailError } from '../../src/thumbnails/thumbnailer';
-import { ensureTestMedia, ensureThumbnailClips, jpegSize, type VideoClip } from '../support/media';
+import { createIsolatedProber, THUMBNAILER_CRASHED, type IsolatedProber } from '../../src/probe/isolated';
+import {
+  createHostThumbnailer,
+  createThumbnailer,
+  removeStaleTemps,
+  thumbnailerFor,
+  thumbnailSeekSeconds,
+  ThumbnailError,
+  type Thumbnailer,
+} from '../../src/thumbnails/thumbnailer';
+import execa from 'execa';
+import { ensureTestMedia, ensureThumbnailClips, ffmpegPath, jpegSize, type TestClip, type VideoClip } from '../support/media';
+import { startStack } from '../support/stack';
+import { stopFifos, stuckFile, trickleFile } from '../probe/fifos';
 
 jest.setTimeout(120_000);
 
 let dir: string;
+let media: TestClip[];
+const pools: IsolatedProber[] = [];
+
+function libavHosts(options: { graceMs?: number; testCrashMarker?: string; thumbnailConcurrency?: number } = {}): IsolatedProber {
+  const pool = createIsolatedProber({ kind: 'libav', concurrency: 1, ...options });
+  pools.push(pool);
+  return pool;
+}
+
+/** The two ways a worker makes pictures, by the name a test title gives them. */
+const KINDS = {
+  ffmpeg: (folder: string, width: number): Thumbnailer => createThumbnailer({ dir: folder, width }),
+  'libav in the probe hosts': (folder: string, width: number): Thumbnailer => createHostThumbnailer({ dir: folder, width, hosts: libavHosts() }),
+};
+
+beforeAll(async () => {
+  media = await ensureTestMedia();
+});
 beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'thumbs-'));
 });
 afterEach(async () => {
+  stopFifos();
+  await Promise.all(pools.splice(0).map((pool) => pool.close()));
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -25,14 +59,22 @@ function expectedHeight(clip: VideoClip, sar: [number, number], width: number): 
   return Math.max(2, Math.trunc(width / dar / 2) * 2);
 }
 
-describe('the thumbnailer', () => {
-  it('makes a JPEG of the configured width with the display aspect of every clip, non-square pixels included', async () => {
-    const shared = (await ensureTestMedia()).filter((c): c is VideoClip => c.hasVideo).map((c) => ({ ...c, sar: [1, 1] as [number, number] }));
+/** Files left in the thumbnail folder whose name says they are temp files. */
+async function temps(folder: string): Promise<string[]> {
+  return (await fs.readdir(folder, { recursive: true })).map(String).filter((name) => name.endsWith('.tmp'));
+}
+
+describe.each(Object.keys(KINDS) as Array<keyof typeof KINDS>)('the thumbnailer with %s', (kind) => {
+  const create = KINDS[kind];
+
+  it('makes a JPEG of the configured width with the display aspect of every clip, non-square pixels and a clip under 5 s included', async () => {
+    const shared = media.filter((c): c is VideoClip => c.hasVideo).map((c) => ({ ...c, sar: [1, 1] as [number, number] }));
     const clips = [...shared, ...(await ensureThumbnailClips())];
     expect(clips.some((c) => c.durationSeconds < 5)).toBe(true);
+    expect(clips.some((c) => c.durationSeconds > 5)).toBe(true);
     expect(clips.some((c) => c.sar[0] !== c.sar[1])).toBe(true);
     for (const width of [320, 160]) {
-      const thumbnailer = createThumbnailer({ dir: path.join(dir, String(width)), width });
+      const thumbnailer = create(path.join(dir, String(width)), width);
       for (const [index, clip] of clips.entries()) {
         const result = await thumbnailer.make({ file: clip.file, videoId: index + 1, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 });
         expect({ clip: clip.name, result }).toEqual({ clip: clip.name, result: { ok: true } });
@@ -40,38 +82,151 @@ describe('the thumbnailer', () => {
         expect({ clip: clip.name, ...size }).toEqual({ clip: clip.name, width, height: expectedHeight(clip, clip.sar, width) });
       }
       // Only finished pictures are left: no temp file of any run.
-      const left = (await fs.readdir(path.join(dir, String(width)), { recursive: true })).map(String);
-      expect(left.filter((name) => name.includes('.tmp'))).toEqual([]);
+      expect(await temps(path.join(dir, String(width)))).toEqual([]);
     }
     // 720x480 at 8:9 is shown at 4:3: 320x240, where square pixels would give 320x212.
     expect(expectedHeight(clips.find((c) => c.name === 'h264-anamorphic') as VideoClip, [8, 9], 320)).toBe(240);
   });
 
-  it('takes the frame at 5 s, or at a third of a shorter video', () => {
-    expect(thumbnailSeekSeconds(7)).toBe(5);
-    expect(thumbnailSeekSeconds(3600)).toBe(5);
-    expect(thumbnailSeekSeconds(3)).toBe(1);
-    expect(thumbnailSeekSeconds(null)).toBe(0);
+  it('finds the frame of an MPEG-TS file with one keyframe, where seeking lands past every frame', async () => {
+    // 7 s of counter whose only keyframe is the first: ffmpeg's own fast seek to 5 s gives no frame here.
+    const file = path.join(dir, 'one-keyframe.ts');
+    await execa(ffmpegPath(), [
+      '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=7',
+      '-c:v', 'libx264', '-g', '1000', '-keyint_min', '1000', '-sc_threshold', '0', '-f', 'mpegts', file,
+    ]);
+    const thumbnailer = create(path.join(dir, 'pictures'), 160);
+    await expect(thumbnailer.make({ file, videoId: 6, durationSeconds: 7, timeoutMs: 60_000 })).resolves.toEqual({ ok: true });
+    expect(jpegSize(await fs.readFile(thumbnailer.pathFor(6)))).toEqual({ width: 160, height: 120 });
   });
 
-  it('records a reason, and leaves no picture, for a file with no decodable frame', async () => {
-    const thumbnailer = createThumbnailer({ dir, width: 320 });
+  it('records a reason, and leaves no picture, for a corrupt file and for a file without video', async () => {
+    const thumbnailer = create(dir, 320);
     const corrupt = path.join(dir, 'corrupt.mp4');
     await fs.writeFile(corrupt, Buffer.alloc(4096, 7));
     const result = await thumbnailer.make({ file: corrupt, videoId: 7, durationSeconds: 10, timeoutMs: 60_000 });
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.reason.startsWith(ThumbnailError.Failed) || result.reason === ThumbnailError.NoFrame).toBe(true);
+    if (!result.ok) expect(result.reason.startsWith(`${ThumbnailError.Failed}: `) || result.reason === ThumbnailError.NoFrame).toBe(true);
     await expect(fs.stat(thumbnailer.pathFor(7))).rejects.toThrow();
-    const audioOnly = (await ensureTestMedia()).find((c) => !c.hasVideo);
-    const noVideo = await thumbnailer.make({ file: (audioOnly as { file: string }).file, videoId: 8, durationSeconds: 1, timeoutMs: 60_000 });
+    const audioOnly = media.find((c) => !c.hasVideo) as TestClip;
+    const noVideo = await thumbnailer.make({ file: audioOnly.file, videoId: 8, durationSeconds: 1, timeoutMs: 60_000 });
     expect(noVideo.ok).toBe(false);
+    await expect(fs.stat(thumbnailer.pathFor(8))).rejects.toThrow();
+    expect(await temps(dir)).toEqual([]);
   });
 
-  it('is killed at its time limit and says so', async () => {
-    const thumbnailer = createThumbnailer({ dir, width: 320 });
-    const clip = (await ensureThumbnailClips())[0] as VideoClip;
-    const result = await thumbnailer.make({ file: clip.file, videoId: 9, durationSeconds: clip.durationSeconds, timeoutMs: 1 });
+  it('stops a file that is still being read at its time limit, and says so', async () => {
+    const thumbnailer = create(dir, 320);
+    const endless = await trickleFile(dir, (media.find((c) => c.name === 'h264-aac-ts') as TestClip).file);
+    const result = await thumbnailer.make({ file: endless, videoId: 9, durationSeconds: 100, timeoutMs: 800 });
     expect(result).toEqual({ ok: false, reason: ThumbnailError.Timeout });
     await expect(fs.stat(thumbnailer.pathFor(9))).rejects.toThrow();
+    expect(await temps(dir)).toEqual([]);
+  });
+
+  it('stops at once when cancelled, and leaves neither picture nor temp file', async () => {
+    const thumbnailer = create(dir, 320);
+    const endless = await trickleFile(dir, (media.find((c) => c.name === 'h264-aac-ts') as TestClip).file);
+    const controller = new AbortController();
+    const making = thumbnailer.make({ file: endless, videoId: 10, durationSeconds: 100, timeoutMs: 60_000, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = Date.now();
+    controller.abort();
+    await expect(making).rejects.toMatchObject({ name: 'AbortError' });
+    // Well under the time limit of a minute.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    await expect(fs.stat(thumbnailer.pathFor(10))).rejects.toThrow();
+    expect(await temps(dir)).toEqual([]);
+  });
+});
+
+describe('the thumbnailer in the probe hosts', () => {
+  it('records a timeout for a file whose read never returns: its host is killed and the next picture gets a new one', async () => {
+    const pool = libavHosts({ graceMs: 300 });
+    const thumbnailer = createHostThumbnailer({ dir, width: 320, hosts: pool });
+    const result = await thumbnailer.make({ file: await stuckFile(dir), videoId: 11, durationSeconds: 10, timeoutMs: 300 });
+    expect(result).toEqual({ ok: false, reason: ThumbnailError.Timeout });
+    const clip = (await ensureThumbnailClips())[0] as VideoClip;
+    await expect(thumbnailer.make({ file: clip.file, videoId: 12, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 })).resolves.toEqual({ ok: true });
+    expect(pool.hostsStarted).toBe(2);
+  });
+
+  it('records a file that crashes its host as failed, alone: the picture in flight beside it is made', async () => {
+    const pool = libavHosts({ testCrashMarker: 'CRASH-ME', thumbnailConcurrency: 2 });
+    const thumbnailer = createHostThumbnailer({ dir, width: 320, hosts: pool });
+    const clip = media.find((c) => c.name === 'h264-aac') as VideoClip;
+    const culprit = path.join(dir, 'CRASH-ME.mp4');
+    await fs.copyFile(clip.file, culprit);
+    const [crashed, made] = await Promise.all([
+      thumbnailer.make({ file: culprit, videoId: 13, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 }),
+      thumbnailer.make({ file: clip.file, videoId: 14, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 }),
+    ]);
+    expect(crashed).toEqual({ ok: false, reason: THUMBNAILER_CRASHED });
+    expect(made).toEqual({ ok: true });
+    await expect(fs.stat(thumbnailer.pathFor(13))).rejects.toThrow();
+    expect(jpegSize(await fs.readFile(thumbnailer.pathFor(14))).width).toBe(320);
+    expect(await temps(dir)).toEqual([]);
+  });
+
+  it('is the worker\'s thumbnailer when it probes with libav, and ffmpeg is when it probes with ffprobe', async () => {
+    const clip = media.find((c) => c.name === 'h264-aac') as VideoClip;
+    const libav = libavHosts({ testCrashMarker: 'CRASH-ME' });
+    const ffprobe = createIsolatedProber({ kind: 'ffprobe', concurrency: 1 });
+    pools.push(ffprobe);
+    // Told apart by the crash marker, which only the probe hosts know.
+    const culprit = path.join(dir, 'CRASH-ME.mp4');
+    await fs.copyFile(clip.file, culprit);
+    const request = { file: culprit, videoId: 15, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 };
+    await expect(thumbnailerFor(libav, { dir, width: 320 }).make(request)).resolves.toEqual({ ok: false, reason: THUMBNAILER_CRASHED });
+    await expect(thumbnailerFor(ffprobe, { dir, width: 320 }).make(request)).resolves.toEqual({ ok: true });
+  });
+});
+
+describe('temp files of pictures', () => {
+  /** Plants the temp file a worker killed mid-picture leaves, `ageMs` old. */
+  async function plantTemp(folder: string, videoId: number, ageMs: number): Promise<string> {
+    const shard = path.join(folder, String(videoId % 100).padStart(2, '0'));
+    await fs.mkdir(shard, { recursive: true });
+    const file = path.join(shard, `.${videoId}.4242.0a1b2c3d.tmp`);
+    await fs.writeFile(file, 'half a JPEG');
+    const at = new Date(Date.now() - ageMs);
+    await fs.utimes(file, at, at);
+    return file;
+  }
+
+  it('are removed once stale; a young one (another worker may be writing it) and the pictures stay', async () => {
+    const stale = await plantTemp(dir, 101, 60 * 60_000);
+    const young = await plantTemp(dir, 202, 1_000);
+    const picture = path.join(dir, '01', '101.jpg');
+    await fs.writeFile(picture, 'a JPEG');
+    const other = path.join(dir, '01', 'notes.tmp');
+    await fs.writeFile(other, 'not ours');
+    await fs.utimes(other, new Date(0), new Date(0));
+    await expect(removeStaleTemps(dir, 10 * 60_000)).resolves.toBe(1);
+    await expect(fs.stat(stale)).rejects.toThrow();
+    await expect(fs.stat(young)).resolves.toBeDefined();
+    await expect(fs.stat(picture)).resolves.toBeDefined();
+    await expect(fs.stat(other)).resolves.toBeDefined();
+    await expect(removeStaleTemps(path.join(dir, 'none'), 0)).resolves.toBe(0);
+  });
+
+  it('left by a killed worker are gone once a worker starts on the folder', async () => {
+    const stale = await plantTemp(dir, 303, 60 * 60_000);
+    const stack = await startStack({ THUMBNAIL_DIR: dir });
+    try {
+      await expect(fs.stat(stale)).rejects.toThrow();
+    } finally {
+      await stack.close();
+    }
+  });
+
+});
+
+describe('the frame time', () => {
+  it('is 5 s, or a third of a shorter video', () => {
+    expect(thumbnailSeekSeconds(7)).toBe(5);
+    expect(thumbnailSeekSeconds(3600)).toBe(5);
+    expect(thumbnailSeekSeconds(3)).toBe(1);
+    expect(thumbnailSeekSeconds(null)).toBe(0);
   });
 });
