@@ -76,6 +76,47 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
   });
 
+  it('records several results in one write, in order, and none of them when one cannot be written', async () => {
+    await library.createScan({ scanId: 'group', root: '/g', recursive: true, force: false, retryOf: null });
+    const files = Array.from({ length: 4 }, (_, i) => ({ position: i, probeIndex: i, path: `/g/v${i}.mkv`, size: 10 + i, mtimeMs: 1_700_000_000_000.25 + i, status: 'pending' as const }));
+    await library.addScanFiles('group', files);
+    const probed = (i: number) => ({ position: i, outcome: { kind: 'probed' as const, file: { path: files[i]!.path, size: files[i]!.size, mtimeMs: files[i]!.mtimeMs }, metadata } });
+    // A path the videos table refuses (NOT NULL) fails the write after a good result was written in it.
+    const unwritable = { position: 1, outcome: { kind: 'probed' as const, file: { path: null as unknown as string, size: 1, mtimeMs: 1 }, metadata } };
+    await expect(library.recordProbes('group', [probed(0), unwritable])).rejects.toThrow();
+    // All or nothing: the good result is not recorded either, so its file is still to probe (a retry probes it).
+    expect((await library.getProbeFiles('group', 0, 4)).map((f) => f.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+    expect(await library.getVideoByPath(files[0]!.path)).toBeUndefined();
+
+    expect(await library.recordProbes('group', [probed(2), { position: 1, outcome: { kind: 'failed', reason: 'timeout' } }, probed(0)])).toEqual(['new', 'failed', 'new']);
+    expect((await library.getProbeFiles('group', 0, 4)).map((f) => f.status)).toEqual(['new', 'failed', 'new', 'pending']);
+    // A repeat of the same results (a retried batch) keeps the first verdicts.
+    expect(await library.recordProbes('group', [probed(0), probed(3)])).toEqual(['new', 'new']);
+    expect(await library.recordProbes('group', [])).toEqual([]);
+  });
+
+  it('looks up thousands of known paths at once, whatever characters they hold, with their exact size and mtime', async () => {
+    await library.createScan({ scanId: 'many', root: '/k', recursive: true, force: false, retryOf: null });
+    const odd = ['/k/it\'s "quoted".mkv', '/k/ünï cödé 映画.mp4', '/k/back\\slash %_.avi', "/k/semi;colon'); drop table videos;--.mkv"];
+    const paths = [...odd, ...Array.from({ length: 6000 }, (_, i) => `/k/d${i % 7}/f${i}.mp4`)];
+    const rows = paths.map((p, i) => ({ position: i, probeIndex: i, path: p, size: 5_000_000_000 + i, mtimeMs: 1_700_000_000_123.25 + i / 8, status: 'pending' as const }));
+    await library.addScanFiles('many', rows);
+    // The odd names and every tenth file become known videos.
+    const known = rows.filter((_, i) => i < odd.length || i % 10 === 0);
+    for (let i = 0; i < known.length; i += 500) {
+      await library.recordProbes(
+        'many',
+        known.slice(i, i + 500).map((r) => ({ position: r.position, outcome: { kind: 'probed' as const, file: { path: r.path, size: r.size, mtimeMs: r.mtimeMs }, metadata } })),
+      );
+    }
+    const found = await library.knownFiles([...paths, '/k/none.mp4']);
+    expect(found.size).toBe(known.length);
+    for (const r of known) expect(found.get(r.path)).toEqual({ size: r.size, mtimeMs: r.mtimeMs });
+    // What discovery wrote comes back exactly: a probe compares it with the file's stat.
+    const recorded = await library.getProbeFiles('many', 0, 4);
+    expect(recorded.map((f) => [f.path, f.size, f.mtimeMs])).toEqual(rows.slice(0, 4).map((r) => [r.path, r.size, r.mtimeMs]));
+  });
+
   it('tells new from updated by the write itself, also when the clock shows the same millisecond', async () => {
     // Only Date is faked: the clock stands still, as for two writes in the
     // same millisecond or a worker whose clock lags another's.
