@@ -160,6 +160,32 @@ describe('cancel', () => {
   });
 });
 
+describe('thumbnails in the hosts', () => {
+  it('have their own limit: a picture in flight takes no probe slot, and a second picture waits for the first', async () => {
+    const prober = createIsolatedProber({ kind: 'libav', concurrency: 1, graceMs: 60_000 });
+    probers.push(prober);
+    await prober.version();
+    const slow = new AbortController();
+    const endless = prober.thumbnail({ file: await trickleFile(), output: path.join(work, 'endless.jpg'), seconds: 5, width: 160, timeoutMs: 60_000, signal: slow.signal });
+    const next = prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'next.jpg'), seconds: 0.5, width: 160, timeoutMs: 60_000 });
+    // The one probe slot is free while the endless picture runs.
+    await expect(outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect(fs.stat(path.join(work, 'next.jpg'))).rejects.toThrow();
+    slow.abort();
+    await expect(endless).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(next).resolves.toEqual({ ok: true });
+    expect((await fs.stat(path.join(work, 'next.jpg'))).size).toBeGreaterThan(0);
+    expect(prober.hostsStarted).toBe(1);
+  });
+
+  it('are refused by ffprobe hosts', async () => {
+    const prober = createIsolatedProber({ kind: 'ffprobe', concurrency: 1 });
+    probers.push(prober);
+    await expect(prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'no.jpg'), seconds: 0, width: 160, timeoutMs: 1_000 })).rejects.toThrow(/libav/);
+  });
+});
+
 describe('a file that crashes the prober', () => {
   it('fails alone: the other files in flight are probed again, the culprit found alone and recorded once', async () => {
     const prober = libavProber({ concurrency: 3, testCrashMarker: 'CRASH-ME' });
