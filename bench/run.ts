@@ -262,7 +262,9 @@ async function main(): Promise<void> {
     thumbnailsMade: number;
     thumbnailsPerS: number | null;
     latencies: number[];
+    /** CPU seconds per part while probing, and in the thumbnail phase that follows. */
     cpu: Record<string, number>;
+    thumbnailCpu: Record<string, number>;
   }> => {
     const cpuBefore = await cpuByPart(temporalPort);
     const scanStarted = performance.now();
@@ -273,6 +275,7 @@ async function main(): Promise<void> {
     // The scan's rate is its probing: thumbnails follow in a phase of their own.
     let probedAt: number | null = null;
     let thumbnailsWhenProbed = 0;
+    let cpuWhenProbed: Record<string, number> | null = null;
     for (;;) {
       const tick = performance.now();
       const res = await call<Job>('GET', `/api/v1/jobs/${jobId}`);
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
       if (probedAt === null && (ended || job.phase === 'thumbnails')) {
         probedAt = performance.now();
         thumbnailsWhenProbed = job.counts.thumbnails ?? 0;
+        cpuWhenProbed = await cpuByPart(temporalPort);
       }
       if (ended) break;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(process.env.BENCH_POLL_MS ?? 50) - (performance.now() - tick))));
@@ -289,8 +293,11 @@ async function main(): Promise<void> {
     const withPicturesSeconds = (performance.now() - scanStarted) / 1000;
     const seconds = ((probedAt ?? performance.now()) - scanStarted) / 1000;
     const cpuAfter = await cpuByPart(temporalPort);
-    const cpu = Object.fromEntries(Object.entries(cpuAfter).map(([part, used]) => [part, round(used - (cpuBefore[part] ?? 0))]));
-    say(`   CPU seconds during ${label}: ${JSON.stringify(cpu)} over ${round(seconds)} s`);
+    const used = (from: Record<string, number>, to: Record<string, number>): Record<string, number> =>
+      Object.fromEntries(Object.entries(to).map(([part, seconds]) => [part, round(seconds - (from[part] ?? 0))]));
+    const cpu = used(cpuBefore, cpuWhenProbed ?? cpuAfter);
+    const thumbnailCpu = used(cpuWhenProbed ?? cpuAfter, cpuAfter);
+    say(`   CPU seconds during ${label}'s probing: ${JSON.stringify(cpu)} over ${round(seconds)} s; its thumbnails: ${JSON.stringify(thumbnailCpu)}`);
     if (job.status !== 'completed') throw new Error(`scan ended ${job.status}`);
     const filesPerS = files.length / seconds;
     const thumbnailsMade = (job.counts.thumbnails ?? 0) - thumbnailsWhenProbed;
@@ -300,7 +307,7 @@ async function main(): Promise<void> {
       `   ${round(filesPerS)} files/s probed; then ${thumbnailsMade} pictures in ${round(thumbnailSeconds)} s (${thumbnailsPerS === null ? '-' : round(thumbnailsPerS)} pictures/s), ` +
         `${round(withPicturesSeconds)} s until every picture; ${latencies.length} polls`,
     );
-    return { jobId, seconds, withPicturesSeconds, filesPerS, thumbnailsMade, thumbnailsPerS, latencies, cpu };
+    return { jobId, seconds, withPicturesSeconds, filesPerS, thumbnailsMade, thumbnailsPerS, latencies, cpu, thumbnailCpu };
   };
 
   try {
@@ -387,10 +394,14 @@ async function main(): Promise<void> {
       thumbnails_vs_raw: scan.thumbnailsPerS && round(scan.thumbnailsPerS / rawThumbnailsPerS, 3),
       thumbnails_made: scan.thumbnailsMade,
       thumbnails_seconds: round(scan.withPicturesSeconds - scan.seconds),
+      // CPU per part in that phase; worker_children is the ffmpeg runs the worker started (and reaped).
+      cpu_seconds_during_thumbnails: scan.thumbnailCpu,
       cpu_seconds_during_scan: cpuDuringScan,
       cpu_seconds_during_ffprobe_scan: ffprobeScan && ffprobeScan.cpu,
       ffprobe_scan_seconds: ffprobeScan && round(ffprobeScan.seconds),
       ffprobe_scan_api_p99_ms: ffprobeScan && round(percentile(ffprobeScan.latencies, 99)),
+      // Pictures per second in B''s thumbnail phase (the thumbnailer may differ with the prober).
+      ffprobe_scan_thumbnails_per_s: ffprobeScan?.thumbnailsPerS == null ? null : round(ffprobeScan.thumbnailsPerS),
       // A and A' ran over the first raw_files files (all of them unless --raw-files).
       raw_files: rawFiles.length,
       raw_seconds: round(rawSeconds),
@@ -426,7 +437,7 @@ async function main(): Promise<void> {
       `| B: full scan through the API, default prober (${results.prober}) | ${results.scan_files_per_s} files/s |`,
       `| B/A | ${results.scan_vs_raw} |`,
       ffprobeScan
-        ? `| B with PROBER=ffprobe / its B/A | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw} |`
+        ? `| B with PROBER=ffprobe / its B/A; its thumbnail phase | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw}; ${results.ffprobe_scan_thumbnails_per_s ?? '-'} pictures/s |`
         : '| B with PROBER=ffprobe | skipped (--skip-ffprobe-scan) |',
       `| A': ffmpeg alone, \`-ss T -i FILE -frames:v 1 -vf scale=${thumbnailWidth}:-1\`, ${thumbnailConcurrency} at once${sampled} | ${results.raw_thumbnails_per_s} pictures/s (${results.raw_thumbnail_slow_seeks} slow-seek reruns, ${results.raw_thumbnail_failures} failures) |`,
       `| B's thumbnail phase, THUMBNAIL_CONCURRENCY=${thumbnailConcurrency} (${results.thumbnails_made} pictures in ${results.thumbnails_seconds} s) / B/A' | ${results.thumbnails_per_s ?? '-'} pictures/s / ${results.thumbnails_vs_raw ?? '-'} |`,
@@ -438,6 +449,7 @@ async function main(): Promise<void> {
       `| worker peak RSS / worker and probe hosts together | ${results.worker_peak_rss_mb} / ${results.worker_and_hosts_peak_rss_mb} MB |`,
       `| CPU busy, A / B / B with ffprobe (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} / ${results.scan_ffprobe_machine_busy ?? 'skipped'} |`,
       `| CPU seconds during B: probe hosts (and ffprobe) / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe and its spawning ${results.raw_ffprobe_cpu_seconds}) |`,
+      `| CPU seconds during B's thumbnail phase: worker / its ffmpeg / probe hosts / Temporal / API | ${scan.thumbnailCpu.worker ?? 0} / ${scan.thumbnailCpu.worker_children ?? 0} / ${scan.thumbnailCpu.probe_host_and_ffprobe ?? 0} / ${scan.thumbnailCpu.temporal_server ?? 0} / ${scan.thumbnailCpu.api ?? 0} (A': ffmpeg and its spawning ${results.raw_thumbnails_cpu_seconds}) |`,
       ...(ffprobeScan
         ? [
             `| CPU seconds during B with ffprobe: ffprobe and host / worker / Temporal / API | ${ffprobeScan.cpu.probe_host_and_ffprobe ?? 0} / ${ffprobeScan.cpu.worker ?? 0} / ${ffprobeScan.cpu.temporal_server ?? 0} / ${ffprobeScan.cpu.api ?? 0} |`,
@@ -574,8 +586,10 @@ async function cpuByPart(temporalPort: number): Promise<Record<string, number>> 
     if (fields.length === 0) continue;
     // utime, stime, and for the probe host also cutime, cstime: its reaped ffprobe children.
     const own = Number(fields[11]) + Number(fields[12]);
-    const children = part === 'probe_host_and_ffprobe' ? Number(fields[13]) + Number(fields[14]) : 0;
-    parts[part] = (parts[part] ?? 0) + (own + children) / tick;
+    const children = Number(fields[13]) + Number(fields[14]);
+    parts[part] = (parts[part] ?? 0) + (own + (part === 'probe_host_and_ffprobe' ? children : 0)) / tick;
+    // The worker's reaped children apart: the thumbnailer's ffmpeg runs (and any probe host that exited).
+    if (part === 'worker') parts.worker_children = (parts.worker_children ?? 0) + children / tick;
   }
   return parts;
 }
