@@ -106,6 +106,18 @@ const CLOCK_SKEW_MS = 1_000;
 /** How long a count of running guards serves the starts that follow it; below VISIBILITY_LAG_MS (see countHeldRoots). */
 const COUNT_TTL_MS = 250;
 
+/**
+ * How long a job body read from Temporal answers later reads of the same job
+ * in this process. A client polling a running scan (the dashboard, the
+ * benchmark at 20 Hz) made a describe and its server work per poll; well
+ * within the contract's freshness of a second, and a cancel, pause or resume
+ * through this process forgets the job at once.
+ */
+const JOB_CACHE_MS = 250;
+
+/** Job bodies kept at most (see JOB_CACHE_MS): expired ones are swept past this. */
+const JOB_CACHE_SIZE = 1000;
+
 /** A start that keeps finding the root's guard closing gives up after this many tries. */
 const START_ATTEMPTS = 5;
 
@@ -181,6 +193,9 @@ export class ScanService {
 
   /** The last count of running guards (see countHeldRoots). */
   private heldRootsCount: { at: number; value: Promise<number> } | null = null;
+
+  /** Job bodies read in the last JOB_CACHE_MS, by job id (see get). */
+  private readonly recentJobs = new Map<string, { at: number; body: Promise<JobBody> }>();
 
   constructor(
     private readonly client: Client,
@@ -361,8 +376,28 @@ export class ScanService {
     return this.heldRootsCount.value;
   }
 
-  /** The job body of a scan; NOT_FOUND when there is no such scan. */
+  /**
+   * The job body of a scan; NOT_FOUND when there is no such scan. Reads of
+   * one job within JOB_CACHE_MS share one answer from Temporal.
+   */
   async get(jobId: string): Promise<JobBody> {
+    const now = Date.now();
+    const recent = this.recentJobs.get(jobId);
+    if (recent !== undefined && now - recent.at < JOB_CACHE_MS) return recent.body;
+    if (this.recentJobs.size >= JOB_CACHE_SIZE) {
+      for (const [id, entry] of this.recentJobs) if (now - entry.at >= JOB_CACHE_MS) this.recentJobs.delete(id);
+    }
+    const entry = { at: now, body: this.readJob(jobId) };
+    this.recentJobs.set(jobId, entry);
+    // A failed read (NOT_FOUND, Temporal unreachable) is not kept: the next read tries again.
+    entry.body.catch(() => {
+      if (this.recentJobs.get(jobId) === entry) this.recentJobs.delete(jobId);
+    });
+    return entry.body;
+  }
+
+  /** The job body as Temporal and the library tell it now (get without its cache). */
+  private async readJob(jobId: string): Promise<JobBody> {
     const description = await this.describeOrNull(jobId);
     if (description === null) return this.unstartedJob(jobId);
     if (description.type !== SCAN_WORKFLOW_TYPE) throw notFound(`job ${jobId}`);
@@ -387,7 +422,7 @@ export class ScanService {
     if (holds && guard.status.name === 'RUNNING' && scan.outcome === null) return this.guardJob(guard, 'pending', scan);
     // Not pending: its scan may have started a moment ago.
     const started = await this.describeOrNull(jobId);
-    if (started !== null) return this.get(jobId);
+    if (started !== null) return this.readJob(jobId);
     const run = holds ? guard : await this.findGuardRun(guardId, jobId);
     if (run === null && scan.outcome !== null) {
       // The scan ran, and Temporal has since dropped its history (namespace retention): the library remembers it.
@@ -412,12 +447,15 @@ export class ScanService {
    * would wait for one, holding the root and a slot of MAX_CONCURRENT_SCANS.
    */
   async cancel(jobId: string): Promise<JobBody> {
-    const job = await this.get(jobId);
+    this.recentJobs.delete(jobId);
+    const job = await this.readJob(jobId);
     if (TERMINAL_STATUSES.has(job.status)) {
       throw new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} has already ended (${job.status})`);
     }
     if (job.status !== 'pending') {
       await this.client.workflow.getHandle(jobId).cancel();
+      // Read again by the next get: the scan now says its cancel was requested.
+      this.recentJobs.delete(jobId);
       return { ...job, cancel_requested: true };
     }
     // Recorded first, so the job reads cancelled however the terminations below interleave with a worker.
@@ -435,6 +473,7 @@ export class ScanService {
       if (scan.historyLength <= 2) await this.client.workflow.getHandle(jobId, scan.runId).terminate('job cancelled before a worker took it');
       else await this.client.workflow.getHandle(jobId).cancel();
     }
+    this.recentJobs.delete(jobId);
     return { ...(await this.get(jobId)), cancel_requested: true };
   }
 
@@ -455,7 +494,8 @@ export class ScanService {
   }
 
   private async setPaused(jobId: string, pause: boolean): Promise<JobBody> {
-    const job = await this.get(jobId);
+    this.recentJobs.delete(jobId);
+    const job = await this.readJob(jobId);
     const terminal = (status: JobStatus): DomainError => new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} has already ended (${status})`);
     if (TERMINAL_STATUSES.has(job.status)) throw terminal(job.status);
     if (pause && job.status === 'paused') throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
@@ -481,11 +521,12 @@ export class ScanService {
             throw new DomainError('INVALID_REQUEST', 409, `job ${jobId} started before scans could be paused`);
         }
       }
-      const now = await this.get(jobId);
+      const now = await this.readJob(jobId);
       if (TERMINAL_STATUSES.has(now.status)) throw terminal(now.status);
       if (error instanceof WorkflowUpdateFailedError) throw error;
       throw new DomainError('UNAVAILABLE', 503, `no worker answered the ${pause ? 'pause' : 'resume'} of job ${jobId}; try again later`);
     }
+    this.recentJobs.delete(jobId);
     return this.get(jobId);
   }
 
@@ -494,7 +535,7 @@ export class ScanService {
    * NOT_TERMINAL while the scan runs; NOTHING_TO_RETRY after a clean completion.
    */
   async retry(jobId: string): Promise<ScanClaim> {
-    const job = await this.get(jobId);
+    const job = await this.readJob(jobId);
     if (!TERMINAL_STATUSES.has(job.status)) {
       throw new DomainError('NOT_TERMINAL', 409, `job ${jobId} is still ${job.status}; cancel it or wait for it to end`);
     }
