@@ -27,6 +27,7 @@ import type { Thumbnailer } from '../thumbnails/thumbnailer';
 import { checkScanRoot, resolveInside, type Contained } from './containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
 import { fingerprintFile } from './fingerprint';
+import { createProbeRecorder } from './probe-recorder';
 import { scanMetrics } from '../metrics';
 
 export interface ActivityDependencies {
@@ -58,9 +59,9 @@ const DISCOVERY_CHUNK = 1000;
  * activity heartbeats at least once a second while it works, whatever it is
  * waiting on (a slow file, a full prober, the database).
  */
-function startHeartbeatTicker(details: () => unknown): () => void {
+function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => void {
   const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(details()), 1000);
+  const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
   return () => clearInterval(timer);
 }
 
@@ -256,16 +257,20 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency,
   }
 
   /**
-   * Probes the files at probe indexes [fromIndex, toIndex) with ffprobe and
-   * records each result. Heartbeats after every file with the indexes done,
-   * so a retried attempt resumes where the last one stopped.
+   * Probes the files at probe indexes [fromIndex, toIndex) with the prober
+   * and records each result (see createProbeRecorder). Heartbeats every
+   * second with the indexes done, and a retried attempt also skips every file
+   * the library has recorded, so it resumes where the last one stopped.
    */
   async function probeBatch(input: ProbeBatchInput): Promise<ProbeBatchResult> {
     const ctx = Context.current();
     const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
     const done = new Set<number>(checkpoint?.done ?? []);
     // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
-    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }));
+    // Twice a second: the worker sends one heartbeat a second at most
+    // (maxHeartbeatThrottleInterval), and one always waiting keeps that pace
+    // however the timer drifts, so a cancel is heard within about a second.
+    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }), 500);
     const signal = ctx.cancellationSignal;
     try {
       // The root is checked again here, not trusted from discovery: every path
@@ -280,6 +285,7 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency,
       for (const file of files) if (file.status !== 'pending') done.add(file.probeIndex as number);
       // Every file of the batch listens on the one signal: that is by design, not a leak.
       setMaxListeners(files.length + 10, signal);
+      const record = createProbeRecorder(async (records) => library.recordProbes(input.scanId, records));
 
       const probeOne = async (file: (typeof files)[number]): Promise<void> => {
         const outcome = await probeFile({
@@ -292,11 +298,14 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency,
           signal,
         });
         if (signal.aborted) return;
-        const status = await library.recordProbe(input.scanId, file.position, outcome);
+        const status = await record({ position: file.position, outcome });
         scanMetrics.filesProbed.inc({ outcome: status });
         if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
+        // No heartbeat per file: the ticker sends the indexes done every second,
+        // and the SDK forwards at most one heartbeat per throttle interval to
+        // the server anyway; a retry reads what was recorded from the library.
+        // Encoding a heartbeat per file was worker CPU for nothing.
         done.add(file.probeIndex as number);
-        ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
       };
 
       // Every file of the batch is started at once; the worker-wide probe
