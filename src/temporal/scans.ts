@@ -389,10 +389,17 @@ export class ScanService {
     }
     const entry = { at: now, body: this.readJob(jobId) };
     this.recentJobs.set(jobId, entry);
-    // A failed read (NOT_FOUND, Temporal unreachable) is not kept: the next read tries again.
-    entry.body.catch(() => {
-      if (this.recentJobs.get(jobId) === entry) this.recentJobs.delete(jobId);
-    });
+    // A failed read (NOT_FOUND, Temporal unreachable) is not kept: the next
+    // read tries again. Neither is a job about to end (cancel requested,
+    // finalizing): whoever waits for its end sees it without the cache's delay.
+    entry.body.then(
+      (body) => {
+        if ((body.cancel_requested || body.phase === 'finalizing') && this.recentJobs.get(jobId) === entry) this.recentJobs.delete(jobId);
+      },
+      () => {
+        if (this.recentJobs.get(jobId) === entry) this.recentJobs.delete(jobId);
+      },
+    );
     return entry.body;
   }
 
