@@ -136,7 +136,7 @@ describe('a file still being written while it is scanned', () => {
     let written = chunk;
     const writer = (async () => {
       while (written < bytes.length) {
-        await new Promise((resolve) => setTimeout(resolve, 150));
+        await new Promise((resolve) => setTimeout(resolve, 250));
         await handle.write(bytes.subarray(written, written + chunk));
         written += chunk;
       }
@@ -145,8 +145,11 @@ describe('a file still being written while it is scanned', () => {
 
     const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
     expect(started.status).toBe(202);
-    const during = await waitFor(() => stack.scans.get(started.body.job_id), (j) => ['completed', 'failed', 'cancelled', 'timeout'].includes(j.status), 60_000, 100);
+    // Once probing is over (pictures may follow), the file must still have been growing.
+    const terminal = (j: JobBody): boolean => ['completed', 'failed', 'cancelled', 'timeout'].includes(j.status);
+    await waitFor(() => stack.scans.get(started.body.job_id), (j) => terminal(j) || j.phase === 'thumbnails' || j.phase === 'finalizing', 60_000, 100);
     const stillWriting = written < bytes.length;
+    const during = await waitFor(() => stack.scans.get(started.body.job_id), terminal, 60_000, 100);
     await writer;
     expect(during.status).toBe('completed');
     // It changed between its discovery and the end of its probe: left out of the
