@@ -82,6 +82,7 @@ export async function startStack(
     kind: config.prober ?? (config.ffprobePath !== undefined ? 'ffprobe' : 'libav'),
     ffprobePath: config.ffprobePath,
     concurrency: config.probeConcurrency,
+    thumbnailConcurrency: config.thumbnailConcurrency,
     testCrashMarker: options.proberCrashMarker,
   });
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
