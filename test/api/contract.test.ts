@@ -250,7 +250,7 @@ describe('the edge', () => {
       checks: {
         database: { status: 'ok', latency_ms: expect.any(Number) },
         temporal: { status: 'ok', latency_ms: expect.any(Number) },
-        ffmpeg: { status: 'ok', version: expect.stringMatching(/^ffprobe version \S+/) },
+        ffmpeg: { status: 'ok', version: expect.stringMatching(/^libavformat \S+ \(FFmpeg /) },
       },
       temporal: 'ok',
       database: 'ok',
@@ -284,7 +284,7 @@ describe('the edge', () => {
         checks: {
           database: { status: 'ok', latency_ms: expect.any(Number) },
           temporal: { status: 'error', error: expect.stringMatching(/\S/) },
-          ffmpeg: { status: 'ok', version: expect.stringMatching(/^ffprobe version /) },
+          ffmpeg: { status: 'ok', version: expect.stringMatching(/^libavformat \S+ \(FFmpeg /) },
         },
         temporal: expect.stringMatching(/^error: \S/),
         database: 'ok',

@@ -130,7 +130,8 @@ describe('a port already in use', () => {
       }
       expect(stderr).toBe('');
       expect(health?.body.status).toBe('ok');
-      expect(health?.body.checks?.ffmpeg?.version).toMatch(/^ffprobe version /);
+      // The default prober: libavformat in the probe hosts.
+      expect(health?.body.checks?.ffmpeg?.version).toMatch(/^libavformat \S+ \(FFmpeg /);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
