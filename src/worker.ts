@@ -7,13 +7,15 @@ import { createActivities } from './activities';
 import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
 import type { Config } from './config';
 import type { Library } from './library/library';
+import type { FileProber } from './probe/contained';
 import type { Prober } from './probe/ffprobe';
 
 export interface ScanWorkerOptions {
   config: Config;
   connection: NativeConnection;
   library: Library;
-  prober: Prober;
+  /** The probe hosts (probe/isolated.ts): files are probed, and checked inside their roots, there. */
+  prober: Prober & FileProber;
   /** Task queue override (tests give each test its own). */
   taskQueue?: string;
   /** A prebuilt workflow bundle; without it the workflows are bundled from source at start. */
@@ -37,7 +39,6 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       library: options.library,
       prober: options.prober,
       scanRoots: config.scanRoots,
-      probeConcurrency: config.probeConcurrency,
       // In the probe hosts when they run libav, else one ffmpeg per picture.
       thumbnailer: thumbnailerFor(options.prober, { dir: config.thumbnailDir, width: config.thumbnailWidth }),
       thumbnailConcurrency: config.thumbnailConcurrency,

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import pLimit from 'p-limit';
 import type { Library } from '../library/library';
-import type { NewScanFile, ProbeOutcome, VanishedVideo } from '../library/types';
-import type { Prober, ProbeResult } from '../probe/ffprobe';
+import type { NewScanFile, VanishedVideo } from '../library/types';
+import type { FileProber } from '../probe/contained';
 import {
   DEFAULT_SCAN_EXCLUDE,
   ErrorType,
@@ -24,7 +24,7 @@ import {
   type ThumbnailBatchResult,
 } from '../scan/types';
 import type { Thumbnailer } from '../thumbnails/thumbnailer';
-import { checkScanRoot, resolveInside, type Contained } from './containment';
+import { checkScanRoot, resolveInside } from './containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
 import { fingerprintFile } from './fingerprint';
 import { createProbeRecorder } from './probe-recorder';
@@ -32,19 +32,14 @@ import { scanMetrics } from '../metrics';
 
 export interface ActivityDependencies {
   library: Library;
-  prober: Prober;
+  /** Probes each file in a probe host, checked inside the scan's root there (probe/contained.ts). */
+  prober: FileProber;
   /**
    * The worker's own SCAN_ROOTS (undefined: any directory). Checked by the
    * activities themselves on every scan, whoever started it: a workflow can be
    * started through Temporal without the API.
    */
   scanRoots: readonly string[] | undefined;
-  /**
-   * The prober's limit on processes at once (PROBE_CONCURRENCY). A file is
-   * checked only once it holds one of these slots, so the check happens right
-   * before its probe, not while it waits behind a full prober.
-   */
-  probeConcurrency: number;
   /** Makes the videos' pictures; a worker without one fails thumbnail batches (and they retry elsewhere). */
   thumbnailer?: Thumbnailer;
   /** Pictures made at once on this worker (THUMBNAIL_CONCURRENCY). */
@@ -66,8 +61,7 @@ function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => voi
 }
 
 /** Builds the activities around their dependencies. */
-export function createActivities({ library, prober, scanRoots, probeConcurrency, thumbnailer, thumbnailConcurrency = 1 }: ActivityDependencies) {
-  const probeSlots = pLimit(probeConcurrency);
+export function createActivities({ library, prober, scanRoots, thumbnailer, thumbnailConcurrency = 1 }: ActivityDependencies) {
   const thumbnailSlots = pLimit(thumbnailConcurrency);
 
   /**
@@ -288,16 +282,18 @@ export function createActivities({ library, prober, scanRoots, probeConcurrency,
       const record = createProbeRecorder(async (records) => library.recordProbes(input.scanId, records));
 
       const probeOne = async (file: (typeof files)[number]): Promise<void> => {
-        const outcome = await probeFile({
-          prober,
-          probeSlots,
-          realRoot,
+        // The prober's limit (PROBE_CONCURRENCY) bounds the files in flight; the
+        // host checks each one inside the root when its turn comes, right before
+        // and after the probe.
+        const { outcome, probeSeconds } = await prober.probeFile({
           file: file.path,
+          realRoot,
           discovered: { size: file.size, mtimeMs: file.mtimeMs },
           timeoutMs: input.probeTimeoutMs,
           signal,
         });
         if (signal.aborted) return;
+        if (probeSeconds !== null) scanMetrics.probeSeconds.observe(probeSeconds);
         const status = await record({ position: file.position, outcome });
         scanMetrics.filesProbed.inc({ outcome: status });
         if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
@@ -424,54 +420,4 @@ async function* filesOfEarlierScan(
     else if (!resolved.stat.isFile()) yield { path: file, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile };
     else yield { path: file, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs };
   }
-}
-
-/** What probeFile needs: the worker's prober and its slots, the scan's real root, the file. */
-interface ProbeFileOptions {
-  prober: Prober;
-  probeSlots: pLimit.Limit;
-  realRoot: string;
-  file: string;
-  /** Size and mtime the file had when discovered: a change since means it is still being written. */
-  discovered: { size: number; mtimeMs: number };
-  timeoutMs: number;
-  signal: AbortSignal;
-}
-
-/**
- * Checks, right before probing (once a prober slot is free), that the path
- * still resolves inside the root to a regular file, and probes that checked
- * real path, never the name (which a link swapped in since discovery could
- * send elsewhere). After the probe the path is resolved again: should it lead
- * somewhere else now, the result is dropped rather than recorded. Per-file
- * problems become a failed outcome; transient ones (the prober could not
- * start) throw so that Temporal retries the batch. A file whose size or
- * mtime differs from its discovery's, before or after the probe, is still
- * being written: recorded `still_changing`, not entered into the library.
- * A probed file's fingerprint (fingerprint.ts) is taken in the same slot, for
- * recognising it should it move.
- */
-async function probeFile({ prober, probeSlots, realRoot, file, discovered, timeoutMs, signal }: ProbeFileOptions): Promise<ProbeOutcome> {
-  type Probed = { refused: ProbeOutcome } | { before: Contained; result: ProbeResult; fingerprint: string | null };
-  const probed = await probeSlots(async (): Promise<Probed> => {
-    signal.throwIfAborted();
-    const before = await resolveInside(realRoot, file);
-    if (!before.ok) return { refused: { kind: 'failed', reason: before.reason } };
-    if (!before.stat.isFile()) return { refused: { kind: 'failed', reason: ErrorType.NotARegularFile } };
-    const started = process.hrtime.bigint();
-    const result = await prober.probe(before.real, { timeoutMs, signal });
-    scanMetrics.probeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
-    const fingerprint = result.ok ? await fingerprintFile(before.real).then((f) => f.fingerprint, () => null) : null;
-    return { before, result, fingerprint };
-  });
-  if ('refused' in probed) return probed.refused;
-  const { before, result, fingerprint } = probed;
-  const after = await resolveInside(realRoot, file);
-  if (!after.ok) return { kind: 'failed', reason: after.reason };
-  if (after.real !== before.real) return { kind: 'failed', reason: ErrorType.FileVanished };
-  const changed = (stat: { size: number; mtimeMs: number }): boolean => stat.size !== discovered.size || stat.mtimeMs !== discovered.mtimeMs;
-  if (changed(before.stat) || changed(after.stat)) return { kind: 'failed', reason: ErrorType.StillChanging };
-  if (!result.ok) return { kind: 'failed', reason: result.reason };
-  return { kind: 'probed', file: { path: file, size: before.stat.size, mtimeMs: before.stat.mtimeMs, fingerprint }, metadata: result.metadata };
 }

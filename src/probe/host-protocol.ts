@@ -1,5 +1,6 @@
 /** Messages between a worker and its probe hosts (see probe-host.ts and isolated.ts). */
 import type { ThumbnailResult } from '../thumbnails/types';
+import type { FileProbeRequest, FileProbeResult } from './contained';
 import type { ProbeResult } from './parse';
 
 /** Which prober a host runs: libavformat in the host itself, or one ffprobe process per file. */
@@ -7,6 +8,8 @@ export type ProberKind = 'libav' | 'ffprobe';
 
 export type HostRequest =
   | { type: 'probe'; id: number; file: string; timeoutMs: number }
+  /** A file of a scan, checked inside its root right before and after its probe (contained.ts). */
+  | ({ type: 'probeFile'; id: number } & FileProbeRequest)
   /** libav hosts only: one frame of `file` at `seconds`, `width` wide, as JPEG into `output` (a temp file the worker renames). */
   | { type: 'thumbnail'; id: number; file: string; output: string; seconds: number; width: number; timeoutMs: number }
   | { type: 'version'; id: number }
@@ -16,7 +19,7 @@ export type HostRequest =
 export type HostStatus = { type: 'ready'; kind: ProberKind } | { type: 'unavailable'; kind: ProberKind; message: string };
 
 export type HostReply =
-  | { id: number; result: ProbeResult | ThumbnailResult | string }
+  | { id: number; result: ProbeResult | FileProbeResult | ThumbnailResult | string }
   | { id: number; error: { name: string; message: string; code?: string } };
 
 /** Everything a host sends. */
@@ -29,4 +32,6 @@ export const HOST_ENV = {
   ffprobe: 'PROBE_HOST_FFPROBE',
   /** Tests only: the host aborts, as a crashing demuxer would, on a file whose name contains this text. */
   testCrashMarker: 'PROBE_HOST_TEST_CRASH_MARKER',
+  /** Tests only: the host appends every path it hands its prober to this file, one per line. */
+  testProbeLog: 'PROBE_HOST_TEST_PROBE_LOG',
 } as const;

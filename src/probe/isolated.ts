@@ -18,6 +18,10 @@
  *   the probes it held as transient (Temporal retries them) and is restarted
  *   on the next probe.
  *
+ * A scan's files come as `probeFile` (contained.ts): the host checks each one
+ * inside the scan's root right before and after its probe, so the check is
+ * made the moment the file's turn at the prober comes, in the host.
+ *
  * libav hosts also make thumbnails (`thumbnail`, thumbnails/libav-frame.ts)
  * under the same guarantees, with their own limit, and after the probes
  * waiting: the library fills first and pictures follow.
@@ -26,6 +30,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ErrorType } from '../scan/types';
 import { ThumbnailError, type FrameRequest, type ThumbnailResult } from '../thumbnails/types';
+import type { FileProber, FileProbeResult } from './contained';
 import { defaultFfprobePath, type Prober, type ProberOptions, type ProbeResult } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
 
@@ -44,10 +49,12 @@ export interface IsolatedProberOptions extends ProberOptions {
   testCrashMarker?: string;
   /** Thumbnails made at once across the hosts (libav only), on top of `concurrency` probes; 1 when absent. */
   thumbnailConcurrency?: number;
+  /** Tests only: the hosts append every path they hand their prober to this file. Never set in production. */
+  testProbeLog?: string;
 }
 
 /** The prober of a worker, with what its hosts have been through. */
-export interface IsolatedProber extends Prober {
+export interface IsolatedProber extends Prober, FileProber {
   readonly kind: ProberKind;
   /** Host processes started so far, restarts included. */
   readonly hostsStarted: number;
@@ -78,16 +85,24 @@ const FILES_PER_LIBAV_HOST = 4;
 const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
 
 /** What a request asks of a host. */
-type Job = Omit<Extract<HostRequest, { type: 'probe' }>, 'id'> | Omit<Extract<HostRequest, { type: 'thumbnail' }>, 'id'>;
+type Job = Omit<Extract<HostRequest, { type: 'probe' | 'probeFile' | 'thumbnail' }>, 'id'>;
 type JobType = Job['type'];
+/** What a host answers a job with. */
+type JobResult = ProbeResult | FileProbeResult | ThumbnailResult;
+
+/** Probes of both kinds share the probe limit; thumbnails have their own. */
+type Lane = 'probe' | 'thumbnail';
+const laneOf = (job: Job): Lane => (job.type === 'thumbnail' ? 'thumbnail' : 'probe');
 
 /** What a request of each type resolves with when its host was killed over its time limit, or crashed on it alone. */
-const TIMED_OUT: Record<JobType, ProbeResult | ThumbnailResult> = {
+const TIMED_OUT: Record<JobType, JobResult> = {
   probe: { ok: false, reason: ErrorType.Timeout },
+  probeFile: { outcome: { kind: 'failed', reason: ErrorType.Timeout }, probeSeconds: null },
   thumbnail: { ok: false, reason: ThumbnailError.Timeout },
 };
-const CRASHED: Record<JobType, ProbeResult | ThumbnailResult> = {
+const CRASHED: Record<JobType, JobResult> = {
   probe: { ok: false, reason: PROBER_CRASHED },
+  probeFile: { outcome: { kind: 'failed', reason: PROBER_CRASHED }, probeSeconds: null },
   thumbnail: { ok: false, reason: THUMBNAILER_CRASHED },
 };
 
@@ -95,7 +110,7 @@ interface Request {
   id: number;
   job: Job;
   signal: AbortSignal | undefined;
-  resolve: (result: ProbeResult | ThumbnailResult) => void;
+  resolve: (result: JobResult) => void;
   reject: (error: Error) => void;
   /** In flight on a host that crashed: its next attempt runs alone on a host. */
   suspect: boolean;
@@ -139,7 +154,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     throw new RangeError(`concurrency must be a positive integer, got ${String(concurrency)}`);
   }
   const kind: ProberKind = options.kind ?? 'ffprobe';
-  const limits: Record<JobType, number> = { probe: concurrency, thumbnail: options.thumbnailConcurrency ?? 1 };
+  const limits: Record<Lane, number> = { probe: concurrency, thumbnail: options.thumbnailConcurrency ?? 1 };
   if (!Number.isSafeInteger(limits.thumbnail) || limits.thumbnail < 1) {
     throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
   }
@@ -154,7 +169,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   const queue: Request[] = [];
   /** version() calls waiting for a ready host. */
   const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  const running: Record<JobType, number> = { probe: 0, thumbnail: 0 };
+  const running: Record<Lane, number> = { probe: 0, thumbnail: 0 };
   let nextId = 1;
   let hostsStarted = 0;
   let closed = false;
@@ -186,6 +201,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         // An empty value lets the host pick the bundled build and its fallback.
         [HOST_ENV.ffprobe]: options.ffprobePath ?? '',
         [HOST_ENV.testCrashMarker]: options.testCrashMarker ?? '',
+        [HOST_ENV.testProbeLog]: options.testProbeLog ?? '',
         // libavformat's blocking calls run on libuv's pool: enough threads for every file in flight, and spare.
         UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
       },
@@ -226,7 +242,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     request.timer = null;
     request.signal?.removeEventListener('abort', request.onAbort);
     if (request.solo) host.solo = false;
-    running[request.job.type]--;
+    running[laneOf(request.job)]--;
   };
 
   const onMessage = (host: Host, message: HostMessage): void => {
@@ -254,7 +270,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     settle(host, request);
     if (request.signal?.aborted) request.reject(abortError(request.signal));
     else if ('error' in message) request.reject(Object.assign(new Error(message.error.message), message.error));
-    else request.resolve(message.result as ProbeResult | ThumbnailResult);
+    else request.resolve(message.result as JobResult);
     pump();
   };
 
@@ -332,7 +348,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   };
 
   const dispatch = (host: Host, request: Request): void => {
-    running[request.job.type]++;
+    running[laneOf(request.job)]++;
     host.inFlight.set(request.id, request);
     if (request.suspect) {
       request.solo = true;
@@ -352,18 +368,18 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     const usable = hosts.filter((h): h is Host => h !== null && h.ready && !h.closing && !h.solo);
     if (request.suspect) return usable.find((h) => h.inFlight.size === 0) ?? null;
     // Thumbnails have their own limit: they go to the least busy host, whatever the probes it holds.
-    const probesOn = (h: Host): number => [...h.inFlight.values()].filter((r) => r.job.type === 'probe').length;
-    const open = request.job.type === 'probe' ? usable.filter((h) => probesOn(h) < perHost) : usable;
+    const probesOn = (h: Host): number => [...h.inFlight.values()].filter((r) => laneOf(r.job) === 'probe').length;
+    const open = laneOf(request.job) === 'probe' ? usable.filter((h) => probesOn(h) < perHost) : usable;
     return open.reduce<Host | null>((best, h) => (best === null || h.inFlight.size < best.inFlight.size ? h : best), null);
   };
 
   /** Sends what waits, in order, probes before thumbnails, each type up to its limit. */
   const pump = (): void => {
-    for (const type of ['probe', 'thumbnail'] as const) {
+    for (const lane of ['probe', 'thumbnail'] as const) {
       let index = 0;
-      while (index < queue.length && running[type] < limits[type] && !closed) {
+      while (index < queue.length && running[lane] < limits[lane] && !closed) {
         const request = queue[index] as Request;
-        if (request.job.type !== type) {
+        if (laneOf(request.job) !== lane) {
           index++;
           continue;
         }
@@ -377,7 +393,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   };
 
   /** Queues a job; settles with the host's answer, or as its host's fate decides. */
-  const submit = (job: Job, signal: AbortSignal | undefined): Promise<ProbeResult | ThumbnailResult> => {
+  const submit = (job: Job, signal: AbortSignal | undefined): Promise<JobResult> => {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (closed) return Promise.reject(hostGone('prober closed'));
     return new Promise((resolve, reject) => {
@@ -422,6 +438,15 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(probeOptions.timeoutMs)}`));
       }
       return submit({ type: 'probe', file, timeoutMs: probeOptions.timeoutMs }, probeOptions.signal) as Promise<ProbeResult>;
+    },
+    probeFile({ signal, ...request }) {
+      if (!path.isAbsolute(request.file) || !path.isAbsolute(request.realRoot)) {
+        return Promise.reject(new TypeError(`probeFile needs absolute paths, got ${JSON.stringify([request.file, request.realRoot])}`));
+      }
+      if (!Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
+        return Promise.reject(new RangeError(`timeoutMs must be a positive number, got ${String(request.timeoutMs)}`));
+      }
+      return submit({ type: 'probeFile', ...request }, signal) as Promise<FileProbeResult>;
     },
     thumbnail({ signal, ...job }) {
       if (kind !== 'libav') return Promise.reject(new Error('thumbnails are made in libav probe hosts only'));

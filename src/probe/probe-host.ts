@@ -13,12 +13,14 @@
  * When its parent goes away (the IPC channel closes) it stops every probe it
  * runs and exits, so no prober outlives its worker.
  */
+import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createProber } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
 import { makeFrameThumbnail } from '../thumbnails/libav-frame';
 import type { ThumbnailResult } from '../thumbnails/types';
+import { probeInRoot, type FileProbeResult } from './contained';
 import { loadLibav } from './libav';
 import type { ProbeResult } from './parse';
 
@@ -42,7 +44,19 @@ interface Backend {
   thumbnail?(request: Extract<HostRequest, { type: 'thumbnail' }>, signal: AbortSignal): Promise<ThumbnailResult>;
 }
 
-function loadBackend(kind: ProberKind): Backend {
+function loadBackend(kind: ProberKind, probeLog: string | null): Backend {
+  const backend = loadProber(kind);
+  if (probeLog === null) return backend;
+  return {
+    ...backend,
+    probe: (file, options) => {
+      appendFileSync(probeLog, `${file}\n`);
+      return backend.probe(file, options);
+    },
+  };
+}
+
+function loadProber(kind: ProberKind): Backend {
   if (kind === 'libav') {
     const libav = loadLibav();
     return {
@@ -55,9 +69,14 @@ function loadBackend(kind: ProberKind): Backend {
   return createProber({ ffprobePath: process.env[HOST_ENV.ffprobe] || undefined, concurrency });
 }
 
-function run(backend: Backend, message: Exclude<HostRequest, { type: 'abort' }>, signal: AbortSignal): Promise<ProbeResult | ThumbnailResult | string> {
+function run(
+  backend: Backend,
+  message: Exclude<HostRequest, { type: 'abort' }>,
+  signal: AbortSignal,
+): Promise<ProbeResult | FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
   if (message.type === 'probe') return backend.probe(message.file, { timeoutMs: message.timeoutMs, signal });
+  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal);
   if (backend.thumbnail === undefined) return Promise.reject(new Error('this probe host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
@@ -71,9 +90,10 @@ function main(): void {
   const kind: ProberKind = process.env[HOST_ENV.kind] === 'libav' ? 'libav' : 'ffprobe';
   // Set only by tests (isolated.ts passes it on from an option no production caller sets).
   const crashMarker = process.env[HOST_ENV.testCrashMarker] || null;
+  const probeLog = process.env[HOST_ENV.testProbeLog] || null;
   let backend: Backend;
   try {
-    backend = loadBackend(kind);
+    backend = loadBackend(kind, probeLog);
   } catch (error) {
     send({ type: 'unavailable', kind, message: error instanceof Error ? error.message : String(error) });
     process.disconnect?.();
@@ -87,7 +107,7 @@ function main(): void {
       inFlight.get(message.id)?.abort();
       return;
     }
-    if ((message.type === 'probe' || message.type === 'thumbnail') && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
+    if (message.type !== 'version' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
       // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
       process.kill(process.pid, 'SIGSEGV');
     }

@@ -13,10 +13,9 @@ import type { Server } from 'node:http';
 import { createApp } from '../../src/api/app';
 import { JOB_EVENTS_INTERVAL_MS } from '../../src/api/job-events';
 import { createLogger } from '../../src/logger';
-import type { Prober } from '../../src/probe/ffprobe';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http as call, startStack, waitFor, type Stack, withProbeHook } from '../support/stack';
+import { http as call, startStack, waitFor, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
 let clips: TestClip[];
 let work: string;
@@ -159,7 +158,7 @@ beforeAll(async () => {
   stack = await startStack(
     { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' },
     {
-      wrapProber: (prober: Prober): Prober => withProbeHook(prober, async () => {
+      wrapProber: (prober: StackProber): StackProber => withProbeHook(prober, async () => {
         await gate.promise;
       }),
     },

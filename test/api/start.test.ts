@@ -15,13 +15,12 @@ import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import type { Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import type { Prober } from '../../src/probe/ffprobe';
 import { MAX_BATCHES_PER_RUN, type ScanInput } from '../../src/scan/types';
 import { connectClient } from '../../src/temporal/client';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { createScanWorker } from '../../src/worker';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, workflowBundle, type Stack } from '../support/stack';
+import { http, startStack, waitFor, workflowBundle, type Stack, type StackProber } from '../support/stack';
 
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 
@@ -38,7 +37,7 @@ interface IdleApi {
   taskQueue: string;
   client: Client;
   /** A worker for the API's task queue, with the stack's prober unless given another. */
-  startWorker(prober?: Prober): Promise<void>;
+  startWorker(prober?: StackProber): Promise<void>;
   stopWorker(): Promise<void>;
   close(): Promise<void>;
 }
@@ -218,14 +217,16 @@ describe('a root whose scan ended while no worker could close its guard', () => 
   it('starts a new scan at once', async () => {
     const api = await startIdleApi();
     // Probes that never end (until cancelled), so the scan is surely running when its worker goes.
-    const hanging: Prober = {
+    const hang = (signal: AbortSignal | undefined): Promise<never> =>
+      new Promise((_resolve, reject) => {
+        signal?.addEventListener('abort', () => reject(signal.reason as Error));
+      });
+    const hanging: StackProber = {
       path: 'hanging',
       running: 0,
       version: async () => 'hanging',
-      probe: (_file, { signal }) =>
-        new Promise((_resolve, reject) => {
-          signal?.addEventListener('abort', () => reject(signal.reason as Error));
-        }),
+      probe: (_file, { signal }) => hang(signal),
+      probeFile: ({ signal }) => hang(signal),
     };
     try {
       const folder = path.join(work, 'orphaned-guard');

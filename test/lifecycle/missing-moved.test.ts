@@ -10,10 +10,9 @@ import fsSync, { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
+import { http, startStack, waitFor, withProbeHook, type Stack, type StackProber } from '../support/stack';
 
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 
@@ -43,7 +42,7 @@ async function placeClips(folder: string, prefix: string, count: number): Promis
 }
 
 /** The worker's prober, recording every file it is asked to open and running `before` first. */
-function countingProber(asked: string[], before?: (file: string) => Promise<void>): (prober: Prober) => Prober {
+function countingProber(asked: string[], before?: (file: string) => Promise<void>): (prober: StackProber) => StackProber {
   return (prober) =>
     withProbeHook(prober, async (file) => {
       asked.push(file);

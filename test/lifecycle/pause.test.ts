@@ -11,14 +11,13 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
-import type { Prober } from '../../src/probe/ffprobe';
 import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { progressQuery } from '../../src/workflows/definitions';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { scanctl } from '../support/scanctl';
 import { killPart, startPart, type Part } from '../support/processes';
-import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
+import { http, startStack, temporalAddress, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
 jest.setTimeout(300_000);
 
@@ -58,7 +57,7 @@ describe('pause and resume through the API', () => {
 
   beforeAll(async () => {
     // Every call to the worker's prober counted, and slowed so that a scan is long enough to pause.
-    const counting = (prober: Prober): Prober => withProbeHook(prober, async (file) => {
+    const counting = (prober: StackProber): StackProber => withProbeHook(prober, async (file) => {
       asked.push(file);
       await sleep(150);
     });
@@ -176,7 +175,7 @@ describe('a paused scan and its time limit', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    const slow = (prober: Prober): Prober => withProbeHook(prober, async () => {
+    const slow = (prober: StackProber): StackProber => withProbeHook(prober, async () => {
       await sleep(150);
     });
     stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2', SCAN_TIMEOUT: '10s' }, { wrapProber: slow });

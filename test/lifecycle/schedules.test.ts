@@ -11,13 +11,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import type { ScheduleBody } from '../../src/temporal/schedules';
 import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { scanctl } from '../support/scanctl';
-import { http, startStack, temporalAddress, waitFor, type Stack, withProbeHook } from '../support/stack';
+import { http, startStack, temporalAddress, waitFor, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
 jest.setTimeout(300_000);
 
@@ -31,7 +30,7 @@ beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'schedules-')));
   // Slowed, so that a scan of a root outlasts the 2 s interval of the schedule under test.
-  const slow = (prober: Prober): Prober => withProbeHook(prober, async () => {
+  const slow = (prober: StackProber): StackProber => withProbeHook(prober, async () => {
     await new Promise((resolve) => setTimeout(resolve, 250));
   });
   stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: slow });

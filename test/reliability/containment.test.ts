@@ -3,19 +3,20 @@
  * real stack: a retry of a scan that met links out of its root, a file or a
  * folder swapped for a link between discovery and probing, and a scan started
  * straight through Temporal (no API) with a root outside the worker's
- * SCAN_ROOTS. The prober is a wrapper that logs every file it is asked to
- * open, so the tests see not only the library but what reached ffprobe.
+ * SCAN_ROOTS. Every file the prober opens is logged (by an ffprobe wrapper,
+ * or by the probe hosts themselves), so the tests see not only the library
+ * but what reached the prober.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Prober } from '../../src/probe/ffprobe';
+import pLimit from 'p-limit';
 import type { ScanInput } from '../../src/scan/types';
 import type { JobBody } from '../../src/temporal/scans';
 import type { scanLibrary } from '../../src/workflows';
 import { ensureTestMedia, type TestClip } from '../support/media';
-import { http, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
+import { http, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -184,16 +185,17 @@ describe('a file or folder swapped for a link out of the root between discovery 
     });
   });
 
-  describe("with the worker's default prober (every call to it logged)", () => {
+  describe("with the worker's default prober (the hosts log every path they open)", () => {
     let stack: Stack;
-    const asked: string[] = [];
+    let logFile: string;
 
     beforeAll(async () => {
-      const slow = (prober: Prober): Prober => withProbeHook(prober, async (file) => {
-        asked.push(file);
-        await new Promise((resolve) => setTimeout(resolve, 400));
-      });
-      stack = await startStack({ PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' }, { wrapProber: slow });
+      logFile = path.join(work, 'host-probes.log');
+      // One file handed to the prober every 400 ms: the two swapped come last, seconds after probing began.
+      const oneAtATime = pLimit(1);
+      const slow = (prober: StackProber): StackProber =>
+        withProbeHook(prober, () => oneAtATime(() => new Promise((resolve) => setTimeout(resolve, 400))));
+      stack = await startStack({ PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' }, { wrapProber: slow, probeLog: logFile });
     });
 
     afterAll(async () => {
@@ -201,7 +203,7 @@ describe('a file or folder swapped for a link out of the root between discovery 
     });
 
     it('neither probes their targets nor records them', async () => {
-      await swapDuringProbing(stack, 'default', async () => [...asked]);
+      await swapDuringProbing(stack, 'default', () => probed(logFile));
     });
   });
 });

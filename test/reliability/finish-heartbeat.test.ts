@@ -71,7 +71,7 @@ async function runWhileLocked<T>(run: (env: MockActivityEnvironment) => Promise<
 }
 
 function activities(): ReturnType<typeof createActivities> {
-  return createActivities({ library, prober: createIsolatedProber({ concurrency: 1 }), scanRoots: undefined, probeConcurrency: 1 });
+  return createActivities({ library, prober: createIsolatedProber({ concurrency: 1 }), scanRoots: undefined });
 }
 
 describe('activities with the library locked by another connection', () => {

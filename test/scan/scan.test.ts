@@ -6,11 +6,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { Prober } from '../../src/probe/ffprobe';
 import type { JobBody } from '../../src/temporal/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
-import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook } from '../support/stack';
+import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 
@@ -297,7 +296,7 @@ describe('a probe batch that fails part-way', () => {
       {
         // The seventh call fails as if the worker had run out of file
         // descriptors: a transient fault that Temporal retries.
-        wrapProber: (prober: Prober): Prober => {
+        wrapProber: (prober: StackProber): StackProber => {
           let calls = 0;
           return withProbeHook(prober, async () => {
             calls += 1;

@@ -14,6 +14,7 @@ import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
 import { Library } from '../../src/library/library';
 import { createLogger } from '../../src/logger';
+import type { FileProber } from '../../src/probe/contained';
 import type { Prober } from '../../src/probe/ffprobe';
 import { createIsolatedProber } from '../../src/probe/isolated';
 import { connectClient } from '../../src/temporal/client';
@@ -47,7 +48,7 @@ export interface Stack {
   config: Config;
   dir: string;
   library: Library;
-  prober: Prober;
+  prober: StackProber;
   client: Client;
   scans: ScanService;
   worker: Worker;
@@ -62,7 +63,7 @@ let queueCounter = 0;
 /** Starts a full stack; `env` overrides configuration variables (FFPROBE_PATH, PROBE_TIMEOUT_MS, …). */
 export async function startStack(
   env: Record<string, string> = {},
-  options: { databaseUrl?: string; wrapProber?: (prober: Prober) => Prober; proberCrashMarker?: string } = {},
+  options: { databaseUrl?: string; wrapProber?: (prober: StackProber) => StackProber; proberCrashMarker?: string; probeLog?: string } = {},
 ): Promise<Stack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scanner-stack-'));
   const config = loadConfig({
@@ -84,6 +85,7 @@ export async function startStack(
     concurrency: config.probeConcurrency,
     thumbnailConcurrency: config.thumbnailConcurrency,
     testCrashMarker: options.proberCrashMarker,
+    testProbeLog: options.probeLog,
   });
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
@@ -135,14 +137,19 @@ export async function startStack(
   };
 }
 
+/** A worker's prober as the stack hands it to the worker: the probe hosts, or a test's wrapper of them. */
+export type StackProber = Prober & FileProber;
+
 /**
- * The same prober, running `before(file)` ahead of every probe: how tests
- * count, slow down or hold back the probes of the worker's real prober.
+ * The same prober, running `before(file)` ahead of every probe (ahead of its
+ * turn at the prober, and of its checks inside the root in the host): how
+ * tests count, slow down, fail or hold back the probes of the worker's real
+ * prober.
  */
 export function withProbeHook(
-  prober: Prober,
+  prober: StackProber,
   before: (file: string, options: { timeoutMs: number; signal?: AbortSignal }) => Promise<void> | void,
-): Prober {
+): StackProber {
   return {
     get path() {
       return prober.path;
@@ -155,6 +162,10 @@ export function withProbeHook(
       await before(file, options);
       return prober.probe(file, options);
     },
+    probeFile: async (request) => {
+      await before(request.file, request);
+      return prober.probeFile(request);
+    },
   };
 }
 
@@ -162,7 +173,7 @@ export function withProbeHook(
  * Files under a folder named `held` are not probed until their scan is
  * cancelled: a scan of such a folder runs as long as a test needs it to.
  */
-export function holdingProber(prober: Prober): Prober {
+export function holdingProber(prober: StackProber): StackProber {
   return withProbeHook(prober, async (file, options) => {
     if (!file.includes(`${path.sep}held${path.sep}`)) return;
     await new Promise((_resolve, reject) => {

@@ -1,0 +1,77 @@
+/**
+ * Probing one file of a scan, inside its root: what a probe host does for
+ * each file a probe batch hands it (probe-host.ts, through isolated.ts).
+ *
+ * The checks run in the host, right before and right after the probe, so
+ * that the path is resolved the moment the prober opens it (the worker does
+ * no file system work per file, and its probe slots never wait on it).
+ */
+import { resolveInside } from '../activities/containment';
+import { fingerprintFile } from '../activities/fingerprint';
+import type { ProbeOutcome } from '../library/types';
+import { ErrorType } from '../scan/types';
+import type { ProbeResult } from './parse';
+
+/** A file of a scan to probe: its path as discovered, the scan's real root, and its size and mtime then. */
+export interface FileProbeRequest {
+  file: string;
+  realRoot: string;
+  /** Size and mtime the file had when discovered: a change since means it is still being written. */
+  discovered: { size: number; mtimeMs: number };
+  timeoutMs: number;
+}
+
+/** What was made of the file, and how long its probe took (null when it was refused before probing). */
+export interface FileProbeResult {
+  outcome: ProbeOutcome;
+  probeSeconds: number | null;
+}
+
+/** Probes files of scans inside their roots (isolated.ts): what the probe activity needs of a prober. */
+export interface FileProber {
+  /**
+   * Resolves with the file's outcome (per-file problems included); rejects
+   * when the signal aborts and on machine problems (a retry may help).
+   */
+  probeFile(request: FileProbeRequest & { signal?: AbortSignal }): Promise<FileProbeResult>;
+}
+
+/**
+ * Checks that the path still resolves inside the root to a regular file,
+ * and probes that checked real path, never the name (which a link swapped
+ * in since discovery could send elsewhere). After the probe the path is
+ * resolved again: should it lead somewhere else now, the result is dropped
+ * rather than recorded. A file whose size or mtime differs from its
+ * discovery's, before or after the probe, is still being written: recorded
+ * `still_changing`, not entered into the library. A probed file's
+ * fingerprint (fingerprint.ts) is taken too, for recognising it should it
+ * move. Machine errors (EIO, EMFILE) and aborts reject.
+ */
+export async function probeInRoot(
+  probe: (file: string, options: { timeoutMs: number; signal: AbortSignal }) => Promise<ProbeResult>,
+  request: FileProbeRequest,
+  signal: AbortSignal,
+): Promise<FileProbeResult> {
+  const { file, realRoot, discovered, timeoutMs } = request;
+  signal.throwIfAborted();
+  const before = await resolveInside(realRoot, file);
+  if (!before.ok) return { outcome: { kind: 'failed', reason: before.reason }, probeSeconds: null };
+  if (!before.stat.isFile()) return { outcome: { kind: 'failed', reason: ErrorType.NotARegularFile }, probeSeconds: null };
+  const { real, stat } = before;
+  const started = process.hrtime.bigint();
+  const result = await probe(real, { timeoutMs, signal });
+  const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
+  const fingerprint = result.ok ? await fingerprintFile(real).then((f) => f.fingerprint, () => null) : null;
+  const failed = (reason: string): FileProbeResult => ({ outcome: { kind: 'failed', reason }, probeSeconds });
+  const after = await resolveInside(realRoot, file);
+  if (!after.ok) return failed(after.reason);
+  if (after.real !== real) return failed(ErrorType.FileVanished);
+  const changed = (s: { size: number; mtimeMs: number }): boolean => s.size !== discovered.size || s.mtimeMs !== discovered.mtimeMs;
+  if (changed(stat) || changed(after.stat)) return failed(ErrorType.StillChanging);
+  if (!result.ok) return failed(result.reason);
+  return {
+    outcome: { kind: 'probed', file: { path: file, size: stat.size, mtimeMs: stat.mtimeMs, fingerprint }, metadata: result.metadata },
+    probeSeconds,
+  };
+}
