@@ -98,11 +98,24 @@ function cachePreparedStatements(database: BetterSqlite3.Database): void {
   }) as typeof database.prepare;
 }
 
+/** An open library database: the Kysely layer, and on SQLite the connection under it. */
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  migrations: MigrationReport;
+  /**
+   * SQLite's one connection, for a hot path that runs prepared statements
+   * itself; only while holding Kysely's connection (its mutex), so that it
+   * never runs inside a transaction Kysely has open.
+   */
+  sqlite?: BetterSqlite3.Database;
+}
+
 /**
  * Opens the database of a URL and brings its schema up to date (the
  * migrations in ./migrations), safely when several processes open it at once.
  */
-export async function openDatabase(url: string): Promise<{ db: Kysely<Database>; dialect: Dialect; migrations: MigrationReport }> {
+export async function openDatabase(url: string): Promise<OpenedDatabase> {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -125,7 +138,7 @@ export async function openDatabase(url: string): Promise<{ db: Kysely<Database>;
     // synchronously, stalling its process; past that the library retries
     // asynchronously (library.ts), and past that Temporal retries the activity.
     database.pragma('busy_timeout = 100');
-    return { db, dialect: 'sqlite', migrations };
+    return { db, dialect: 'sqlite', migrations, sqlite: database };
   }
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle connection the server drops (restart, failover, pg_terminate_backend)

@@ -1,9 +1,11 @@
 /**
  * The library: videos keyed by absolute path, scans, and every scan's file
- * records. One query layer (Kysely) for SQLite and PostgreSQL.
+ * records. One query layer (Kysely) for SQLite and PostgreSQL, but for the
+ * hot path of recording probe results on SQLite (SqliteProbeWriter).
  */
 import path from 'node:path';
-import { sql, type Insertable, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction, type Updateable } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts } from '../scan/types';
 import { openDatabase, type Database, type Dialect, type MigrationReport, type VideosTable } from './database';
 import type { ListVideosOptions, NewScanFile, Page, ProbeOutcome, ScanFileRow, ScanRecord, VanishedVideo, Video } from './types';
@@ -79,13 +81,262 @@ const PRUNE_CHUNK = 5000;
 /** How long a write keeps retrying a transient failure before it gives up (and its activity is retried). */
 const RETRY_FOR_MS = 30_000;
 
+type ProbeVerdict = 'new' | 'updated' | 'failed';
+type ProbeResult = { position: number; outcome: ProbeOutcome };
+
+/**
+ * The columns recordProbes writes to a probed file's video, insert and update
+ * alike (created_at is added on insert only; id and moved_from are left as
+ * they are), and their values for one probed file.
+ */
+const PROBED_COLUMNS = [
+  'path',
+  'filename',
+  'file_size',
+  'mtime_ms',
+  'duration_seconds',
+  'duration_frames',
+  'frame_rate_numerator',
+  'frame_rate_denominator',
+  'width',
+  'height',
+  'video_codec',
+  'audio_codec',
+  'container',
+  'bit_rate',
+  'streams_video',
+  'streams_audio',
+  'streams_subtitle',
+  'streams_data',
+  'status',
+  'missing_since',
+  'fingerprint',
+  'thumbnail_at',
+  'thumbnail_error',
+  'probed_at',
+  'updated_at',
+] as const;
+
+function probedValues(outcome: Extract<ProbeOutcome, { kind: 'probed' }>, now: string): unknown[] {
+  const { file, metadata: m } = outcome;
+  return [
+    file.path,
+    path.basename(file.path),
+    file.size,
+    file.mtimeMs,
+    m.durationSeconds,
+    m.durationFrames,
+    m.frameRateNumerator,
+    m.frameRateDenominator,
+    m.width,
+    m.height,
+    m.videoCodec,
+    m.audioCodec,
+    m.container,
+    m.bitRate,
+    m.streamCounts.video,
+    m.streamCounts.audio,
+    m.streamCounts.subtitle,
+    m.streamCounts.data,
+    'present',
+    null,
+    file.fingerprint ?? null,
+    // The file is new or changed: its picture (if any) is stale until the scan's thumbnail phase remakes it.
+    null,
+    null,
+    now,
+    now,
+  ];
+}
+
+/** A scan file's status after a probed result: a repeat (a retried batch) keeps the first verdict. */
+function keptVerdict(marked: unknown, verdict: 'new' | 'updated'): 'new' | 'updated' {
+  return marked === 'new' || marked === 'updated' ? marked : verdict;
+}
+
+/**
+ * Splits a group of results into rounds, in order, none of which holds a
+ * path or a position twice: a round is written with one statement per
+ * table, and results that touch the same row must be written one after the
+ * other, as they come. A group of distinct files is one round.
+ */
+function distinctRounds(results: readonly ProbeResult[]): number[][] {
+  const rounds: number[][] = [];
+  const pathRound = new Map<string, number>();
+  const positionRound = new Map<number, number>();
+  results.forEach((r, i) => {
+    const filePath = r.outcome.kind === 'probed' ? r.outcome.file.path : undefined;
+    const after = Math.max(positionRound.get(r.position) ?? -1, filePath === undefined ? -1 : (pathRound.get(filePath) ?? -1));
+    const round = after + 1;
+    (rounds[round] ??= []).push(i);
+    positionRound.set(r.position, round);
+    if (filePath !== undefined) pathRound.set(filePath, round);
+  });
+  return rounds;
+}
+
+/** PostgreSQL types of PROBED_COLUMNS (see the migrations). */
+const POSTGRES_TYPES: Record<(typeof PROBED_COLUMNS)[number], string> = {
+  path: 'text',
+  filename: 'text',
+  file_size: 'bigint',
+  mtime_ms: 'double precision',
+  duration_seconds: 'double precision',
+  duration_frames: 'bigint',
+  frame_rate_numerator: 'bigint',
+  frame_rate_denominator: 'bigint',
+  width: 'integer',
+  height: 'integer',
+  video_codec: 'text',
+  audio_codec: 'text',
+  container: 'text',
+  bit_rate: 'bigint',
+  streams_video: 'integer',
+  streams_audio: 'integer',
+  streams_subtitle: 'integer',
+  streams_data: 'integer',
+  status: 'text',
+  missing_since: 'text',
+  fingerprint: 'text',
+  thumbnail_at: 'text',
+  thumbnail_error: 'text',
+  probed_at: 'text',
+  updated_at: 'text',
+};
+
+/** The parts of writePostgresProbes' statement that depend on PROBED_COLUMNS only, built once. */
+const POSTGRES_PROBED = {
+  columns: sql.join(PROBED_COLUMNS.map((c) => sql.ref(c))),
+  // Each value as its column's type, from a probed result's row: [position, null, ...values].
+  values: sql.join(PROBED_COLUMNS.map((c, i) => sql`(r->>${sql.lit(i + 2)})::${sql.raw(POSTGRES_TYPES[c])}`)),
+  updates: sql.join(PROBED_COLUMNS.filter((c) => c !== 'path').map((c) => sql`${sql.ref(c)} = excluded.${sql.ref(c)}`)),
+};
+
+/**
+ * PostgreSQL: a round of results (distinct paths and positions) in one
+ * statement, one round trip: the videos upserted, the scan files marked,
+ * and per result its verdict and its file's status as marked.
+ *
+ * The verdict comes from the write itself, not from timestamps (two writes
+ * in the same millisecond, or workers with skewed clocks, would make that
+ * guess wrong): the row version an INSERT creates has no xmax; the one ON
+ * CONFLICT DO UPDATE creates carries the updating transaction's id (the row
+ * was locked first), the well-known way to tell the two apart.
+ */
+async function writePostgresProbes(trx: Transaction<Database>, scanId: string, results: readonly ProbeResult[], now: string): Promise<ProbeVerdict[]> {
+  // A row per result: [position, null, ...values] probed, [position, reason] failed.
+  const rows = JSON.stringify(
+    results.map(({ position, outcome }) =>
+      outcome.kind === 'probed' ? [position, null, ...probedValues(outcome, now)] : [position, outcome.reason],
+    ),
+  );
+  const { columns, values, updates } = POSTGRES_PROBED;
+  const { rows: written } = await sql<{ position: number; verdict: ProbeVerdict; marked: string | null }>`
+    with input as (
+      select n - 1 as i, (r->>0)::integer as position, r->>1 as reason, json_array_length(r) > 2 as probed, r
+      from json_array_elements(${rows}::json) with ordinality as a(r, n)
+    ),
+    written as (
+      insert into videos (${columns}, created_at)
+      select ${values}, ${now} from input where probed
+      on conflict (path) do update set ${updates}
+      returning path, (xmax = 0) as inserted
+    ),
+    verdicts as (
+      select input.i, input.position, input.reason,
+        case when not input.probed then 'failed' when written.inserted then 'new' else 'updated' end as verdict
+      from input left join written on input.probed and written.path = input.r->>2
+    ),
+    marked as (
+      update scan_files as f set
+        status = case when v.verdict = 'failed' then 'failed' when f.status in ('new', 'updated') then f.status else v.verdict end,
+        error = v.reason,
+        probed_at = ${now}
+      from verdicts as v
+      -- The positions also as a list: the rows are looked up by key, whatever
+      -- the planner believes of the scan's row count (stale statistics right
+      -- after discovery made it walk all of the scan's files).
+      where f.scan_id = ${scanId} and f.position = any(${results.map((r) => r.position)}::integer[]) and f.position = v.position
+      returning f.position, f.status
+    )
+    select v.position, v.verdict, m.status as marked from verdicts as v left join marked as m on m.position = v.position order by v.i`.execute(trx);
+  return written.map((w) => (w.verdict === 'failed' ? 'failed' : keptVerdict(w.marked, w.verdict)));
+}
+
+
+/**
+ * SQLite: recordProbes on the connection itself, with statements prepared
+ * once and kept. Through the query builder, building and compiling four
+ * queries a file was most of the worker's CPU for recording it.
+ *
+ * Each result is written in order, as one file: insert the video only if
+ * its path is new (RETURNING yields a row only for an insert), else update
+ * it; then mark the scan's file. Every statement writes, so the first takes
+ * the database's one write lock before anything is read, and SQLite lets no
+ * other writer in until the commit: nothing can insert or delete the row
+ * between the insert and the update.
+ */
+class SqliteProbeWriter {
+  private readonly insertVideo: BetterSqlite3.Statement;
+  private readonly updateVideo: BetterSqlite3.Statement;
+  private readonly markProbed: BetterSqlite3.Statement;
+  private readonly markFailed: BetterSqlite3.Statement;
+  private readonly writeAll: (scanId: string, results: readonly ProbeResult[], now: string) => ProbeVerdict[];
+
+  constructor(database: BetterSqlite3.Database) {
+    const names = PROBED_COLUMNS.join(', ');
+    this.insertVideo = database.prepare(
+      `insert into videos (${names}, created_at) values (${PROBED_COLUMNS.map(() => '?').join(', ')}, ?) on conflict (path) do nothing returning id`,
+    );
+    // Bound with the same values as the insert, the path last.
+    const rest = PROBED_COLUMNS.slice(1);
+    this.updateVideo = database.prepare(`update videos set ${rest.map((c) => `${c} = ?`).join(', ')} where path = ?`);
+    this.markProbed = database.prepare(
+      `update scan_files set status = case when status in ('new', 'updated') then status else ? end, error = null, probed_at = ?
+       where scan_id = ? and position = ? returning status`,
+    );
+    this.markFailed = database.prepare(`update scan_files set status = 'failed', error = ?, probed_at = ? where scan_id = ? and position = ?`);
+    // better-sqlite3's transaction: BEGIN (deferred: the first write takes the lock), COMMIT, or ROLLBACK on a throw.
+    this.writeAll = database.transaction((scanId: string, results: readonly ProbeResult[], now: string) => results.map((r) => this.writeOne(scanId, r, now)));
+  }
+
+  write(scanId: string, results: readonly ProbeResult[], now: string): ProbeVerdict[] {
+    return this.writeAll(scanId, results, now);
+  }
+
+  private writeOne(scanId: string, { position, outcome }: ProbeResult, now: string): ProbeVerdict {
+    if (outcome.kind === 'failed') {
+      this.markFailed.run(outcome.reason, now, scanId, position);
+      return 'failed';
+    }
+    const values = probedValues(outcome, now);
+    let verdict: 'new' | 'updated' = 'new';
+    if (this.insertVideo.get(...values, now) === undefined) {
+      this.updateVideo.run(...values.slice(1), values[0]);
+      verdict = 'updated';
+    }
+    const marked = this.markProbed.get(verdict, now, scanId, position) as { status: string } | undefined;
+    return keptVerdict(marked?.status, verdict);
+  }
+}
+
 export class Library {
   private constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     /** What the open did to the schema: migrations applied, or unknown ones a newer version recorded. */
     readonly migrations: MigrationReport,
+    /** SQLite's connection under `db` (see SqliteProbeWriter); undefined on PostgreSQL. */
+    private readonly sqlite: BetterSqlite3.Database | undefined,
   ) {}
+
+  /** recordProbes' statements on SQLite, prepared at its first call (an API process never needs them). */
+  private sqliteProbeWriter: SqliteProbeWriter | undefined;
+
+  private get sqliteProbes(): SqliteProbeWriter | undefined {
+    if (this.sqlite === undefined) return undefined;
+    return (this.sqliteProbeWriter ??= new SqliteProbeWriter(this.sqlite));
+  }
 
   /**
    * Runs an operation, retrying transient failures with growing pauses. The
@@ -106,8 +357,8 @@ export class Library {
 
   /** Opens (and migrates) the library at a `sqlite:` or `postgres://` URL. */
   static async open(databaseUrl: string): Promise<Library> {
-    const { db, dialect, migrations } = await openDatabase(databaseUrl);
-    return new Library(db, dialect, migrations);
+    const { db, dialect, migrations, sqlite } = await openDatabase(databaseUrl);
+    return new Library(db, dialect, migrations, sqlite);
   }
 
   async close(): Promise<void> {
@@ -534,108 +785,29 @@ export class Library {
    * transaction, and returns their statuses in the same order. All or none
    * of them are recorded. One commit for a few files instead of one each:
    * a commit rewrites the pages the rows share (the videos' and scan files'
-   * indexes), which was most of the cost of recording a file.
+   * indexes), which was most of the cost of recording a file. SQLite writes
+   * them with statements prepared once (SqliteProbeWriter); PostgreSQL with
+   * one statement for the group (writePostgresProbes).
    */
-  async recordProbes(scanId: string, results: readonly { position: number; outcome: ProbeOutcome }[]): Promise<('new' | 'updated' | 'failed')[]> {
+  async recordProbes(scanId: string, results: readonly { position: number; outcome: ProbeOutcome }[]): Promise<ProbeVerdict[]> {
     if (results.length === 0) return [];
     return this.retrying(async () => {
       const now = new Date().toISOString();
+      if (this.sqliteProbes !== undefined) {
+        const writer = this.sqliteProbes;
+        // Kysely's one SQLite connection, held (its mutex) so that no
+        // transaction of Kysely's is open while the writer runs its own.
+        return this.db.connection().execute(async () => writer.write(scanId, results, now));
+      }
       return this.db.transaction().execute(async (trx) => {
-        const statuses: ('new' | 'updated' | 'failed')[] = [];
-        for (const { position, outcome } of results) statuses.push(await this.writeProbe(trx, scanId, position, outcome, now));
+        const statuses: ProbeVerdict[] = new Array<ProbeVerdict>(results.length);
+        for (const round of distinctRounds(results)) {
+          const written = await writePostgresProbes(trx, scanId, round.map((i) => results[i]!), now);
+          round.forEach((i, k) => (statuses[i] = written[k]!));
+        }
         return statuses;
       });
     });
-  }
-
-  /** One file's result, inside the caller's transaction (see recordProbes). */
-  private async writeProbe(trx: Transaction<Database>, scanId: string, position: number, outcome: ProbeOutcome, now: string): Promise<'new' | 'updated' | 'failed'> {
-    if (outcome.kind === 'failed') {
-      await trx
-        .updateTable('scan_files')
-        .set({ status: 'failed', error: outcome.reason, probed_at: now })
-        .where('scan_id', '=', scanId)
-        .where('position', '=', position)
-        .execute();
-      return 'failed';
-    }
-    const { file, metadata: m } = outcome;
-    const values = {
-      filename: path.basename(file.path),
-      file_size: file.size,
-      mtime_ms: file.mtimeMs,
-      duration_seconds: m.durationSeconds,
-      duration_frames: m.durationFrames,
-      frame_rate_numerator: m.frameRateNumerator,
-      frame_rate_denominator: m.frameRateDenominator,
-      width: m.width,
-      height: m.height,
-      video_codec: m.videoCodec,
-      audio_codec: m.audioCodec,
-      container: m.container,
-      bit_rate: m.bitRate,
-      streams_video: m.streamCounts.video,
-      streams_audio: m.streamCounts.audio,
-      streams_subtitle: m.streamCounts.subtitle,
-      streams_data: m.streamCounts.data,
-      status: 'present',
-      missing_since: null,
-      fingerprint: file.fingerprint ?? null,
-      // The file is new or changed: its picture (if any) is stale until the scan's thumbnail phase remakes it.
-      thumbnail_at: null,
-      thumbnail_error: null,
-      probed_at: now,
-      updated_at: now,
-    };
-    const verdict = (await this.upsertVideo(trx, { path: file.path, created_at: now, ...values }, values)) ? 'new' : 'updated';
-    // A repeat (a retried batch) keeps the first verdict.
-    const marked = await trx
-      .updateTable('scan_files')
-      .set((eb) => ({
-        status: eb.case().when('status', 'in', ['new', 'updated']).then(eb.ref('status')).else(verdict).end(),
-        error: null,
-        probed_at: now,
-      }))
-      .where('scan_id', '=', scanId)
-      .where('position', '=', position)
-      .returning('status')
-      .executeTakeFirst();
-    return (marked?.status === 'new' || marked?.status === 'updated' ? marked.status : verdict) as 'new' | 'updated';
-  }
-
-  /**
-   * Inserts the video, or updates the row of its path, and says which it did,
-   * from the write itself (not from timestamps: two writes in the same
-   * millisecond, or workers with skewed clocks, would make that guess wrong).
-   */
-  private async upsertVideo(trx: Transaction<Database>, row: Insertable<VideosTable>, update: Updateable<VideosTable>): Promise<boolean> {
-    if (this.dialect === 'postgres') {
-      // One atomic statement. The row version an INSERT creates has no xmax;
-      // the one ON CONFLICT DO UPDATE creates carries the updating
-      // transaction's id (the row was locked first): the well-known way to
-      // tell the two apart in PostgreSQL.
-      const written = await trx
-        .insertInto('videos')
-        .values(row)
-        .onConflict((oc) => oc.column('path').doUpdateSet(update))
-        .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
-        .executeTakeFirstOrThrow();
-      return written.inserted;
-    }
-    // SQLite: insert only if the path is new (RETURNING yields a row only for
-    // an insert), else update. Every statement of recordProbes writes, so
-    // its first takes the database's one write lock before anything is read,
-    // and SQLite lets no other writer in until the commit: nothing can insert
-    // or delete the row between the two statements.
-    const inserted = await trx
-      .insertInto('videos')
-      .values(row)
-      .onConflict((oc) => oc.column('path').doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (inserted !== undefined) return true;
-    await trx.updateTable('videos').set(update).where('path', '=', row.path).execute();
-    return false;
   }
 
   /** Counts by outcome over probe indexes [from, to), with up to MAX_SUMMARY_ERRORS failures. */

@@ -95,6 +95,27 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     expect(await library.recordProbes('group', [])).toEqual([]);
   });
 
+  it('writes results for the same path or position in one group one after the other, as they come', async () => {
+    await library.createScan({ scanId: 'twice', root: '/t', recursive: true, force: false, retryOf: null });
+    await library.addScanFiles('twice', [0, 1].map((i) => ({ position: i, probeIndex: i, path: `/t/x${i}.mkv`, size: 1, mtimeMs: 1, status: 'pending' as const })));
+    const probed = (position: number, filePath: string, width: number) => ({ position, outcome: { kind: 'probed' as const, file: { path: filePath, size: 1, mtimeMs: 1 }, metadata: { ...metadata, width } } });
+    const statuses = await library.recordProbes('twice', [
+      probed(0, '/t/x.mkv', 320),
+      probed(1, '/t/x.mkv', 640),
+      { position: 0, outcome: { kind: 'failed', reason: 'timeout' } },
+      probed(0, '/t/y.mkv', 800),
+    ]);
+    expect(statuses).toEqual(['new', 'updated', 'failed', 'new']);
+    expect((await library.getVideoByPath('/t/x.mkv'))?.width).toBe(640);
+    expect((await library.getVideoByPath('/t/y.mkv'))?.width).toBe(800);
+    expect((await library.getProbeFiles('twice', 0, 2)).map((f) => [f.status, f.error])).toEqual([
+      ['new', null],
+      ['updated', null],
+    ]);
+    // A result for a position the scan has no record of still says what its write did.
+    expect(await library.recordProbes('twice', [probed(7, '/t/x.mkv', 1), probed(8, '/t/z.mkv', 1)])).toEqual(['updated', 'new']);
+  });
+
   it('looks up thousands of known paths at once, whatever characters they hold, with their exact size and mtime', async () => {
     await library.createScan({ scanId: 'many', root: '/k', recursive: true, force: false, retryOf: null });
     const odd = ['/k/it\'s "quoted".mkv', '/k/ünï cödé 映画.mp4', '/k/back\\slash %_.avi', "/k/semi;colon'); drop table videos;--.mkv"];
