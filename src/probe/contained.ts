@@ -4,10 +4,12 @@
  *
  * The checks run in the host, right before and right after the probe, so
  * that the path is resolved the moment the prober opens it (the worker does
- * no file system work per file, and its probe slots never wait on it).
+ * no file system work per file, and its probe slots never wait on it). They
+ * are synchronous calls (see syncPathCalls): only the probe itself goes
+ * through libuv's pool.
  */
-import { resolveInside } from '../activities/containment';
-import { fingerprintFile } from '../activities/fingerprint';
+import { resolveInside, syncPathCalls } from '../activities/containment';
+import { fingerprintFileSync } from '../activities/fingerprint';
 import type { ProbeOutcome } from '../library/types';
 import { ErrorType } from '../scan/types';
 import type { ProbeResult } from './parse';
@@ -54,7 +56,7 @@ export async function probeInRoot(
 ): Promise<FileProbeResult> {
   const { file, realRoot, discovered, timeoutMs } = request;
   signal.throwIfAborted();
-  const before = await resolveInside(realRoot, file);
+  const before = await resolveInside(realRoot, file, syncPathCalls);
   if (!before.ok) return { outcome: { kind: 'failed', reason: before.reason }, probeSeconds: null };
   if (!before.stat.isFile()) return { outcome: { kind: 'failed', reason: ErrorType.NotARegularFile }, probeSeconds: null };
   const { real, stat } = before;
@@ -62,9 +64,14 @@ export async function probeInRoot(
   const result = await probe(real, { timeoutMs, signal });
   const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
-  const fingerprint = result.ok ? await fingerprintFile(real).then((f) => f.fingerprint, () => null) : null;
+  let fingerprint: string | null = null;
+  try {
+    if (result.ok) fingerprint = fingerprintFileSync(real).fingerprint;
+  } catch {
+    // Stays null.
+  }
   const failed = (reason: string): FileProbeResult => ({ outcome: { kind: 'failed', reason }, probeSeconds });
-  const after = await resolveInside(realRoot, file);
+  const after = await resolveInside(realRoot, file, syncPathCalls);
   if (!after.ok) return failed(after.reason);
   if (after.real !== real) return failed(ErrorType.FileVanished);
   const changed = (s: { size: number; mtimeMs: number }): boolean => s.size !== discovered.size || s.mtimeMs !== discovered.mtimeMs;
