@@ -16,6 +16,7 @@
 import { appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { createProber } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
 import { makeFrameThumbnail } from '../thumbnails/libav-frame';
@@ -101,19 +102,38 @@ function main(): void {
     return;
   }
   const inFlight = new Map<number, AbortController>();
+  // The worker sends more probes than run at once (see isolated.ts): they wait
+  // here, in order, and each is checked and probed only when its turn comes.
+  const probeSlots = pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1'));
+
+  const start = (message: Exclude<HostRequest, { type: 'abort' }>, signal: AbortSignal): Promise<ProbeResult | FileProbeResult | ThumbnailResult | string> => {
+    if (message.type !== 'version' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
+      // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
+      process.kill(process.pid, 'SIGSEGV');
+    }
+    return run(backend, message, signal);
+  };
+
+  /** A probe in its turn; one aborted while it waits is answered at once. */
+  const inTurn = (message: Extract<HostRequest, { type: 'probe' | 'probeFile' }>, signal: AbortSignal): Promise<ProbeResult | FileProbeResult> =>
+    new Promise((resolve, reject) => {
+      const leaveLine = (): void => reject(signal.reason);
+      signal.addEventListener('abort', leaveLine, { once: true });
+      void probeSlots(async () => {
+        signal.removeEventListener('abort', leaveLine);
+        if (signal.aborted) return;
+        await (start(message, signal) as Promise<ProbeResult | FileProbeResult>).then(resolve, reject);
+      });
+    });
 
   process.on('message', (message: HostRequest) => {
     if (message.type === 'abort') {
       inFlight.get(message.id)?.abort();
       return;
     }
-    if (message.type !== 'version' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
-      // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
-      process.kill(process.pid, 'SIGSEGV');
-    }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work = run(backend, message, controller.signal);
+    const work = message.type === 'probe' || message.type === 'probeFile' ? inTurn(message, controller.signal) : start(message, controller.signal);
     work
       .then(
         (result) => send({ id: message.id, result }),

@@ -160,6 +160,41 @@ describe('cancel', () => {
   });
 });
 
+describe('probes waiting on their host for a slot', () => {
+  it('start their time limit when their turn comes, not when they were sent', async () => {
+    const prober = libavProber({ concurrency: 1, graceMs: 300 });
+    await prober.version();
+    const long = prober.probe(await trickleFile(), { timeoutMs: 1_500 });
+    // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
+    const next = outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 1_000 }));
+    expect(prober.running).toBe(1);
+    await expect(long).resolves.toEqual({ ok: false, reason: 'timeout' });
+    await expect(next).resolves.toBe('ok 320x240');
+    expect(prober.hostsStarted).toBe(1);
+  });
+
+  it('are checked inside their root when their turn comes, not when they reach the host', async () => {
+    const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
+    await prober.version();
+    const root = path.join(work, 'turn-root');
+    await fs.mkdir(root);
+    const file = path.join(root, 'late.mp4');
+    await fs.copyFile(clip('h264-aac').file, file);
+    const outside = path.join(work, 'turn-outside.mp4');
+    await fs.copyFile(clip('vp9-opus').file, outside);
+    const { size, mtimeMs } = await fs.stat(file);
+    const long = prober.probe(await trickleFile(), { timeoutMs: 1_500 });
+    const waiting = prober.probeFile({ file, realRoot: await fs.realpath(root), discovered: { size, mtimeMs }, timeoutMs: 10_000 });
+    // It has reached the host, where it waits; the file becomes a link out of the root.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fs.rm(file);
+    await fs.symlink(outside, file);
+    await expect(long).resolves.toEqual({ ok: false, reason: 'timeout' });
+    // Refused before any probe: nothing was opened.
+    await expect(waiting).resolves.toEqual({ outcome: { kind: 'failed', reason: 'outside_scan_root' }, probeSeconds: null });
+  });
+});
+
 describe('thumbnails in the hosts', () => {
   it('have their own limit: a picture in flight takes no probe slot, and a second picture waits for the first', async () => {
     const prober = createIsolatedProber({ kind: 'libav', concurrency: 1, graceMs: 60_000 });
