@@ -276,11 +276,14 @@ async function main(): Promise<void> {
     let probedAt: number | null = null;
     let thumbnailsWhenProbed = 0;
     let cpuWhenProbed: Record<string, number> | null = null;
+    /** Seconds from the start to the first poll that saw each phase. */
+    const phases: Record<string, number> = {};
     for (;;) {
       const tick = performance.now();
       const res = await call<Job>('GET', `/api/v1/jobs/${jobId}`);
       latencies.push(res.ms);
       job = res.body;
+      phases[`${job.status}/${job.phase}`] ??= round((performance.now() - scanStarted) / 1000);
       const ended = ['completed', 'failed', 'cancelled', 'timeout'].includes(job.status);
       if (probedAt === null && (ended || job.phase === 'thumbnails')) {
         probedAt = performance.now();
@@ -305,7 +308,7 @@ async function main(): Promise<void> {
     const thumbnailsPerS = thumbnailSeconds > 0 ? thumbnailsMade / thumbnailSeconds : null;
     say(
       `   ${round(filesPerS)} files/s probed; then ${thumbnailsMade} pictures in ${round(thumbnailSeconds)} s (${thumbnailsPerS === null ? '-' : round(thumbnailsPerS)} pictures/s), ` +
-        `${round(withPicturesSeconds)} s until every picture; ${latencies.length} polls`,
+        `${round(withPicturesSeconds)} s until every picture; ${latencies.length} polls; phases first seen at (s): ${JSON.stringify(phases)}`,
     );
     return { jobId, seconds, withPicturesSeconds, filesPerS, thumbnailsMade, thumbnailsPerS, latencies, cpu, thumbnailCpu };
   };
@@ -325,9 +328,18 @@ async function main(): Promise<void> {
     const rescanStarted = performance.now();
     const rescan = await call<{ job_id: string }>('POST', '/api/v1/videos/scan', { path: libraryDir });
     // Polled every 10 ms: the rescan of a few thousand files takes a fraction of a second, which a coarser poll would blur.
-    await waitUntil(async () => (await call<Job>('GET', `/api/v1/jobs/${rescan.body.job_id}`)).body.status === 'completed', 600_000, 10);
+    const rescanPhases: Record<string, number> = {};
+    await waitUntil(
+      async () => {
+        const { body } = await call<Job>('GET', `/api/v1/jobs/${rescan.body.job_id}`);
+        rescanPhases[`${body.status}/${body.phase}`] ??= round((performance.now() - rescanStarted) / 1000);
+        return body.status === 'completed';
+      },
+      600_000,
+      10,
+    );
     const rescanFilesPerS = files.length / ((performance.now() - rescanStarted) / 1000);
-    say(`   ${round(rescanFilesPerS)} files/s`);
+    say(`   ${round(rescanFilesPerS)} files/s; phases first seen at (s): ${JSON.stringify(rescanPhases)}`);
 
     // C: cancel at about half-way, on fresh paths each run so there is probing to cancel.
     say(`C: cancel latency, ${args.cancelRuns} runs`);
