@@ -115,6 +115,14 @@ const COUNT_TTL_MS = 250;
  */
 const JOB_CACHE_MS = 250;
 
+/**
+ * A young job's body is kept for this share of its age at most: a scan that
+ * takes half a second (a rescan of an unchanged library) would otherwise be
+ * seen ending up to JOB_CACHE_MS late, half as long again, while a long one
+ * is polled many times a second and is where the cache pays.
+ */
+const JOB_CACHE_AGE_SHARE = 0.1;
+
 /** Job bodies kept at most (see JOB_CACHE_MS): expired ones are swept past this. */
 const JOB_CACHE_SIZE = 1000;
 
@@ -195,7 +203,7 @@ export class ScanService {
   private heldRootsCount: { at: number; value: Promise<number> } | null = null;
 
   /** Job bodies read in the last JOB_CACHE_MS, by job id (see get). */
-  private readonly recentJobs = new Map<string, { at: number; body: Promise<JobBody> }>();
+  private readonly recentJobs = new Map<string, { until: number; body: Promise<JobBody> }>();
 
   constructor(
     private readonly client: Client,
@@ -383,17 +391,20 @@ export class ScanService {
   async get(jobId: string): Promise<JobBody> {
     const now = Date.now();
     const recent = this.recentJobs.get(jobId);
-    if (recent !== undefined && now - recent.at < JOB_CACHE_MS) return recent.body;
+    if (recent !== undefined && now < recent.until) return recent.body;
     if (this.recentJobs.size >= JOB_CACHE_SIZE) {
-      for (const [id, entry] of this.recentJobs) if (now - entry.at >= JOB_CACHE_MS) this.recentJobs.delete(id);
+      for (const [id, entry] of this.recentJobs) if (now >= entry.until) this.recentJobs.delete(id);
     }
-    const entry = { at: now, body: this.readJob(jobId) };
+    // Reads while Temporal answers share the answer; once it is in, it serves for its job's share of age.
+    const entry = { until: now + JOB_CACHE_MS, body: this.readJob(jobId) };
     this.recentJobs.set(jobId, entry);
     // A failed read (NOT_FOUND, Temporal unreachable) is not kept: the next
     // read tries again. Neither is a job about to end (cancel requested,
     // finalizing): whoever waits for its end sees it without the cache's delay.
     entry.body.then(
       (body) => {
+        const age = now - Date.parse(body.created_at);
+        entry.until = now + Math.min(JOB_CACHE_MS, Number.isFinite(age) ? Math.max(0, age * JOB_CACHE_AGE_SHARE) : 0);
         if ((body.cancel_requested || body.phase === 'finalizing') && this.recentJobs.get(jobId) === entry) this.recentJobs.delete(jobId);
       },
       () => {
