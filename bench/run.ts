@@ -149,7 +149,6 @@ async function main(): Promise<void> {
   // The service: dev server in memory, worker and API as their own processes.
   const temporalPort = await freePort();
   const uiPort = await freePort();
-  const apiPort = await freePort();
   const dataDir = path.join(args.workDir, `data-${Date.now()}`);
   const logger = createLogger('bench', 'warn');
   const server = await ensureTemporalServer({
@@ -161,6 +160,9 @@ async function main(): Promise<void> {
     projectRoot: path.resolve(__dirname, '..', '..'),
     logger,
   });
+  // Picked once the Temporal server is up: it binds ports of its own choosing
+  // too, and one picked before could be taken by then (it was, once).
+  const apiPort = await freePort();
   const env = {
     ...process.env,
     TEMPORAL_ADDRESS: server.address,
