@@ -13,10 +13,14 @@ export const FINGERPRINT_EDGE_BYTES = 64 * 1024;
 /** Opened as given, not following a link swapped in since the path was checked. */
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
-/** Where the two ends of a file of `size` bytes start, and their buffers. */
-function edges(size: number): { head: Buffer; tail: Buffer; tailStart: number } {
+/** The two ends of a file of `size` bytes, read into `buffers` (zeroed, then cut to length) or into fresh ones. */
+function edges(size: number, buffers?: { head: Buffer; tail: Buffer }): { head: Buffer; tail: Buffer; tailStart: number } {
   const tailStart = Math.max(0, size - FINGERPRINT_EDGE_BYTES);
-  return { head: Buffer.alloc(Math.min(size, FINGERPRINT_EDGE_BYTES)), tail: Buffer.alloc(size - tailStart), tailStart };
+  const headLength = Math.min(size, FINGERPRINT_EDGE_BYTES);
+  const tailLength = size - tailStart;
+  // Zeroed, as fresh buffers are: a file cut short since its stat hashes the same either way.
+  if (buffers !== undefined) return { head: buffers.head.subarray(0, headLength).fill(0), tail: buffers.tail.subarray(0, tailLength).fill(0), tailStart };
+  return { head: Buffer.alloc(headLength), tail: Buffer.alloc(tailLength), tailStart };
 }
 
 function digest(size: number, head: Buffer, tail: Buffer): string {
@@ -56,10 +60,7 @@ export function fingerprintFileSync(file: string): { fingerprint: string; size: 
   try {
     const { size } = fstatSync(fd);
     scratch ??= { head: Buffer.alloc(FINGERPRINT_EDGE_BYTES), tail: Buffer.alloc(FINGERPRINT_EDGE_BYTES) };
-    const tailStart = Math.max(0, size - FINGERPRINT_EDGE_BYTES);
-    // Zeroed first, as fresh buffers are: a file cut short since its stat hashes as it would asynchronously.
-    const head = scratch.head.subarray(0, Math.min(size, FINGERPRINT_EDGE_BYTES)).fill(0);
-    const tail = scratch.tail.subarray(0, size - tailStart).fill(0);
+    const { head, tail, tailStart } = edges(size, scratch);
     readSync(fd, head, 0, head.length, 0);
     readSync(fd, tail, 0, tail.length, tailStart);
     return { fingerprint: digest(size, head, tail), size };
