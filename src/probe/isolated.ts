@@ -165,14 +165,15 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     throw new RangeError(`concurrency must be a positive integer, got ${String(concurrency)}`);
   }
   const kind: ProberKind = options.kind ?? 'ffprobe';
-  const limits: Record<Lane, number> = { probe: 0, thumbnail: options.thumbnailConcurrency ?? 1 };
+  const hostCount = Math.max(1, Math.min(concurrency, options.hosts ?? (kind === 'libav' ? Math.ceil(concurrency / FILES_PER_LIBAV_HOST) : 1)));
+  const perHost = Math.ceil(concurrency / hostCount);
+  /** Probes a host holds at once: those it runs, and as many waiting for its slots. */
+  const probesPerHost = perHost * (1 + WAITING_PER_HOST_PER_SLOT);
+  // Probes sent to hosts at once: those running (`concurrency` at most) and those waiting on a host for a slot.
+  const limits: Record<Lane, number> = { probe: concurrency * (1 + WAITING_PER_HOST_PER_SLOT), thumbnail: options.thumbnailConcurrency ?? 1 };
   if (!Number.isSafeInteger(limits.thumbnail) || limits.thumbnail < 1) {
     throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
   }
-  const hostCount = Math.max(1, Math.min(concurrency, options.hosts ?? (kind === 'libav' ? Math.ceil(concurrency / FILES_PER_LIBAV_HOST) : 1)));
-  const perHost = Math.ceil(concurrency / hostCount);
-  // Probes sent to hosts at once: those running (`concurrency` at most) and those waiting on a host for a slot.
-  limits.probe = concurrency * (1 + WAITING_PER_HOST_PER_SLOT);
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const hostFile = require.resolve('./probe-host');
   // Under Jest the sources are TypeScript: the host then loads them through swc.
@@ -250,11 +251,16 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   };
 
   const probesOn = (host: Host): Request[] => [...host.inFlight.values()].filter((r) => laneOf(r.job) === 'probe');
+  const activeProbesOn = (host: Host): number => probesOn(host).filter((r) => r.active).length;
 
-  /** A request starts running on its host: its time limit starts now. */
+  /**
+   * A request starts running on its host: its time limit starts now, unless
+   * it was cancelled while it waited and the grace for its answer runs already
+   * (the host may have started it before the abort reached it).
+   */
   const activate = (host: Host, request: Request): void => {
     request.active = true;
-    request.timer = setTimeout(() => overDeadline(host, request, 'timeout'), request.job.timeoutMs + graceMs);
+    request.timer ??= setTimeout(() => overDeadline(host, request, 'timeout'), request.job.timeoutMs + graceMs);
   };
 
   const settle = (host: Host, request: Request): void => {
@@ -383,7 +389,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       request.solo = true;
       host.solo = true;
     }
-    if (laneOf(request.job) === 'thumbnail' || probesOn(host).filter((r) => r.active).length < perHost) activate(host, request);
+    if (laneOf(request.job) === 'thumbnail' || activeProbesOn(host) < perHost) activate(host, request);
     else request.active = false;
     const message = { ...request.job, id: request.id } as HostRequest;
     // A host that has just died fails the send: its 'exit' then settles what it held.
@@ -398,7 +404,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     const usable = hosts.filter((h): h is Host => h !== null && h.ready && !h.closing && !h.solo);
     if (request.suspect) return usable.find((h) => h.inFlight.size === 0) ?? null;
     // Thumbnails have their own limit: they go to the least busy host, whatever the probes it holds.
-    const open = laneOf(request.job) === 'probe' ? usable.filter((h) => probesOn(h).length < perHost * (1 + WAITING_PER_HOST_PER_SLOT)) : usable;
+    const open = laneOf(request.job) === 'probe' ? usable.filter((h) => probesOn(h).length < probesPerHost) : usable;
     return open.reduce<Host | null>((best, h) => (best === null || h.inFlight.size < best.inFlight.size ? h : best), null);
   };
 
@@ -454,7 +460,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     path: kind === 'ffprobe' ? (options.ffprobePath ?? defaultFfprobePath()) : 'node-av',
     get running(): number {
       // Probing now, not waiting on a host for a slot.
-      return hosts.reduce((sum, h) => sum + (h === null ? 0 : probesOn(h).filter((r) => r.active).length), 0);
+      return hosts.reduce((sum, h) => sum + (h === null ? 0 : activeProbesOn(h)), 0);
     },
     get hostsStarted(): number {
       return hostsStarted;
