@@ -8,7 +8,7 @@
  *
  *   node --require ./scripts/ts-register.js test/cluster/measure.ts --server cluster|dev [--files 2000] [--workers 3]
  *
- * Prints one JSON object. The README's capacity table is computed from it.
+ * Prints one JSON object. The capacity table in docs/operations.md is computed from it.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
