@@ -1,19 +1,26 @@
 /**
  * `npm run bench -- --files N --json FILE`: measures, side by side in one run,
- * the physical limit (ffprobe alone) and the service (a full scan through the
- * API on a real Temporal server, worker and API as separate processes).
+ * the limits (ffprobe alone, the prober pool alone, a bare walk) and the
+ * service (a full scan through the API on a real Temporal server, worker and
+ * API as separate processes, started before any phase and idle between them).
  *
- *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once
- *      (--raw-files K: over the first K files only; rates are per second, so the ratios hold)
+ *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once, in two
+ *      slices (half of the files right before B, the other half right after it; the ratios use the
+ *      mean of the two rates) (--raw-files K: over the first K files only; rates are per second, so the ratios hold)
  *   A' raw thumbnails: `ffmpeg -ss T -i FILE -frames:v 1 -vf scale=W:-1`, one process per file, over
  *      A's files, THUMBNAIL_CONCURRENCY at once (the same value B's worker runs with)
+ *   C  the prober pool alone: `probeFile` through the probe hosts as the probe activity calls it, B's
+ *      kind of prober, PROBE_CONCURRENCY probing, no Temporal and no database; over all files, in two
+ *      slices like A (right before and right after B)
  *   B  a full scan through the API, start to the end of probing (thumbnails follow), with the worker's default prober
  *      (PROBER unset); API latency polled at 20 Hz meanwhile
  *      and its thumbnail phase (end of probing to the last picture)
+ *   D  an incremental rescan of the unchanged library
+ *   W  a bare walk of the same tree in this process (readdir with file types, lstat per file), median of 3
+ *   E  cancel latency at about half-way, 5 runs
  *   B' the same scan with PROBER=ffprobe, on a fresh library (worker and API restarted);
  *      --skip-ffprobe-scan leaves it out
- *   C  cancel latency at about half-way, 5 runs
- *   D  an incremental rescan of the unchanged library
+ *   J  50 scans started at once on small distinct roots, then the median of 10 reads of a page of 50 jobs
  *   and Temporal's cost (history events) and the worker's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,11 +33,17 @@ import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
-import { createProber } from '../src/probe/ffprobe';
+import { createProber, type Prober } from '../src/probe/ffprobe';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
+import { bareWalk, jobsPageAfterStarts, median, openProberPool, type ProberPoolRun, type WalkRun } from './limits';
+
+/** J: scans started at once before the page of jobs is read, the files in each one's root, and the page reads. */
+const JOBS_PAGE_STARTS = 50;
+const JOBS_PAGE_ROOT_FILES = 2;
+const JOBS_PAGE_READS = 10;
 
 interface Args {
   files: number;
@@ -74,6 +87,31 @@ const say = (text: string): void => {
   process.stderr.write(`${text}\n`);
 };
 
+/** The first half of a list and the rest (a list of one file is both halves). */
+function halves<T>(items: T[]): [T[], T[]] {
+  const first = items.slice(0, Math.ceil(items.length / 2));
+  const rest = items.slice(first.length);
+  return [first, rest.length > 0 ? rest : first];
+}
+
+/** One run of ffprobe alone (A) over some files. */
+interface RawRun {
+  files: number;
+  seconds: number;
+  failures: number;
+  /** CPU seconds of ffprobe and of spawning it. */
+  cpuSeconds: number;
+}
+
+/** A: the files through the ffprobe prober (its own limit keeps PROBE_CONCURRENCY running), in this process. */
+async function ffprobeAlone(prober: Prober, files: string[]): Promise<RawRun> {
+  const started = performance.now();
+  const cpuBefore = await childrenCpuSeconds();
+  const results = await Promise.all(files.map(async (file) => prober.probe(file, { timeoutMs: 30_000 })));
+  const seconds = (performance.now() - started) / 1000;
+  return { files: files.length, seconds, failures: results.filter((result) => !result.ok).length, cpuSeconds: (await childrenCpuSeconds()) - cpuBefore };
+}
+
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
@@ -113,39 +151,6 @@ async function main(): Promise<void> {
     await fs.writeFile(marker, JSON.stringify(files));
   }
 
-  // A: the physical limit, over all files or the first --raw-files of them.
-  const rawFiles = files.slice(0, args.rawFiles);
-  const sampled = rawFiles.length < files.length ? ` (sampled: the first ${rawFiles.length} of ${files.length} files)` : '';
-  say(`A: ffprobe alone, ${concurrency} at once${sampled}`);
-  const prober = createProber({ ffprobePath: process.env.FFPROBE_PATH, concurrency });
-  const rawStarted = performance.now();
-  const rawCpuBefore = await childrenCpuSeconds();
-  let rawFailures = 0;
-  await Promise.all(
-    rawFiles.map(async (file) => {
-      const result = await prober.probe(file, { timeoutMs: 30_000 });
-      if (!result.ok) rawFailures += 1;
-    }),
-  );
-  const rawSeconds = (performance.now() - rawStarted) / 1000;
-  const rawFilesPerS = rawFiles.length / rawSeconds;
-  // The CPU of A (ffprobe and spawning it), and how much of the machine it
-  // kept busy: the same figures for B show what the service's bookkeeping costs.
-  const rawCpuSeconds = (await childrenCpuSeconds()) - rawCpuBefore;
-  say(`   ${round(rawFilesPerS)} files/s (${rawFailures} failures), CPU (ffprobe and spawning it) ${round(rawCpuSeconds)} s over ${round(rawSeconds)} s`);
-
-  // A': the same pictures as B's thumbnail phase, made by ffmpeg alone.
-  say(`A': raw thumbnails, ffmpeg -ss T -i FILE -frames:v 1 -vf scale=${thumbnailWidth}:-1, ${thumbnailConcurrency} at once${sampled}`);
-  const rawThumbs = await rawThumbnails(
-    rawFiles,
-    await seekSecondsOf(rawFiles, clips),
-    thumbnailWidth,
-    thumbnailConcurrency,
-    path.join(args.workDir, `raw-thumbnails-${Date.now()}`),
-  );
-  const rawThumbnailsPerS = (rawFiles.length - rawThumbs.failures) / rawThumbs.seconds;
-  say(`   ${round(rawThumbnailsPerS)} pictures/s (${rawThumbs.slowSeeks} with a slow seek, ${rawThumbs.failures} failures), CPU (ffmpeg and spawning it) ${round(rawThumbs.cpuSeconds)} s over ${round(rawThumbs.seconds)} s`);
-
   // The service: dev server in memory, worker and API as their own processes.
   const temporalPort = await freePort();
   const uiPort = await freePort();
@@ -170,6 +175,8 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     PROBE_CONCURRENCY: String(concurrency),
+    // J starts JOBS_PAGE_STARTS scans at once: none may be refused for the bound.
+    MAX_CONCURRENT_SCANS: String(Math.max(2 * JOBS_PAGE_STARTS, loadConfig(process.env).maxConcurrentScans)),
     THUMBNAIL_CONCURRENCY: String(thumbnailConcurrency),
     LOG_LEVEL: 'warn',
   };
@@ -315,13 +322,82 @@ async function main(): Promise<void> {
     return { jobId, seconds, withPicturesSeconds, filesPerS, thumbnailsMade, thumbnailsPerS, latencies, cpu, thumbnailCpu };
   };
 
+  // A and C run in two slices each, one right before B and one right after
+  // it, on a service that is up but idle: noise on the shared machine then
+  // moves the limits and B alike, and the ratios use the mean of the slices.
+  // A runs over the first --raw-files files (all of them by default), C over all of them.
+  const rawFiles = files.slice(0, args.rawFiles);
+  const sampled = rawFiles.length < files.length ? ` (sampled: the first ${rawFiles.length} of ${files.length} files)` : '';
+  const [rawBefore, rawAfter] = halves(rawFiles);
+  const [poolBefore, poolAfter] = halves(files);
+  const prober = createProber({ ffprobePath: process.env.FFPROBE_PATH, concurrency });
+  const pool = await openProberPool(libraryDir, {
+    kind: defaultProber === 'libav' || defaultProber === 'ffprobe' ? defaultProber : config.prober,
+    ffprobePath: config.ffprobePath,
+    concurrency,
+    thumbnailConcurrency,
+    probeTimeoutMs: config.probeTimeoutMs,
+    logger,
+  });
+  const rawSlice = async (slice: string[], when: string): Promise<RawRun> => {
+    say(`A (${when} B): ffprobe alone, ${concurrency} at once, ${slice.length} files${sampled}`);
+    const run = await ffprobeAlone(prober, slice);
+    say(`   ${round(run.files / run.seconds)} files/s (${run.failures} failures), CPU (ffprobe and spawning it) ${round(run.cpuSeconds)} s over ${round(run.seconds)} s`);
+    return run;
+  };
+  const poolSlice = async (slice: string[], when: string): Promise<ProberPoolRun> => {
+    say(`C (${when} B): the prober pool alone (${pool.kind}), probeFile with ${concurrency} probing, ${slice.length} files`);
+    const run = await pool.run(slice);
+    say(
+      `   ${round(run.files / run.seconds)} files/s (${run.failures} failures), CPU: probe hosts ${round(run.hostCpuSeconds)} s, ` +
+        `the pool's caller ${round(run.callerCpuSeconds)} s over ${round(run.seconds)} s`,
+    );
+    return run;
+  };
+
   try {
+    const rawRuns: RawRun[] = [await rawSlice(rawBefore, 'before')];
+
+    // A': the same pictures as B's thumbnail phase, made by ffmpeg alone.
+    say(`A': raw thumbnails, ffmpeg -ss T -i FILE -frames:v 1 -vf scale=${thumbnailWidth}:-1, ${thumbnailConcurrency} at once${sampled}`);
+    const rawThumbs = await rawThumbnails(
+      rawFiles,
+      await seekSecondsOf(rawFiles, clips),
+      thumbnailWidth,
+      thumbnailConcurrency,
+      path.join(args.workDir, `raw-thumbnails-${Date.now()}`),
+    );
+    const rawThumbnailsPerS = (rawFiles.length - rawThumbs.failures) / rawThumbs.seconds;
+    say(`   ${round(rawThumbnailsPerS)} pictures/s (${rawThumbs.slowSeeks} with a slow seek, ${rawThumbs.failures} failures), CPU (ffmpeg and spawning it) ${round(rawThumbs.cpuSeconds)} s over ${round(rawThumbs.seconds)} s`);
+
+    const poolRuns: ProberPoolRun[] = [await poolSlice(poolBefore, 'before')];
+
     // B: a full scan with the default prober.
     say(`B: a full scan through the API (default prober: ${defaultProber})`);
     const scan = await fullScan('B');
     const { jobId, latencies, cpu: cpuDuringScan } = scan;
     const scanSeconds = scan.seconds;
     const scanFilesPerS = scan.filesPerS;
+
+    poolRuns.push(await poolSlice(poolAfter, 'after'));
+    rawRuns.push(await rawSlice(rawAfter, 'after'));
+    await pool.close();
+    // The limits: the mean of each one's two slices.
+    const rawRates = rawRuns.map((run) => run.files / run.seconds);
+    const rawFilesPerS = (rawRates[0] as number) / 2 + (rawRates[1] as number) / 2;
+    const rawSeconds = rawRuns.reduce((sum, run) => sum + run.seconds, 0);
+    const rawFailures = rawRuns.reduce((sum, run) => sum + run.failures, 0);
+    // The CPU of A (ffprobe and spawning it), and how much of the machine it
+    // kept busy: the same figures for B show what the service's bookkeeping costs.
+    const rawCpuSeconds = rawRuns.reduce((sum, run) => sum + run.cpuSeconds, 0);
+    const poolRates = poolRuns.map((run) => run.files / run.seconds);
+    const poolFilesPerS = (poolRates[0] as number) / 2 + (poolRates[1] as number) / 2;
+    const poolSeconds = poolRuns.reduce((sum, run) => sum + run.seconds, 0);
+    say(
+      `   A: ${rawRates.map((rate) => round(rate)).join(' before, ')} after B: mean ${round(rawFilesPerS)} files/s; ` +
+        `C: ${poolRates.map((rate) => round(rate)).join(' before, ')} after B: mean ${round(poolFilesPerS)} files/s`,
+    );
+
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const scanHistory = await history(jobId);
 
@@ -343,8 +419,16 @@ async function main(): Promise<void> {
     const rescanFilesPerS = files.length / ((performance.now() - rescanStarted) / 1000);
     say(`   ${round(rescanFilesPerS)} files/s; phases first seen at (s): ${JSON.stringify(rescanPhases)}`);
 
-    // C: cancel at about half-way, on fresh paths each run so there is probing to cancel.
-    say(`C: cancel latency, ${args.cancelRuns} runs`);
+    // W: the same tree listed and stat-ed in this process, right after D (the
+    // same warm cache): the floor under any rescan. The median of three walks.
+    say('W: a bare walk of the library (readdir with file types, lstat per file), 3 runs');
+    const walks: WalkRun[] = [];
+    for (let run = 0; run < 3; run += 1) walks.push(await bareWalk(libraryDir));
+    const walkFilesPerS = median(walks.map((walk) => walk.files / walk.seconds));
+    say(`   ${walks.map((walk) => round(walk.files / walk.seconds)).join(', ')} files/s (${walks[0]?.files} files in ${walks[0]?.folders} folders): median ${round(walkFilesPerS)}`);
+
+    // E: cancel at about half-way, on fresh paths each run so there is probing to cancel.
+    say(`E: cancel latency, ${args.cancelRuns} runs`);
     const cancelSeconds: number[] = [];
     const cancelFiles = Math.min(files.length, 2000);
     for (let run = 0; run < args.cancelRuns; run += 1) {
@@ -376,14 +460,42 @@ async function main(): Promise<void> {
       await waitUntil(async () => (await polled(1)) && (await polled(2)), 120_000);
       ffprobeScan = await fullScan("B'");
     }
+
+    // J: a burst of starts through the API on small distinct roots, then a page of 50 jobs, read 10 times.
+    say(`J: ${JOBS_PAGE_STARTS} scans started at once on roots of ${JOBS_PAGE_ROOT_FILES} files, then ${JOBS_PAGE_READS} reads of GET /api/v1/jobs?limit=50`);
+    const startsDir = path.join(args.workDir, `starts-${Date.now()}`);
+    const roots = Array.from({ length: JOBS_PAGE_STARTS }, (_, index) => path.join(startsDir, `root-${String(index).padStart(2, '0')}`));
+    for (const root of roots) await buildLibrary(root, JOBS_PAGE_ROOT_FILES, clips);
+    const jobsPage = await jobsPageAfterStarts(base, roots, JOBS_PAGE_READS).finally(() => fs.rm(startsDir, { recursive: true, force: true }));
+    const jobsPageP50Ms = median(jobsPage.pageMs);
+    say(
+      `   starts answered in ${round(jobsPage.startsSeconds)} s; pages of ${jobsPage.pageJobs} jobs: ${jobsPage.pageMs.map((ms) => round(ms, 1)).join(', ')} ms, ` +
+        `median ${round(jobsPageP50Ms, 1)} ms; every scan ended ${round(jobsPage.drainedSeconds)} s after the first start`,
+    );
     const machineBusy = (cpu: Record<string, number>, seconds: number): number =>
       round(Object.values(cpu).reduce((sum, used) => sum + used, 0) / (seconds * os.availableParallelism()), 3);
 
     const results = {
       files: files.length,
+      // A: the mean of its two slices, the one right before B and the one right after it (both below).
       raw_files_per_s: round(rawFilesPerS),
+      raw_files_per_s_before: round(rawRates[0] as number),
+      raw_files_per_s_after: round(rawRates[1] as number),
       scan_files_per_s: round(scanFilesPerS),
       scan_vs_raw: round(scanFilesPerS / rawFilesPerS, 3),
+      // C: the prober pool alone (B's kind of prober, PROBE_CONCURRENCY probing), the mean of its slices before and after B.
+      libav_raw_files_per_s: round(poolFilesPerS),
+      libav_raw_files_per_s_before: round(poolRates[0] as number),
+      libav_raw_files_per_s_after: round(poolRates[1] as number),
+      scan_vs_libav_raw: round(scanFilesPerS / poolFilesPerS, 3),
+      libav_raw_prober: pool.kind,
+      libav_raw_seconds: round(poolSeconds),
+      libav_raw_failures: poolRuns.reduce((sum, run) => sum + run.failures, 0),
+      // CPU of C: the probe hosts, and this process's side of the pool (the worker's share in B).
+      libav_raw_cpu_seconds: {
+        probe_hosts: round(poolRuns.reduce((sum, run) => sum + run.hostCpuSeconds, 0)),
+        caller: round(poolRuns.reduce((sum, run) => sum + run.callerCpuSeconds, 0)),
+      },
       prober: defaultProber,
       // null with --skip-ffprobe-scan, as every B' figure below.
       scan_ffprobe_files_per_s: ffprobeScan && round(ffprobeScan.filesPerS),
@@ -394,6 +506,14 @@ async function main(): Promise<void> {
       cancel_p50_s: round(percentile(cancelSeconds, 50), 3),
       cancel_p95_s: round(percentile(cancelSeconds, 95), 3),
       rescan_files_per_s: round(rescanFilesPerS),
+      // W: the median of three bare walks of the library in one process, and D's share of it.
+      walk_files_per_s: round(walkFilesPerS),
+      rescan_vs_walk: round(rescanFilesPerS / walkFilesPerS, 3),
+      // J: the median of 10 reads of a page of 50 jobs right after 50 starts, each read's time, and the jobs on the page.
+      jobs_page_p50_ms: round(jobsPageP50Ms, 1),
+      jobs_page_ms: jobsPage.pageMs.map((ms) => round(ms, 1)),
+      jobs_page_jobs: jobsPage.pageJobs,
+      jobs_page_starts_seconds: round(jobsPage.startsSeconds),
       history_events_per_1000_files: round((scanHistory.total / files.length) * 1000, 1),
       max_history_events: scanHistory.max,
       worker_peak_rss_mb: round(workerPeakRssMb, 1),
@@ -420,6 +540,7 @@ async function main(): Promise<void> {
       // A and A' ran over the first raw_files files (all of them unless --raw-files).
       raw_files: rawFiles.length,
       raw_seconds: round(rawSeconds),
+      raw_failures: rawFailures,
       raw_ffprobe_cpu_seconds: round(rawCpuSeconds),
       raw_thumbnails_seconds: round(rawThumbs.seconds),
       raw_thumbnail_failures: rawThumbs.failures,
@@ -433,6 +554,7 @@ async function main(): Promise<void> {
       settings: {
         probe_concurrency: concurrency,
         thumbnail_concurrency: thumbnailConcurrency,
+        max_concurrent_scans: config.maxConcurrentScans,
         thumbnail_width: thumbnailWidth,
         batch_size: config.batchSize,
         window: config.window,
@@ -448,9 +570,10 @@ async function main(): Promise<void> {
     const table = [
       `| figure (N = ${results.files}) | value |`,
       '|---|---|',
-      `| A: ffprobe alone${sampled} | ${results.raw_files_per_s} files/s |`,
+      `| A: ffprobe alone${sampled}, before / after B: mean (the A of every B/A) | ${results.raw_files_per_s_before} / ${results.raw_files_per_s_after}: ${results.raw_files_per_s} files/s |`,
+      `| C: the prober pool alone (${results.libav_raw_prober}), before / after B: mean | ${results.libav_raw_files_per_s_before} / ${results.libav_raw_files_per_s_after}: ${results.libav_raw_files_per_s} files/s |`,
       `| B: full scan through the API, default prober (${results.prober}) | ${results.scan_files_per_s} files/s |`,
-      `| B/A | ${results.scan_vs_raw} |`,
+      `| B/A / B/C | ${results.scan_vs_raw} / ${results.scan_vs_libav_raw} |`,
       ffprobeScan
         ? `| B with PROBER=ffprobe / its B/A; its thumbnail phase | ${results.scan_ffprobe_files_per_s} files/s / ${results.scan_ffprobe_vs_raw}; ${results.ffprobe_scan_thumbnails_per_s ?? '-'} pictures/s |`
         : '| B with PROBER=ffprobe | skipped (--skip-ffprobe-scan) |',
@@ -460,10 +583,13 @@ async function main(): Promise<void> {
       `| API latency during B, p50 / p99 (${results.api_polls} polls at 20 Hz) | ${results.api_p50_ms} / ${results.api_p99_ms} ms |`,
       `| cancel to \`cancelled\` and no ffprobe left, p50 / p95 (${args.cancelRuns} runs) | ${results.cancel_p50_s} / ${results.cancel_p95_s} s |`,
       `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
+      `| bare walk (readdir and lstat in one process, median of 3) / rescan's share of it | ${results.walk_files_per_s} files/s / ${results.rescan_vs_walk} |`,
+      `| a page of 50 jobs right after ${JOBS_PAGE_STARTS} starts, median of ${JOBS_PAGE_READS} (${results.jobs_page_jobs} jobs on the page) | ${results.jobs_page_p50_ms} ms |`,
       `| history events per 1,000 files / largest run | ${results.history_events_per_1000_files} / ${results.max_history_events} |`,
       `| worker peak RSS / worker and probe hosts together | ${results.worker_peak_rss_mb} / ${results.worker_and_hosts_peak_rss_mb} MB |`,
       `| CPU busy, A / B / B with ffprobe (share of ${results.machine.cores} cores) | ${results.raw_machine_busy} / ${results.scan_machine_busy} / ${results.scan_ffprobe_machine_busy ?? 'skipped'} |`,
       `| CPU seconds during B: probe hosts (and ffprobe) / worker / Temporal / API | ${cpuDuringScan.probe_host_and_ffprobe ?? 0} / ${cpuDuringScan.worker ?? 0} / ${cpuDuringScan.temporal_server ?? 0} / ${cpuDuringScan.api ?? 0} (A: ffprobe and its spawning ${results.raw_ffprobe_cpu_seconds}) |`,
+      `| CPU seconds during C (${results.libav_raw_seconds} s over all files): probe hosts / the pool's caller | ${results.libav_raw_cpu_seconds.probe_hosts} / ${results.libav_raw_cpu_seconds.caller} |`,
       `| CPU seconds during B's thumbnail phase: worker / its ffmpeg / probe hosts / Temporal / API | ${scan.thumbnailCpu.worker ?? 0} / ${scan.thumbnailCpu.worker_children ?? 0} / ${scan.thumbnailCpu.probe_host_and_ffprobe ?? 0} / ${scan.thumbnailCpu.temporal_server ?? 0} / ${scan.thumbnailCpu.api ?? 0} (A': ffmpeg and its spawning ${results.raw_thumbnails_cpu_seconds}) |`,
       ...(ffprobeScan
         ? [
@@ -478,6 +604,7 @@ async function main(): Promise<void> {
     if (args.json) await fs.writeFile(args.json, `${JSON.stringify(results, null, 2)}\n`);
   } finally {
     clearInterval(rssTimer);
+    await pool.close();
     await stopProcesses();
     await connection.close();
     await server.stop();
@@ -599,6 +726,8 @@ async function cpuByPart(temporalPort: number): Promise<Record<string, number>> 
     if (part === null || (part !== 'temporal_server' && !(await isOurs(Number(entry))))) continue;
     const fields = await statFields(entry);
     if (fields.length === 0) continue;
+    // C's probe hosts are this process's own children: not part of the service.
+    if (part === 'probe_host_and_ffprobe' && Number(fields[1]) === process.pid) continue;
     // utime, stime, and for the probe host also cutime, cstime: its reaped ffprobe children.
     const own = Number(fields[11]) + Number(fields[12]);
     const children = Number(fields[13]) + Number(fields[14]);
