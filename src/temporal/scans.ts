@@ -18,7 +18,6 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config';
 import { DomainError, notFound } from '../errors';
@@ -136,8 +135,8 @@ export function guardIdOf(root: string): string {
   return `root-${createHash('sha256').update(root).digest('hex').slice(0, 32)}`;
 }
 
-/** What a job body is built from: a describe, or a row of a visibility listing. */
-type Execution = Omit<WorkflowExecutionInfo, 'raw'>;
+/** What a job body is built from: a describe, a listed execution, or a row of a visibility listing (executionOfRow). */
+type Execution = Pick<WorkflowExecutionInfo, 'workflowId' | 'runId' | 'startTime' | 'closeTime' | 'memo'> & { status: { name: string } };
 
 /** A row of a visibility listing, as the jobs list orders and filters it. */
 interface ListedRow {
@@ -625,7 +624,7 @@ export class ScanService {
     };
     const jobs = await Promise.all(
       selected.map(async (row) => {
-        const info = await executionInfoFromRaw(row.raw, this.client.options.loadedDataConverter, row.raw, this.config.temporal.namespace);
+        const info = this.executionOfRow(row.raw);
         if (!row.isGuard) return this.scanJob(info, { pending: false, query: false });
         const scan = await this.library.getScan(row.jobId);
         return this.guardJob(info, info.status.name === 'RUNNING' ? 'pending' : unstartedJobStatusOf(info.status.name, scan?.outcome), scan ?? null);
@@ -721,6 +720,35 @@ export class ScanService {
       query,
       ...(nextPageToken ? { nextPageToken } : {}),
     });
+  }
+
+  /**
+   * The parts of a raw listing row a job body reads, decoded with the
+   * client's payload converter: the SDK's public API lists executions only
+   * through an iterator that hides the page token the list resumes from.
+   */
+  private executionOfRow(raw: RawWorkflowExecutionInfo): Execution {
+    const converter = this.client.options.loadedDataConverter.payloadConverter;
+    const memo: Record<string, unknown> = {};
+    for (const [name, payload] of Object.entries(raw.memo?.fields ?? {})) {
+      try {
+        memo[name] = converter.fromPayload(payload);
+      } catch {
+        // A field this version cannot read is left out, as an absent one.
+      }
+    }
+    const date = (timestamp: Parameters<typeof msOf>[0]): Date | undefined => {
+      const ms = msOf(timestamp);
+      return ms === null ? undefined : new Date(ms);
+    };
+    return {
+      workflowId: raw.execution?.workflowId ?? '',
+      runId: raw.execution?.runId ?? '',
+      status: { name: STATUS_NAMES[raw.status ?? 0] ?? 'UNKNOWN' },
+      startTime: date(raw.startTime) ?? new Date(0),
+      closeTime: date(raw.closeTime),
+      memo,
+    };
   }
 
   /** A listing row as the list orders it; null for a row that is no job. */
