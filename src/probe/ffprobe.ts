@@ -10,6 +10,7 @@
 import path from 'node:path';
 import ffprobeInstaller from '@ffprobe-installer/ffprobe';
 import execa from 'execa';
+import { interrupted, isStopSignal } from '../scan/interruption';
 import { ErrorType } from '../scan/types';
 import { parseFfprobeOutput, type ProbeResult } from './parse';
 
@@ -173,6 +174,9 @@ function failureReason({ error, pid, timedOut }: { error: unknown; pid: number |
   if (/Invalid data found when processing input|Format not on whitelist/.test(stderr)) return ErrorType.NotAMediaFile;
 
   const message = firstLine(stderr);
+  // Killed from outside (our own kills are the timeout and the abort, handled
+  // above and by the caller): a stop of the worker, not a verdict on the file.
+  if (failure.exitCode === undefined && isStopSignal(failure.signal)) throw interrupted('ffprobe', failure.signal);
   if (failure.exitCode === undefined && failure.signal !== undefined) {
     // ffprobe crashed (SIGSEGV on a malformed file, or a bad build): the same file will crash it again.
     return `${ErrorType.ProbeFailed}: ffprobe killed by ${failure.signal}${message ? ` (${message})` : ''}`;

@@ -18,6 +18,7 @@ import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import execa from 'execa';
 import { ALLOWED_DEMUXERS, type Prober } from '../probe/ffprobe';
 import type { IsolatedProber } from '../probe/isolated';
+import { interrupted, isStopSignal } from '../scan/interruption';
 import { ThumbnailError, type ThumbnailResult } from './types';
 
 export { ThumbnailError, type ThumbnailResult } from './types';
@@ -129,6 +130,9 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
       if (subprocess.pid === undefined) throw error; // never started: the machine's problem, retried
       signal?.throwIfAborted();
       if (timedOut) return { ok: false, reason: ThumbnailError.Timeout };
+      // Stopped from outside (the worker's process group): an interruption, the picture is made again.
+      const killedBy = (error as { signal?: string; exitCode?: number }).signal;
+      if (isStopSignal(killedBy)) throw interrupted('ffmpeg', killedBy);
       const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split(/\r?\n/)[0] ?? '';
       return { ok: false, reason: `${ThumbnailError.Failed}: ${stderr.slice(0, MAX_REASON_CHARS) || 'ffmpeg failed'}` };
     } finally {
