@@ -23,7 +23,8 @@ import {
   type ThumbnailBatchInput,
   type ThumbnailBatchResult,
 } from '../scan/types';
-import type { Thumbnailer } from '../thumbnails/thumbnailer';
+import { isInterruption } from '../scan/interruption';
+import { ThumbnailError, type ThumbnailResult, type Thumbnailer } from '../thumbnails/thumbnailer';
 import { checkScanRoot, resolveInside } from './containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
 import { fingerprintFile } from './fingerprint';
@@ -44,6 +45,13 @@ export interface ActivityDependencies {
   thumbnailer?: Thumbnailer;
   /** Pictures made at once on this worker (THUMBNAIL_CONCURRENCY). */
   thumbnailConcurrency?: number;
+}
+
+/** Why a picture could not be made, in a line: the error's code and message. */
+function pictureErrorText(error: unknown): string {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  return (typeof e.code === 'string' && !message.includes(e.code) ? `${e.code}: ${message}` : message).slice(0, 300);
 }
 
 /** Rows written to the library per insert during discovery: large enough to be cheap, small enough to heartbeat often. */
@@ -83,6 +91,8 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     let failed = 0;
     let moved = 0;
     let missing = 0;
+    /** Unchanged files whose video has no picture yet (numberPicturelessFiles). */
+    let pictureless = 0;
     /** Video files found that can be probed: none at all means the root as a whole looks gone. */
     let found = 0;
     /** Folders whose files the walk could not see (unreadable, vanished, led out): nothing under them is missing. */
@@ -174,6 +184,8 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
           failed += 1;
         }
       }
+      // Unchanged videos still without a picture follow the probed files in the picture phase.
+      pictureless = await library.numberPicturelessFiles(input.scanId, toProbe);
     } catch (error) {
       // The walk throws the signal's reason; Temporal reports a cancelled
       // activity only when it ends with a CancelledFailure.
@@ -182,7 +194,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     } finally {
       stopTicker();
     }
-    return { discovered, toProbe, skipped, failed, moved, missing };
+    return { discovered, toProbe, toThumbnail: toProbe + pictureless, skipped, failed, moved, missing };
   }
 
   /** What settleVanished needs: the scan, what its walk saw and could not see. */
@@ -343,21 +355,31 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       setMaxListeners(targets.length + 10, signal);
 
       const makeOne = async (target: (typeof targets)[number]): Promise<void> => {
-        const result = await thumbnailSlots(async () => {
+        const result = await thumbnailSlots(async (): Promise<ThumbnailResult> => {
           signal.throwIfAborted();
           const contained = await resolveInside(realRoot, target.path);
-          if (!contained.ok) return { ok: false as const, reason: contained.reason };
-          if (!contained.stat.isFile()) return { ok: false as const, reason: ErrorType.NotARegularFile };
-          return thumbnailer.make({
-            file: contained.real,
-            videoId: target.videoId,
-            durationSeconds: target.durationSeconds,
-            timeoutMs: input.timeoutMs,
-            signal,
-          });
+          if (!contained.ok) return { ok: false, reason: contained.reason };
+          if (!contained.stat.isFile()) return { ok: false, reason: ErrorType.NotARegularFile };
+          try {
+            return await thumbnailer.make({
+              file: contained.real,
+              videoId: target.videoId,
+              durationSeconds: target.durationSeconds,
+              timeoutMs: input.timeoutMs,
+              signal,
+            });
+          } catch (error) {
+            // A stop (cancel, shutdown, a lost host) leaves the picture to be made again;
+            // anything else (THUMBNAIL_DIR not writable, a disk full) is this video's
+            // picture failure, never the scan's: its metadata is recorded already.
+            if (signal.aborted || isInterruption(error)) throw error;
+            return { ok: false, reason: `${ThumbnailError.Failed}: ${pictureErrorText(error)}` };
+          }
         });
         if (signal.aborted) return;
-        await library.recordThumbnail(target.videoId, target.path, result);
+        const kept = await library.recordThumbnail(target.videoId, target.path, result);
+        // Deleted (or moved) while its picture was being made: nothing would ever remove this one.
+        if (!kept && result.ok) await thumbnailer.remove(target.videoId);
         if (result.ok) made += 1;
         else failed += 1;
         done.add(target.probeIndex);

@@ -93,6 +93,7 @@ export const jobSchema = z.object({
   rate_per_s: z.number(),
   eta_seconds: z.number().nullable(),
   cancel_requested: z.boolean(),
+  pause_requested: z.boolean(),
   retry_of: z.string().nullable(),
   created_at: z.string(),
   finished_at: z.string().nullable(),

@@ -6,7 +6,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { JobBody } from '../temporal/scans';
 import { ApiUnreachableError, type ApiClient, type JobEvent } from './api-client';
-import { filesDone, formatPercent, formatSeconds, jobLine, jobSummary, TERMINAL } from './format';
+import { filesDone, formatPercent, formatSeconds, jobLine, jobSummary, rateUnit, TERMINAL } from './format';
 
 export type FollowMode = 'bar' | 'lines' | 'json';
 
@@ -30,7 +30,7 @@ function barView(out: NodeJS.WritableStream): View {
   const bar = new SingleBar(
     {
       stream: out,
-      format: '{bar} {percent} | {done}/{discovered} files | {rate} files/s | ETA {remaining} | {phase}',
+      format: '{bar} {percent} | {done}/{discovered} files | {rate} {unit} | ETA {remaining} | {phase}',
       barsize: 30,
       hideCursor: true,
       clearOnComplete: false,
@@ -45,9 +45,10 @@ function barView(out: NodeJS.WritableStream): View {
     done: filesDone(job),
     discovered: job.counts.discovered,
     rate: job.rate_per_s,
+    unit: rateUnit(job),
     // Not `eta`: that name is the library's own estimate; the API's is better informed.
     remaining: formatSeconds(job.eta_seconds),
-    phase: job.cancel_requested ? 'cancelling' : job.status === 'running' ? job.phase : job.status,
+    phase: job.cancel_requested ? 'cancelling' : job.pause_requested ? 'pausing' : job.status === 'running' ? job.phase : job.status,
   });
   return {
     show({ job }) {

@@ -30,6 +30,11 @@ export function formatPercent(progress: number | null): string {
   return progress === null ? '--' : `${(progress * 100).toFixed(1)}%`;
 }
 
+/** What `rate_per_s` counts in the phase under way: files while probing, pictures while making them. */
+export function rateUnit(job: JobBody): string {
+  return job.phase === 'thumbnails' ? 'pictures/s' : 'files/s';
+}
+
 /** One line for a job: what a piped `--follow` prints per change, and what `list` prints per scan. */
 export function jobLine(job: JobBody): string {
   const parts = [
@@ -39,9 +44,11 @@ export function jobLine(job: JobBody): string {
     formatPercent(job.progress),
     `${filesDone(job)}/${job.counts.discovered} files`,
     `${job.counts.failed} failed`,
-    TERMINAL.has(job.status) ? null : `${job.rate_per_s} files/s`,
+    // Rate and ETA are the phase's own: pictures while the scan makes them.
+    TERMINAL.has(job.status) ? null : `${job.rate_per_s} ${rateUnit(job)}`,
     TERMINAL.has(job.status) || job.eta_seconds === null ? null : `eta ${formatSeconds(job.eta_seconds)}`,
     job.cancel_requested && !TERMINAL.has(job.status) ? 'cancelling' : null,
+    job.pause_requested && !TERMINAL.has(job.status) ? 'pausing' : null,
   ];
   return parts.filter((part): part is string => part !== null).join('  ');
 }

@@ -177,7 +177,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
 
   for (const [name, description, done] of [
-    ['pause', 'pause a running scan: no new probes until it is resumed (those in flight finish)', 'paused'],
+    ['pause', 'pause a running scan: its files in flight are stopped and no new one is opened until it is resumed', 'paused'],
     ['resume', 'resume a paused scan where it stopped', 'resumed'],
   ] as const) {
     program
@@ -187,7 +187,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       .action(async (jobId: string, _options: unknown, command: Command) => {
         const { client, json } = context(command);
         const { body } = await client.call<JobBody>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/${name}`);
-        write(json ? JSON.stringify(body) : `${jobId} ${done}`);
+        // A pause is complete once the files in flight have stopped: until then the job says so.
+        write(json ? JSON.stringify(body) : `${jobId} ${body.pause_requested ? 'pausing' : done}`);
       });
   }
 

@@ -534,6 +534,7 @@ export class Library {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('scan_id', '=', scanId)
         .where('probe_index', 'is not', null)
+        .where('status', '!=', 'skipped')
         .executeTakeFirst();
       return { discovered, toProbe: Number(probeable?.n ?? 0), skipped };
     });
@@ -939,7 +940,8 @@ export class Library {
         .where('f.scan_id', '=', scanId)
         .where('f.probe_index', '>=', fromIndex)
         .where('f.probe_index', '<', toIndex)
-        .where('f.status', 'in', ['new', 'updated'])
+        // Skipped files hold a probe index only when their video still lacked a picture (numberPicturelessFiles).
+        .where('f.status', 'in', ['new', 'updated', 'skipped'])
         .where('v.status', '=', 'present')
         .orderBy('f.probe_index')
         .execute();
@@ -953,15 +955,42 @@ export class Library {
     });
   }
 
-  /** Records a video's picture made (or why none was), if the record still has that path. */
-  async recordThumbnail(videoId: number, file: string, result: { ok: true } | { ok: false; reason: string }): Promise<void> {
+  /**
+   * Gives the unchanged (skipped) files of a scan whose video has no picture
+   * and no recorded picture failure the probe indexes from `fromIndex` on, in
+   * discovery order, so that the scan's picture phase covers them after its
+   * probed files: the videos a scan stopped before its pictures left without
+   * one, and a library from before pictures. Returns how many it numbered.
+   */
+  async numberPicturelessFiles(scanId: string, fromIndex: number): Promise<number> {
     return this.retrying(async () => {
-      await this.db
+      const result = await sql`
+        update scan_files set probe_index = r.n
+        from (
+          select f.position, ${fromIndex} + row_number() over (order by f.position) - 1 as n
+          from scan_files as f inner join videos as v on v.path = f.path
+          where f.scan_id = ${scanId} and f.status = 'skipped' and v.status = 'present'
+            and v.thumbnail_at is null and v.thumbnail_error is null
+        ) as r
+        where scan_files.scan_id = ${scanId} and scan_files.position = r.position`.execute(this.db);
+      return Number(result.numAffectedRows ?? 0n);
+    });
+  }
+
+  /**
+   * Records a video's picture made (or why none was), if the record still has
+   * that path; false when it has not (deleted or moved meanwhile): the caller
+   * then removes the picture it made, which no record would ever remove.
+   */
+  async recordThumbnail(videoId: number, file: string, result: { ok: true } | { ok: false; reason: string }): Promise<boolean> {
+    return this.retrying(async () => {
+      const updated = await this.db
         .updateTable('videos')
         .set(result.ok ? { thumbnail_at: new Date().toISOString(), thumbnail_error: null } : { thumbnail_at: null, thumbnail_error: result.reason })
         .where('id', '=', videoId)
         .where('path', '=', file)
-        .execute();
+        .executeTakeFirst();
+      return Number(updated.numUpdatedRows) > 0;
     });
   }
 
@@ -973,7 +1002,7 @@ export class Library {
     });
   }
 
-  /** Pictures made for the files a scan probed new or changed. */
+  /** Pictures made for the files a scan probed new or changed, and for the unchanged ones it gave pictures. */
   async scanThumbnailCount(scanId: string): Promise<number> {
     return this.retrying(async () => {
       const row = await this.db
@@ -981,7 +1010,7 @@ export class Library {
         .innerJoin('videos as v', 'v.path', 'f.path')
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('f.scan_id', '=', scanId)
-        .where('f.status', 'in', ['new', 'updated'])
+        .where((eb) => eb.or([eb('f.status', 'in', ['new', 'updated']), eb.and([eb('f.status', '=', 'skipped'), eb('f.probe_index', 'is not', null)])]))
         .where('v.thumbnail_at', 'is not', null)
         .executeTakeFirst();
       return Number(row?.n ?? 0);

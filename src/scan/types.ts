@@ -132,6 +132,16 @@ export interface ScanCursor {
   paused?: boolean;
   /** Probe index of the next thumbnail batch; absent until the thumbnail phase starts. */
   thumbnailIndex?: number;
+  /** Probe indexes the picture phase covers (DiscoverResult.toThumbnail); absent in older cursors: toProbe. */
+  toThumbnail?: number;
+  /** Of this round's shape (STOPPABLE_BATCHES_PATCH in scan-library.ts); absent in cursors of older scans. */
+  stoppable?: boolean;
+  /** Ranges [from, to) of batches a pause stopped, launched again first on resume. */
+  relaunch?: Array<[number, number]>;
+  /** Pictures made or failed so far (this round's shape). */
+  picturesDone?: number;
+  /** Epoch ms when the picture phase started, for its rate. */
+  picturesStartedAtMs?: number;
 }
 
 export interface ScanInput {
@@ -180,6 +190,8 @@ export interface ScanProgress {
   cancelRequested: boolean;
   /** Paused by a pause update (no new probe batches); absent in scans that cannot pause. */
   paused?: boolean;
+  /** Paused, while batches stopped by the pause have not all ended; absent in scans of older shapes. */
+  pauseRequested?: boolean;
   errors: FileError[];
 }
 
@@ -193,6 +205,11 @@ export interface DiscoverResult {
   failed?: number;
   /** Files that need ffprobe. */
   toProbe: number;
+  /**
+   * Probe indexes the picture phase covers: the probed files, then the
+   * unchanged ones whose video has no picture yet; absent in older results (toProbe).
+   */
+  toThumbnail?: number;
   /** Unchanged files (size and mtime match the library). */
   skipped: number;
   /** Files whose record moved to their new path (not probed); absent in older results. */

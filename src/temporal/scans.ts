@@ -63,6 +63,8 @@ export interface JobBody {
   rate_per_s: number;
   eta_seconds: number | null;
   cancel_requested: boolean;
+  /** A pause was asked and the batches it stopped are still ending (the job reads `running` meanwhile). */
+  pause_requested: boolean;
   retry_of: string | null;
   created_at: string;
   finished_at: string | null;
@@ -515,8 +517,8 @@ export class ScanService {
     const job = await this.readJob(jobId);
     const terminal = (status: JobStatus): DomainError => new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} has already ended (${status})`);
     if (TERMINAL_STATUSES.has(job.status)) throw terminal(job.status);
-    if (pause && job.status === 'paused') throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
-    if (!pause && job.status !== 'paused') throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused (${job.status})`);
+    if (pause && (job.status === 'paused' || job.pause_requested)) throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
+    if (!pause && job.status !== 'paused' && !job.pause_requested) throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused (${job.status})`);
     if (job.status === 'pending') {
       throw new DomainError('UNAVAILABLE', 503, `job ${jobId} has not started yet (no worker has taken it); try again in a moment`);
     }
@@ -778,9 +780,11 @@ export class ScanService {
     if (name === 'RUNNING') {
       // Running or paused: the progress the scan publishes in its memo says which.
       const payload = row.raw.memo?.fields?.progress;
-      let progress: { paused?: boolean } | null = null;
+      let progress: { paused?: boolean; pauseRequested?: boolean } | null = null;
       try {
-        progress = payload ? (this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload) as { paused?: boolean }) : null;
+        progress = payload
+          ? (this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload) as { paused?: boolean; pauseRequested?: boolean })
+          : null;
       } catch {
         progress = null;
       }
@@ -830,6 +834,7 @@ export class ScanService {
       rate_per_s: 0,
       eta_seconds: null,
       cancel_requested: status === 'cancelled',
+      pause_requested: false,
       retry_of: memo.retryOf ?? scan?.retryOf ?? null,
       created_at: memo.createdAt ?? scan?.createdAt ?? guard?.startTime.toISOString() ?? '',
       finished_at: terminal ? (scan?.finishedAt ?? guard?.closeTime?.toISOString() ?? null) : null,
@@ -917,6 +922,7 @@ export class ScanService {
       rate_per_s: ratePerS,
       eta_seconds: live?.etaSeconds ?? null,
       cancel_requested: status === 'cancelled' || (live?.cancelRequested ?? false),
+      pause_requested: status === 'running' && live?.pauseRequested === true,
       retry_of: memo.retryOf ?? null,
       created_at: createdAt,
       finished_at: execution.closeTime?.toISOString() ?? null,

@@ -32,9 +32,13 @@ export function jobStatusOf(executionStatus: string, recordedOutcome: string | n
   }
 }
 
-/** The status of a running scan from its published progress: `paused` while a pause holds it. */
-export function liveJobStatusOf(progress: { paused?: boolean } | null | undefined): 'running' | 'paused' {
-  return progress?.paused === true ? 'paused' : 'running';
+/**
+ * The status of a running scan from its published progress: `paused` while a
+ * pause holds it and nothing of it runs any more; `running` (with
+ * `pause_requested`) while the batches the pause stopped are still ending.
+ */
+export function liveJobStatusOf(progress: { paused?: boolean; pauseRequested?: boolean } | null | undefined): 'running' | 'paused' {
+  return progress?.paused === true && progress.pauseRequested !== true ? 'paused' : 'running';
 }
 
 /**

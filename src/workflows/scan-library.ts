@@ -56,6 +56,16 @@ export const PAUSE_PATCH = 'pause-resume';
  */
 export const THUMBNAILS_PATCH = 'thumbnails';
 
+/**
+ * Patch id of this round's scan shape: a pause stops the batches in flight
+ * (they are cancelled, and launched again on resume, where the library says
+ * which of their files remain), a batch's failure cancels its siblings, the
+ * picture phase also covers unchanged videos without a picture, and the
+ * finish of a timed-out scan cannot be cancelled. Scans started before it
+ * replay as they ran.
+ */
+export const STOPPABLE_BATCHES_PATCH = 'stoppable-batches';
+
 /** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
 
@@ -123,24 +133,37 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   const pausable = patched(PAUSE_PATCH);
   // A continued run of a paused scan stays paused.
   let paused = cursor.paused ?? false;
+  /** Batches running now (probes or pictures); a pause is complete once none is. */
+  let running = 0;
+  // The shape is decided by a scan's first run and carried by its cursor, so
+  // that a scan started before this change keeps its shape across continue-as-new.
+  const stoppable = input.cursor === undefined ? patched(STOPPABLE_BATCHES_PATCH) : (input.cursor.stoppable ?? false);
+  if (stoppable) cursor.stoppable = true;
 
   const progress = (): ScanProgress => {
     const counts = cursor.counts;
     const known = cursor.toProbe >= 0;
     // A moved file is done at discovery; a cursor carried over from before moves has no count of them.
     const finished = counts.skipped + counts.probed + (counts.moved ?? 0);
+    const weighted = stoppable === true && known;
+    // Pictures to make: known once discovery has numbered them (toThumbnail); scans of older shapes count none.
+    const pictures = weighted ? (cursor.toThumbnail ?? cursor.toProbe) : 0;
+    const picturesDone = weighted ? (cursor.picturesDone ?? 0) : 0;
     // Exactly 1 only once the scan has completed; a cancelled or failed scan stops short of it.
+    // Weights (docs/progress.md): each discovered file one unit, each picture to make one unit.
+    const total = counts.discovered + pictures;
     const fraction =
-      outcome === 'completed'
-        ? 1
-        : known
-          ? counts.discovered === 0
-            ? 0
-            : Math.min(finished / counts.discovered, 0.999)
-          : null;
-    const elapsedS = cursor.probingStartedAtMs === null ? 0 : (Date.now() - cursor.probingStartedAtMs) / 1000;
-    const ratePerS = elapsedS > 0 ? counts.probed / elapsedS : 0;
-    const remaining = known ? Math.max(cursor.toProbe - counts.probed, 0) : null;
+      outcome === 'completed' ? 1 : known ? (total === 0 ? 0 : Math.min((finished + picturesDone) / total, 0.999)) : null;
+    // Rate and ETA describe the phase under way: files probed while probing, pictures while making them.
+    const inPictures = weighted && phase === 'thumbnails';
+    const phaseStartMs = inPictures ? (cursor.picturesStartedAtMs ?? null) : cursor.probingStartedAtMs;
+    const phaseDone = inPictures ? picturesDone : counts.probed;
+    const phaseTotal = inPictures ? pictures : cursor.toProbe;
+    const elapsedS = phaseStartMs === null ? 0 : (Date.now() - phaseStartMs) / 1000;
+    const ratePerS = elapsedS > 0 ? phaseDone / elapsedS : 0;
+    const remaining = known ? Math.max(phaseTotal - phaseDone, 0) : null;
+    // Discovery opens no media file, but a pause asked during it completes once the first batches would start.
+    const pauseRequested = paused && (running > 0 || phase === 'discovering');
     return {
       phase,
       counts: { ...counts },
@@ -150,6 +173,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       etaSeconds: remaining !== null && ratePerS > 0 ? Math.ceil(remaining / ratePerS) : null,
       cancelRequested,
       ...(pausable ? { paused } : {}),
+      ...(stoppable ? { pauseRequested } : {}),
       errors: cursor.errors,
     };
   };
@@ -304,6 +328,105 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     }
   };
 
+  /**
+   * The window of batches of this round's shape (STOPPABLE_BATCHES_PATCH),
+   * for probes and for pictures alike. A pause cancels the batches in flight
+   * (a probe that is running is stopped: an interruption, never a verdict)
+   * and keeps their ranges to launch again on resume, where each skips what
+   * the library has recorded; the job reads `pause_requested` until they have
+   * all stopped, then `paused`. A batch's failure cancels its siblings.
+   */
+  const windowed = async (kind: 'probes' | 'pictures'): Promise<'done' | 'continue'> => {
+    const end = kind === 'probes' ? cursor.toProbe : (cursor.toThumbnail ?? cursor.toProbe);
+    const nextOf = (): number => (kind === 'probes' ? cursor.nextIndex : (cursor.thumbnailIndex ?? 0));
+    const advance = (to: number): void => {
+      if (kind === 'probes') cursor.nextIndex = to;
+      else cursor.thumbnailIndex = to;
+    };
+    cursor.relaunch ??= [];
+    const relaunch = cursor.relaunch;
+    const inFlight = new Map<number, number>();
+    let failure: unknown;
+    let scope = new CancellationScope();
+    const launch = (fromIndex: number, toIndex: number): void => {
+      launched += 1;
+      inFlight.set(fromIndex, toIndex);
+      running = inFlight.size;
+      const batchScope = scope;
+      const work =
+        kind === 'probes'
+          ? batchScope.run(() => probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs }))
+          : batchScope.run(() => makeThumbnails({ scanId: input.scanId, fromIndex, toIndex, timeoutMs: input.probeTimeoutMs }));
+      work.then(
+        (result) => {
+          inFlight.delete(fromIndex);
+          running = inFlight.size;
+          if ('probed' in result) applyBatch(result);
+          else {
+            cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
+            cursor.picturesDone = (cursor.picturesDone ?? 0) + result.made + result.failed;
+            finishedThisRun += 1;
+            showDetails();
+          }
+        },
+        (error: unknown) => {
+          inFlight.delete(fromIndex);
+          running = inFlight.size;
+          if (paused && isCancellation(error) && failure === undefined) {
+            // Stopped by the pause: launched again on resume.
+            relaunch.push([fromIndex, toIndex]);
+          } else if (failure === undefined) {
+            failure = error;
+            // Its siblings stop too: the scan is failing, their work would be for nothing.
+            if (!isCancellation(error)) scope.cancel();
+          }
+          showDetails();
+        },
+      );
+    };
+    try {
+      for (;;) {
+        if (failure !== undefined) throw failure;
+        if (paused) {
+          if (inFlight.size > 0) {
+            scope.cancel();
+            await condition(() => inFlight.size === 0);
+            // A fresh scope for the batches after the resume.
+            scope = new CancellationScope();
+            showDetails();
+          }
+          await condition(() => !paused || failure !== undefined);
+          continue;
+        }
+        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
+        if ((nextOf() >= end && relaunch.length === 0) || handOver) {
+          await condition(() => inFlight.size === 0 || failure !== undefined || paused);
+          if (failure !== undefined) throw failure;
+          if (paused) continue;
+          return nextOf() < end || relaunch.length > 0 ? 'continue' : 'done';
+        }
+        if (inFlight.size >= input.window) {
+          await condition(() => inFlight.size < input.window || failure !== undefined || paused);
+          continue;
+        }
+        const again = relaunch.shift();
+        if (again !== undefined) {
+          launch(again[0], again[1]);
+          continue;
+        }
+        const fromIndex = nextOf();
+        const toIndex = Math.min(fromIndex + input.batchSize, end);
+        advance(toIndex);
+        launch(fromIndex, toIndex);
+      }
+    } catch (error) {
+      // Let the in-flight batches hear the cancellation (the scan's, or the
+      // one their sibling's failure sent) and stop before this scan reports an end.
+      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
+      throw error;
+    }
+  };
+
   const run = async (): Promise<'done' | 'continue'> => {
     if (cursor.toProbe < 0) {
       showDetails();
@@ -326,20 +449,23 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       cursor.counts.probed += discovered.failed ?? 0;
       cursor.counts.failed += discovered.failed ?? 0;
       cursor.probingStartedAtMs = Date.now();
+      // The picture phase covers unchanged videos without a picture too (this round's shape only).
+      if (stoppable) cursor.toThumbnail = discovered.toThumbnail ?? discovered.toProbe;
       log.info('discovery finished', { scanId: input.scanId, ...discovered });
     }
     if (cursor.thumbnailIndex === undefined) {
       phase = 'probing';
       showDetails();
-      if ((await probeAll()) === 'continue') return 'continue';
+      if ((await (stoppable ? windowed('probes') : probeAll())) === 'continue') return 'continue';
     }
     // Histories recorded before thumbnails went from the last probe to the finish.
     if (!patched(THUMBNAILS_PATCH)) return 'done';
     cursor.thumbnailIndex ??= 0;
     cursor.counts.thumbnails ??= 0;
+    if (stoppable) cursor.picturesStartedAtMs ??= Date.now();
     phase = 'thumbnails';
     showDetails();
-    return thumbnailAll();
+    return stoppable ? windowed('pictures') : thumbnailAll();
   };
 
   const finish = async (end: ScanOutcome, error: string | null): Promise<ScanResult> => {
@@ -382,7 +508,9 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   } catch (error) {
     deadlineTimer.cancel();
     if (timedOut) {
-      await finish('timeout', 'scan exceeded its time limit');
+      // A cancel arriving now must not stop the finish that records the timeout (this round's shape).
+      if (stoppable) await CancellationScope.nonCancellable(() => finish('timeout', 'scan exceeded its time limit'));
+      else await finish('timeout', 'scan exceeded its time limit');
       throw ApplicationFailure.nonRetryable(
         `scan exceeded its time limit of ${input.scanTimeoutMs} ms`,
         ErrorType.ScanTimeout,
