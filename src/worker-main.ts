@@ -45,6 +45,8 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     await metrics?.close();
+    // The probe hosts stop with the worker, not a moment after it (their files in flight were already stopped with the activities).
+    await prober.close();
     await connection.close();
     await stopPruning();
     await library.close();
