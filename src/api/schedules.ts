@@ -61,9 +61,9 @@ export function createSchedulesRouter({ config, schedules, scans, library, logge
     const run = await schedules.trigger(id);
     let jobId = run.jobId;
     if (jobId === null) {
-      // The root was held: the run started nothing, and the job to follow is the one holding it.
-      const schedule = await schedules.get(id);
-      jobId = (await scans.start({ root: schedule.path, recursive: schedule.recursive, force: schedule.force })).jobId;
+      // The root was held: the run started nothing, and the job to follow is the one holding it, or, when
+      // that scan has just ended, a scan started with everything the schedule's request gave.
+      jobId = (await scans.start(await schedules.scanRequestOf(id))).jobId;
     } else {
       // As a start through the API records it: GET finds the job while its scan is pending.
       const schedule = await schedules.get(id);

@@ -276,6 +276,11 @@ export interface ScanMemo {
   recursive: boolean;
   retryOf: string | null;
   createdAt: string;
+  /**
+   * The scan's exclusion globs in full (SCAN_EXCLUDE with the request's own),
+   * so that a retry keeps them; absent in scans started before they were kept.
+   */
+  exclude?: string[];
 }
 
 /** What a root's guard carries in its memo: the job it holds, readable without a worker. */

@@ -83,6 +83,12 @@ export interface StartScanRequest {
   scanTimeoutMs?: number | null;
   /** The request's own globs of paths to leave out, added to SCAN_EXCLUDE. */
   exclude?: string[];
+  /**
+   * The whole exclusion list, SCAN_EXCLUDE included, kept from an earlier
+   * start (a retry, a schedule's own request): used as it is, instead of
+   * SCAN_EXCLUDE and `exclude`.
+   */
+  keptExclude?: string[];
 }
 
 /** How long a progress query may take before the job is described from the library instead. */
@@ -225,7 +231,8 @@ export class ScanService {
     const scanId = `scan-${randomUUID()}`;
     const retryOf = request.retryOf ?? null;
     const scanTimeoutMs = request.scanTimeoutMs !== undefined ? request.scanTimeoutMs : (this.config.scanTimeoutMs ?? null);
-    const memo: ScanMemo = { path: root, recursive: request.recursive, retryOf, createdAt: new Date().toISOString() };
+    const exclude = request.keptExclude ?? [...this.config.scanExclude, ...(request.exclude ?? [])];
+    const memo: ScanMemo = { path: root, recursive: request.recursive, retryOf, createdAt: new Date().toISOString(), exclude };
     const guardMemo: ScanRootGuardMemo = { ...memo, scanId, force: request.force };
     const input: ScanRootGuardInput = {
       scanId,
@@ -234,7 +241,7 @@ export class ScanService {
         recursive: request.recursive,
         force: request.force,
         extensions: [],
-        exclude: [...this.config.scanExclude, ...(request.exclude ?? [])],
+        exclude,
         settleSeconds: this.config.scanSettleSeconds,
         retryOf,
         batchSize: this.config.batchSize,
@@ -561,14 +568,23 @@ export class ScanService {
     if (job.status === 'completed' && job.counts.failed === 0) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} completed without file errors; start a new scan instead`);
     }
+    // The retry keeps the scan's exclusions, from the memo of its scan or, before it started, of its guard.
+    const keptExclude = await this.keptExcludeOf(jobId, job.path);
     // A job with no scan run (cancelled before its scan started, or one whose
     // history Temporal has dropped) has no file records to go by: it is started afresh.
-    if (job.temporal.run_id === '') return this.start({ root: job.path, recursive: job.recursive, force: false });
+    if (job.temporal.run_id === '') return this.start({ root: job.path, recursive: job.recursive, force: false, keptExclude });
     // Its file records were pruned (SCAN_RECORD_RETENTION): what failed is no longer known.
     if ((await this.library.getScan(jobId))?.filesPrunedAt) {
       throw new DomainError('NOTHING_TO_RETRY', 409, `job ${jobId} is older than SCAN_RECORD_RETENTION and its file records are gone; start a new scan instead`);
     }
-    return this.start({ root: job.path, recursive: job.recursive, force: true, retryOf: jobId });
+    return this.start({ root: job.path, recursive: job.recursive, force: true, retryOf: jobId, keptExclude });
+  }
+
+  /** The exclusion list a job ran with, when it was kept (ScanMemo.exclude). */
+  private async keptExcludeOf(jobId: string, root: string): Promise<string[] | undefined> {
+    const scan = await this.describeOrNull(jobId);
+    const memo = (scan?.memo ?? (await this.findGuardRun(guardIdOf(root), jobId))?.memo ?? {}) as Partial<ScanMemo>;
+    return Array.isArray(memo.exclude) ? memo.exclude.filter((glob): glob is string => typeof glob === 'string') : undefined;
   }
 
   /**

@@ -23,7 +23,7 @@ import { DomainError, notFound } from '../errors';
 import { MAX_BATCHES_PER_RUN } from '../scan/types';
 import { SCHEDULED_SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
 import type { ScheduledScanInput, ScheduledScanMemo } from '../workflows/scheduled-scan';
-import { guardIdOf } from './scans';
+import { guardIdOf, type StartScanRequest } from './scans';
 
 /** The schedule body of API.md. */
 export interface ScheduleBody {
@@ -191,6 +191,25 @@ export class ScheduleService {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     throw new DomainError('UNAVAILABLE', 503, `schedule ${scheduleId} was triggered, but no worker has started its run yet; see the schedule's last_job_id`);
+  }
+
+  /**
+   * The scan request a schedule makes, everything its creation gave
+   * (exclusions included): what a start on its behalf must use when its own
+   * run could not start the scan (the root's previous scan was just closing).
+   */
+  async scanRequestOf(scheduleId: string): Promise<StartScanRequest> {
+    const description = await this.describe(scheduleId);
+    const action = description.action as { args?: unknown[] };
+    const input = action.args?.[0] as Partial<ScheduledScanInput> | undefined;
+    const memo = (description.memo ?? {}) as Partial<ScheduleMemo>;
+    const scan = input?.scan;
+    return {
+      root: scan?.root ?? memo.path ?? '',
+      recursive: scan?.recursive ?? memo.recursive ?? true,
+      force: scan?.force ?? memo.force ?? false,
+      ...(Array.isArray(scan?.exclude) ? { keptExclude: scan.exclude } : {}),
+    };
   }
 
   /** What a scheduled run published: the scan it started, or null while it has not decided yet. */

@@ -12,6 +12,7 @@
  */
 import {
   ParentClosePolicy,
+  patched,
   startChild,
   upsertMemo,
   uuid4,
@@ -20,6 +21,9 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../scan/types';
 import { scanRootSearchAttribute } from './definitions';
 import { scanRootGuard } from './scan-root-guard';
+
+/** Patch id of scheduled runs whose scan memo keeps the schedule's exclusions. */
+export const SCHEDULE_KEEPS_REQUEST_PATCH = 'schedule-keeps-request';
 
 /** What a schedule's action carries: the guard to start, without the scan id and time each run chooses. */
 export interface ScheduledScanInput {
@@ -43,6 +47,8 @@ export async function scheduledScan(input: ScheduledScanInput): Promise<Schedule
     recursive: input.scan.recursive,
     retryOf: null,
     createdAt: new Date(Date.now()).toISOString(),
+    // Kept for a retry of the scan (runs started before this keep none).
+    ...(patched(SCHEDULE_KEEPS_REQUEST_PATCH) ? { exclude: input.scan.exclude } : {}),
   };
   const guardMemo: ScanRootGuardMemo = { ...memo, scanId, force: input.scan.force };
   const guardInput: ScanRootGuardInput = { scanId, scan: input.scan, memo, executionTimeoutMs: input.executionTimeoutMs };
