@@ -440,7 +440,7 @@ export class ScanService {
    * which guard, to look at.
    */
   private async unstartedJob(jobId: string): Promise<JobBody> {
-    const scan = await this.library.getScan(jobId);
+    const scan = (await this.library.getScan(jobId)) ?? (await this.recordPendingGuardJob(jobId));
     if (scan === undefined) throw notFound(`job ${jobId}`);
     const guardId = guardIdOf(scan.root);
     const guard = await this.describeOrNull(guardId);
@@ -455,6 +455,26 @@ export class ScanService {
       return this.recordedJob(scan);
     }
     return this.guardJob(run, unstartedJobStatusOf(run?.status.name ?? null, scan.outcome), scan);
+  }
+
+  /**
+   * A pending job the library does not know yet: one a scheduled run started
+   * (its guard, not the API, chose the scan id), or one whose API stopped
+   * before recording it. The jobs list finds such a job by its guard, so GET,
+   * cancel and pause find it the same way, among the guards whose scan has
+   * not started (a handful at most: MAX_CONCURRENT_SCANS bounds them), and
+   * record it, as a start through the API does.
+   */
+  private async recordPendingGuardJob(jobId: string): Promise<ScanRecord | undefined> {
+    if (!/^scan-[0-9a-f-]{36}$/.test(jobId)) return undefined;
+    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND ScanRoot IS NOT NULL AND TaskQueue = '${this.taskQueue.replace(/'/g, "''")}'`;
+    for await (const execution of this.client.workflow.list({ query })) {
+      const memo = (execution.memo ?? {}) as Partial<ScanRootGuardMemo>;
+      if (memo.scanId !== jobId || memo.path === undefined) continue;
+      await this.library.createScan({ scanId: jobId, root: memo.path, recursive: memo.recursive ?? true, force: memo.force ?? false, retryOf: memo.retryOf ?? null });
+      return this.library.getScan(jobId);
+    }
+    return undefined;
   }
 
   /** The run of a root's guard that held a job whose scan never started (it keeps its ScanRoot attribute). */
