@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { JobBody } from '../../src/temporal/scans';
+import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, writeProberWrapper, type Stack } from '../support/stack';
 
@@ -79,4 +80,5 @@ it('reads pause_requested while its files in flight stop, then paused with nothi
   expect(end.result?.errors).toEqual([]);
   const videos = await stack.library.searchVideos(folder + path.sep, 1000, 0);
   expect(videos.total).toBe(files.length);
+  await recordHistory(stack.client, jobId, 'stoppable-paused');
 });

@@ -23,6 +23,7 @@ import type {
 } from '../../src/scan/types';
 import { temporal } from '@temporalio/proto';
 import { pauseScanUpdate, progressQuery, resumeScanUpdate } from '../../src/workflows/definitions';
+import { recordHistory } from '../support/histories';
 import { temporalAddress, waitFor, workflowBundle } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -191,6 +192,7 @@ describe('progress over the phases of a scan', () => {
     stubs.pictureGate.release();
     await handle.result();
     expect((await handle.query(progressQuery)).progress).toBe(1);
+    await recordHistory(client, handle.workflowId, 'stoppable-pictures');
   });
 });
 
@@ -205,6 +207,7 @@ describe('a batch that fails', () => {
     expect(stubs.probeCancelled).toEqual([5]);
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     stubs.probeGate.release();
+    await recordHistory(client, handle.workflowId, 'stoppable-sibling-failed');
   });
 });
 
@@ -231,6 +234,7 @@ describe('a pause', () => {
     // Launched again from where they stood, then the rest: every index once in the final counts.
     expect(stubs.probeCalls.slice(2, 4).map((c) => c.fromIndex).sort((a, b) => a - b)).toEqual([0, 5]);
     expect(stubs.probeCalls.slice(2).map((c) => c.fromIndex).sort((a, b) => a - b)).toEqual([0, 5, 10, 15]);
+    await recordHistory(client, handle.workflowId, 'stoppable-paused-stubs');
   });
 });
 
@@ -266,5 +270,6 @@ describe('a scan past its time limit', () => {
     expect(stubs.finishCancelled).toBe(false);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(((error as WorkflowFailedError).cause as ApplicationFailure).type).toBe('ScanTimeout');
+    await recordHistory(client, input.scanId, 'stoppable-timeout-cancelled');
   });
 });
