@@ -9,6 +9,7 @@ import { Library } from './library/library';
 import { startScanRecordPruning } from './library/retention';
 import { createLogger } from './logger';
 import { openProber } from './probe/select';
+import { connectClient } from './temporal/client';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
 import { connectWorker, createScanWorker } from './worker';
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   // PROBER, or libavformat in the probe hosts when it loads here, else ffprobe: logged once.
   const { prober } = await openProber(config, logger);
   const connection = await connectWorker(config);
-  const worker = await createScanWorker({ config, connection, library, prober });
+  // For admission of scheduled runs under MAX_CONCURRENT_SCANS (temporal/admission.ts).
+  const { client, connection: clientConnection } = await connectClient(config);
+  const worker = await createScanWorker({ config, connection, library, prober, client });
   const metrics =
     config.workerMetricsPort !== undefined
       ? await serveWorkerMetrics({ host: config.host, port: config.workerMetricsPort, sdkAddress, logger })
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
     // The probe hosts stop with the worker, not a moment after it (their files in flight were already stopped with the activities).
     await prober.close();
     await connection.close();
+    await clientConnection.close();
     await stopPruning();
     await library.close();
     logger.info('worker stopped');

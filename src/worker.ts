@@ -2,8 +2,10 @@
  * Builds a worker: the process that runs scan workflows and their activities.
  * The one production module that imports @temporalio/worker.
  */
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { ScanAdmission } from './temporal/admission';
 import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
 import type { Config } from './config';
 import type { Library } from './library/library';
@@ -20,11 +22,14 @@ export interface ScanWorkerOptions {
   taskQueue?: string;
   /** A prebuilt workflow bundle; without it the workflows are bundled from source at start. */
   workflowBundle?: WorkflowBundle;
+  /** A client of the same Temporal: scheduled runs wait for a slot of MAX_CONCURRENT_SCANS through it (admitted at once without). */
+  client?: Client;
 }
 
 /** Creates (but does not run) a worker for scans. */
 export async function createScanWorker(options: ScanWorkerOptions): Promise<Worker> {
   const { config } = options;
+  const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   // Temp files of pictures a killed worker was making. Why twice the time
   // limit and at least ten minutes: a temp lives no longer than its picture's
   // limit, and a younger one may be another worker's, at work now.
@@ -32,7 +37,7 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
   return Worker.create({
     connection: options.connection,
     namespace: config.temporal.namespace,
-    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+    taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     // The worker enforces its own SCAN_ROOTS: anyone who reaches Temporal can start a scan.
     activities: createActivities({
@@ -42,6 +47,7 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       // In the probe hosts when they run libav, else one ffmpeg per picture.
       thumbnailer: thumbnailerFor(options.prober, { dir: config.thumbnailDir, width: config.thumbnailWidth }),
       thumbnailConcurrency: config.thumbnailConcurrency,
+      ...(options.client ? { admission: new ScanAdmission(options.client, config.maxConcurrentScans, taskQueue) } : {}),
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
     // capping the throttle at one second is what lets a cancel land within about a second.

@@ -20,6 +20,7 @@ import {
   type ProbeBatchCheckpoint,
   type ProbeBatchInput,
   type ProbeBatchResult,
+  type AwaitScanSlotInput,
   type ThumbnailBatchInput,
   type ThumbnailBatchResult,
 } from '../scan/types';
@@ -45,7 +46,15 @@ export interface ActivityDependencies {
   thumbnailer?: Thumbnailer;
   /** Pictures made at once on this worker (THUMBNAIL_CONCURRENCY). */
   thumbnailConcurrency?: number;
+  /**
+   * Admission under MAX_CONCURRENT_SCANS (src/temporal/admission.ts), for
+   * scheduled runs; without it a scheduled run is admitted at once.
+   */
+  admission?: { reserve(guardId: string): Promise<() => void> };
 }
+
+/** How often a scheduled run that waits for a slot asks again. */
+const SLOT_RETRY_MS = 1000;
 
 /** Why a picture could not be made, in a line: the error's code and message. */
 function pictureErrorText(error: unknown): string {
@@ -69,7 +78,7 @@ function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => voi
 }
 
 /** Builds the activities around their dependencies. */
-export function createActivities({ library, prober, scanRoots, thumbnailer, thumbnailConcurrency = 1 }: ActivityDependencies) {
+export function createActivities({ library, prober, scanRoots, thumbnailer, thumbnailConcurrency = 1, admission }: ActivityDependencies) {
   const thumbnailSlots = pLimit(thumbnailConcurrency);
 
   /**
@@ -412,7 +421,28 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     }
   }
 
-  return { discoverFiles, probeBatch, makeThumbnails, finishScan };
+  /**
+   * Waits until a scheduled run may start its root's guard: while every slot
+   * of MAX_CONCURRENT_SCANS is taken, asks again every second (heartbeating,
+   * so a cancel of the run ends the wait). The place it takes is reserved
+   * for the moments until the guard is visible, as a start through the API's is.
+   */
+  async function awaitScanSlot(input: AwaitScanSlotInput): Promise<void> {
+    if (admission === undefined) return;
+    const ctx = Context.current();
+    for (;;) {
+      try {
+        await admission.reserve(input.guardId);
+        return;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'TOO_MANY_SCANS') throw error;
+      }
+      ctx.heartbeat();
+      await ctx.sleep(SLOT_RETRY_MS);
+    }
+  }
+
+  return { discoverFiles, probeBatch, makeThumbnails, finishScan, awaitScanSlot };
 }
 
 /**

@@ -218,6 +218,11 @@ export interface DiscoverResult {
   missing?: number;
 }
 
+/** Input of awaitScanSlot: the root's guard a scheduled run is about to start. */
+export interface AwaitScanSlotInput {
+  guardId: string;
+}
+
 export interface ProbeBatchInput {
   scanId: string;
   /** Probe indexes [fromIndex, toIndex). */

@@ -46,6 +46,7 @@ import {
   scanRootSearchAttribute,
   SCAN_WORKFLOW_TYPE,
 } from '../workflows/definitions';
+import { ScanAdmission } from './admission';
 import { ScheduleService } from './schedules';
 import { jobListQueriesOf, jobStatusOf, liveJobStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './status';
 
@@ -95,13 +96,6 @@ export interface StartScanRequest {
 const QUERY_DEADLINE_MS = 3000;
 
 /**
- * How long a guard this process started may stay invisible to visibility
- * queries (Elasticsearch refreshes about every second; SQL visibility is
- * written by a queue a moment after the start). Past it, the count sees it.
- */
-const VISIBILITY_LAG_MS = 3_000;
-
-/**
  * Clock skew allowed between the API (which stamps a job's created_at) and
  * the Temporal server (which stamps start and close times); see list(). Hosts
  * kept by NTP are within milliseconds; each second of slack costs the list
@@ -109,9 +103,6 @@ const VISIBILITY_LAG_MS = 3_000;
  * can only move a job to the next page, never drop it.
  */
 const CLOCK_SKEW_MS = 1_000;
-
-/** How long a count of running guards serves the starts that follow it; below VISIBILITY_LAG_MS (see countHeldRoots). */
-const COUNT_TTL_MS = 250;
 
 /**
  * How long a job body read from Temporal answers later reads of the same job
@@ -201,23 +192,22 @@ const newestFirst = (a: ListedRow, b: ListedRow): number =>
   b.key - a.key || (a.jobId < b.jobId ? 1 : a.jobId > b.jobId ? -1 : 0) || Number(a.isGuard) - Number(b.isGuard);
 
 export class ScanService {
-  /** Guards this process started in the last VISIBILITY_LAG_MS, which visibility may not show yet: guard id → ms. */
-  private readonly recentStarts = new Map<string, number>();
-
   private scheduleService: ScheduleService | undefined;
-
-  /** The last count of running guards (see countHeldRoots). */
-  private heldRootsCount: { at: number; value: Promise<number> } | null = null;
 
   /** Job bodies read in the last JOB_CACHE_MS, by job id (see get). */
   private readonly recentJobs = new Map<string, { until: number; body: Promise<JobBody> }>();
+
+  /** Admission of new roots under MAX_CONCURRENT_SCANS: the one place every way of starting a scan asks. */
+  private readonly admission: ScanAdmission;
 
   constructor(
     private readonly client: Client,
     private readonly config: Config,
     private readonly library: Library,
     private readonly taskQueue: string = config.temporal.taskQueue,
-  ) {}
+  ) {
+    this.admission = new ScanAdmission(client, config.maxConcurrentScans, taskQueue);
+  }
 
   /**
    * Starts a scan of a root, or returns the one already running or pending
@@ -257,7 +247,7 @@ export class ScanService {
       executionTimeoutMs: scanTimeoutMs !== null ? scanTimeoutMs + 5 * 60_000 : null,
     };
     for (let attempt = 1; ; attempt += 1) {
-      const release = await this.reserveSlot(guardId);
+      const release = await this.admission.reserve(guardId);
       try {
         await this.client.workflow.start(GUARD_WORKFLOW_TYPE, {
           workflowId: guardId,
@@ -338,58 +328,6 @@ export class ScanService {
       .catch((error: unknown) => {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
       });
-  }
-
-  /**
-   * A flood of starts must not flood the workers: past MAX_CONCURRENT_SCANS
-   * held roots (running guards: scans running or pending) a new root is
-   * refused; a root already held still answers with its job. Starts do not
-   * queue behind each other: each counts the guards visibility shows, plus
-   * the ones this process started too recently to be visible, and reserves
-   * its place before it awaits anything else. Across several API processes
-   * the bound is soft by the starts that arrive within visibility's lag.
-   * Returns the function that gives the place back (a start that found its
-   * root held takes none).
-   */
-  private async reserveSlot(guardId: string): Promise<() => void> {
-    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue}'`;
-    const count = await this.countHeldRoots(query);
-    const now = Date.now();
-    for (const [id, at] of this.recentStarts) if (now - at > VISIBILITY_LAG_MS) this.recentStarts.delete(id);
-    // A recent start is counted twice once visible: over-counting is safe, and near the limit the ids are compared.
-    if (count + this.recentStarts.size >= this.config.maxConcurrentScans) {
-      const held = new Set<string>();
-      for await (const execution of this.client.workflow.list({ query, pageSize: 1000 })) held.add(execution.workflowId);
-      if (held.has(guardId)) return () => undefined;
-      for (const id of this.recentStarts.keys()) held.add(id);
-      if (held.size >= this.config.maxConcurrentScans) {
-        throw new DomainError('TOO_MANY_SCANS', 429, `${held.size} scans are running or pending, the most this service runs at once; try again when one ends`);
-      }
-    }
-    const at = Date.now();
-    this.recentStarts.set(guardId, at);
-    return () => {
-      if (this.recentStarts.get(guardId) === at) this.recentStarts.delete(guardId);
-    };
-  }
-
-  /**
-   * The running guards visibility counts, asked at most every COUNT_TTL_MS
-   * and shared by the starts meanwhile: a burst of starts costs the server
-   * one count, not one each. The starts since the count was taken are in
-   * recentStarts (kept longer than the count), so the sum does not undercount.
-   */
-  private countHeldRoots(query: string): Promise<number> {
-    const now = Date.now();
-    if (this.heldRootsCount === null || now - this.heldRootsCount.at > COUNT_TTL_MS) {
-      const value = this.client.workflow.count(query).then((result) => result.count);
-      const entry = { at: now, value };
-      this.heldRootsCount = entry;
-      value.catch(() => {
-        if (this.heldRootsCount === entry) this.heldRootsCount = null;
-      });
-    }
-    return this.heldRootsCount.value;
   }
 
   /**
@@ -508,7 +446,7 @@ export class ScanService {
     await this.library.finishScan(jobId, { outcome: 'cancelled', counts: {}, error: null });
     const guardId = guardIdOf(job.path);
     // Its slot is free at once, for starts through this process too.
-    this.recentStarts.delete(guardId);
+    this.admission.forget(guardId);
     const guard = await this.describeOrNull(guardId);
     if (guard !== null && guard.status.name === 'RUNNING' && (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) {
       await this.endGuard(guardId, guard.runId, 'job cancelled before its scan started');

@@ -13,14 +13,18 @@
 import {
   ParentClosePolicy,
   patched,
+  proxyActivities,
   startChild,
   upsertMemo,
   uuid4,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { createActivities } from '../activities';
 import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../scan/types';
 import { scanRootSearchAttribute } from './definitions';
 import { scanRootGuard } from './scan-root-guard';
+
+type Activities = ReturnType<typeof createActivities>;
 
 /** Patch id of scheduled runs whose scan memo keeps the schedule's exclusions. */
 export const SCHEDULE_KEEPS_REQUEST_PATCH = 'schedule-keeps-request';
@@ -39,9 +43,23 @@ export interface ScheduledScanMemo {
   skipped: string | null;
 }
 
+/** Patch id of scheduled runs that wait for a slot of MAX_CONCURRENT_SCANS before they start their guard. */
+export const SCHEDULED_ADMISSION_PATCH = 'scheduled-admission';
+
 /** One run of a scan schedule: starts the root's guard (and so its scan) unless the root is held. */
 export async function scheduledScan(input: ScheduledScanInput): Promise<ScheduledScanMemo> {
   const scanId = `scan-${uuid4()}`;
+  if (patched(SCHEDULED_ADMISSION_PATCH)) {
+    // Admission is the API's rule too (src/temporal/admission.ts): a burst of
+    // schedules firing together must not overshoot MAX_CONCURRENT_SCANS.
+    const { awaitScanSlot } = proxyActivities<Activities>({
+      // Waits as long as slots stay taken; the heartbeat shows the run is alive and lets a cancel in.
+      startToCloseTimeout: '7d',
+      heartbeatTimeout: '10s',
+      retry: { initialInterval: '1s', maximumInterval: '30s' },
+    });
+    await awaitScanSlot({ guardId: input.guardId });
+  }
   const memo: ScanMemo = {
     path: input.scan.root,
     recursive: input.scan.recursive,

@@ -89,6 +89,7 @@ export async function startStack(
   });
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const { client, connection } = await connectClient(config);
   const worker = await createScanWorker({
     config,
     connection: nativeConnection,
@@ -96,9 +97,9 @@ export async function startStack(
     prober,
     taskQueue,
     workflowBundle: await workflowBundle(),
+    client,
   });
   const running = worker.run();
-  const { client, connection } = await connectClient(config);
   const scans = new ScanService(client, config, library, taskQueue);
   const app = createApp({
     config,
