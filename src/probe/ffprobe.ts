@@ -13,6 +13,7 @@ import execa from 'execa';
 import { interrupted, isStopSignal } from '../scan/interruption';
 import { ErrorType } from '../scan/types';
 import { parseFfprobeOutput, type ProbeResult } from './parse';
+import { mediaChildEnv } from './child-env';
 
 export type { ProbeResult } from './parse';
 
@@ -216,6 +217,9 @@ export function createProber(options: ProberOptions): Prober {
         stdin: 'ignore',
         maxBuffer: MAX_OUTPUT_BYTES,
         windowsHide: true,
+        // An allow-list of the environment, not ours: ffprobe parses untrusted media.
+        env: mediaChildEnv(),
+        extendEnv: false,
       });
       const pid = subprocess.pid;
       let exited: Promise<void> = Promise.resolve();

@@ -33,6 +33,7 @@ import { ThumbnailError, type FrameRequest, type ThumbnailResult } from '../thum
 import type { FileProber, FileProbeResult } from './contained';
 import { defaultFfprobePath, type Prober, type ProberOptions, type ProbeResult } from './ffprobe';
 import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
+import { mediaChildEnv } from './child-env';
 
 /** Options of createIsolatedProber. */
 export interface IsolatedProberOptions extends ProberOptions {
@@ -208,8 +209,8 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   const startHost = (slot: number): Host => {
     const child = fork(hostFile, [], {
       execArgv: [...execArgv, '--max-old-space-size=64'],
-      env: {
-        ...process.env,
+      // Only an allow-list of the environment: this process parses untrusted media.
+      env: mediaChildEnv({
         [HOST_ENV.kind]: kind,
         [HOST_ENV.concurrency]: String(perHost),
         // An empty value lets the host pick the bundled build and its fallback.
@@ -218,7 +219,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         [HOST_ENV.testProbeLog]: options.testProbeLog ?? '',
         // libavformat's blocking calls run on libuv's pool: enough threads for every file in flight, and spare.
         UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
-      },
+      }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

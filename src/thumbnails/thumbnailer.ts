@@ -20,6 +20,7 @@ import { ALLOWED_DEMUXERS, type Prober } from '../probe/ffprobe';
 import type { IsolatedProber } from '../probe/isolated';
 import { interrupted, isStopSignal } from '../scan/interruption';
 import { ThumbnailError, type ThumbnailResult } from './types';
+import { mediaChildEnv } from '../probe/child-env';
 
 export { ThumbnailError, type ThumbnailResult } from './types';
 
@@ -114,7 +115,11 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
       '-vf', `scale=${width}:max(2\\,trunc(${width}/dar/2)*2),setsar=1`,
       '-c:v', 'mjpeg', '-q:v', '4', '-f', 'mjpeg', '-y', `file:${temp}`,
     ];
-    const subprocess = execa(ffmpegPath, args, { stdin: 'ignore', stdout: 'ignore', maxBuffer: 1 << 20, windowsHide: true });
+    const subprocess = execa(ffmpegPath, args, {
+      stdin: 'ignore', stdout: 'ignore', maxBuffer: 1 << 20, windowsHide: true,
+      // An allow-list of the environment, not ours: ffmpeg decodes untrusted media.
+      env: mediaChildEnv(), extendEnv: false,
+    });
     const kill = (): void => {
       subprocess.kill('SIGKILL');
     };
