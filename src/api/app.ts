@@ -2,7 +2,6 @@
  * The Express app: routes, validation at the edge, one error handler.
  * Built from its dependencies so tests can run it without a port.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -14,6 +13,7 @@ import { httpMetrics, registry } from '../metrics';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
+import { tokenGuard } from './auth';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { healthHandler, serviceProberVersion } from './health';
 import { resolveScanRoot } from './paths';
@@ -41,13 +41,6 @@ export interface AppDependencies {
   checkTemporal: () => Promise<void>;
   /** The prober's version line, for the health body; by default that of the prober PROBER selects for the workers, asked once. */
   proberVersion?: () => Promise<string>;
-}
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function sameSecret(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** Builds the app; `listen` is the caller's business. */
@@ -119,15 +112,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.status(204).end();
   });
 
-  app.use((req, _res, next) => {
-    if (config.apiToken === undefined) return next();
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
-    if (!match?.[1] || !sameSecret(match[1], config.apiToken)) {
-      return next(new DomainError('UNAUTHORIZED', 401, 'a valid bearer token is required'));
-    }
-    next();
-  });
+  app.use(tokenGuard(config.apiToken));
 
   const openApi = openApiDocument(packageVersion());
   app.get('/api/openapi.json', (_req, res) => {
@@ -138,7 +123,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   });
 
   app.use(jsonBodiesOnly);
-  app.use('/api/v1/hooks', createHooksRouter({ config, scans, logger }));
+  app.use('/api/v1/hooks', createHooksRouter({ config, scans, library, logger }));
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   app.use('/api/v1/schedules', createSchedulesRouter({ config, schedules: scans.schedules(), scans, library, logger }));
 

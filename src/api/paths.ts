@@ -3,28 +3,70 @@ import path from 'node:path';
 import { DomainError } from '../errors';
 
 /**
- * Turns the `path` of a scan request into the real path of a directory inside
- * the allowed roots, or throws INVALID_PATH / PATH_NOT_ALLOWED.
- *
- * Containment is checked on real paths (symlinks resolved) and by whole path
- * components, so `/media-evil` is not inside `/media`.
+ * The real path a requested path stands for, whether or not it exists: the
+ * real path of its nearest existing ancestor (symlinks resolved) joined with
+ * the components below it, which, not existing, cannot be links.
  */
-export async function resolveScanRoot(requested: string, allowedRoots: string[] | undefined): Promise<string> {
+async function realPathOf(requested: string): Promise<string> {
+  const rest: string[] = [];
+  for (let current = path.resolve(requested); ; current = path.dirname(current)) {
+    try {
+      return path.join(await fs.realpath(current), ...rest.reverse());
+    } catch {
+      if (current === path.dirname(current)) return path.resolve(requested);
+      rest.push(path.basename(current));
+    }
+  }
+}
+
+/** Whether `real` is one of `realRoots` or below one, by whole path components (`/media-evil` is not inside `/media`). */
+function isInside(real: string, realRoots: string[]): boolean {
+  return realRoots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
+}
+
+/** The real paths of the allowed roots (as given where one cannot be resolved). */
+export async function realRoots(allowedRoots: string[]): Promise<string[]> {
+  return Promise.all(allowedRoots.map((root) => fs.realpath(root).catch(() => root)));
+}
+
+/**
+ * Checks the form of a requested path and that it lies inside the allowed
+ * roots, before anything about its existence is said: outside the roots the
+ * answer is 403 PATH_NOT_ALLOWED whether or not the path exists, so the API
+ * tells no caller which paths exist on the host. Returns the real path
+ * (resolved through its nearest existing ancestor; it may not exist).
+ */
+export async function containedPath(requested: string, allowedRoots: string[] | undefined): Promise<string> {
   if (requested.includes('\0')) throw new DomainError('INVALID_PATH', 400, 'path contains a NUL byte');
   if (!path.isAbsolute(requested)) throw new DomainError('INVALID_PATH', 400, 'path must be absolute');
   if (requested.split(/[\\/]/).includes('..')) throw new DomainError('INVALID_PATH', 400, 'path must not contain ".." segments');
-  let real: string;
-  try {
-    real = await fs.realpath(requested);
-  } catch {
-    throw new DomainError('INVALID_PATH', 400, `path does not exist: ${requested}`);
-  }
-  const stat = await fs.stat(real).catch(() => null);
-  if (stat === null || !stat.isDirectory()) throw new DomainError('INVALID_PATH', 400, `path is not a directory: ${requested}`);
-  if (allowedRoots !== undefined) {
-    const realRoots = await Promise.all(allowedRoots.map((root) => fs.realpath(root).catch(() => root)));
-    const inside = realRoots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
-    if (!inside) throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
+  const real = await realPathOf(requested);
+  if (allowedRoots !== undefined && !isInside(real, await realRoots(allowedRoots))) {
+    throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
   }
   return real;
+}
+
+/**
+ * Turns the `path` of a scan request into the real path of a directory inside
+ * the allowed roots, or throws INVALID_PATH / PATH_NOT_ALLOWED. Containment
+ * first (see containedPath), then existence; containment is checked on real
+ * paths (symlinks resolved).
+ */
+export async function resolveScanRoot(requested: string, allowedRoots: string[] | undefined): Promise<string> {
+  const real = await containedPath(requested, allowedRoots);
+  let stat;
+  try {
+    stat = await fs.stat(real);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new DomainError('INVALID_PATH', 400, code === 'ENOENT' || code === 'ENOTDIR' ? `path does not exist: ${requested}` : `path cannot be read: ${requested}`);
+  }
+  if (!stat.isDirectory()) throw new DomainError('INVALID_PATH', 400, `path is not a directory: ${requested}`);
+  // Resolved again now that it exists: a link created since the first look is followed, and contained.
+  const resolved = await fs.realpath(real).catch(() => real);
+  if (allowedRoots !== undefined && !isInside(resolved, await realRoots(allowedRoots))) {
+    throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
+  }
+  return resolved;
 }

@@ -1024,4 +1024,28 @@ export class Library {
       return Number(result.numDeletedRows) > 0;
     });
   }
+
+  // ---- What a media manager (Sonarr, Radarr) reports deleted: see api/hooks.ts ----
+
+  /**
+   * Marks the present video at `file`, or every present video below the folder
+   * `folder` (at any depth), `missing`: a delete event's word that they are
+   * gone, taken even when no scan can run because the folder went with them.
+   * Returns how many were marked.
+   */
+  async markDeletedMissing(target: { file: string } | { folder: string }): Promise<number> {
+    return this.retrying(async () => {
+      const now = new Date().toISOString();
+      let query = this.db.updateTable('videos').set({ status: 'missing', missing_since: now, updated_at: now }).where('status', '=', 'present');
+      if ('file' in target) {
+        query = query.where('path', '=', target.file);
+      } else {
+        const prefix = target.folder.endsWith('/') ? target.folder : `${target.folder}/`;
+        // substr counts characters (code points) in both databases, as in vanishedVideos.
+        query = query.where(sql<string>`substr(${sql.ref('path')}, 1, ${[...prefix].length})`, '=', prefix);
+      }
+      const result = await query.executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    });
+  }
 }

@@ -233,9 +233,7 @@ describe('POST /api/v1/hooks/arr', () => {
 
   test.each([
     ['Sonarr Rename', (p: string) => sonarr.rename(p), 'tv', '/data/tv'],
-    ['Sonarr EpisodeFileDelete', (p: string) => sonarr.episodeFileDelete(p), 'tv', '/data/tv'],
     ['Radarr Rename', (p: string) => radarr.rename(p), 'movies', '\\\\nas\\movies'],
-    ['Radarr MovieFileDelete', (p: string) => radarr.movieFileDelete(p), 'movies', '\\\\nas\\movies'],
   ])('scans the folder after %s', async (name, body, kind, toolRoot) => {
     const name_ = name.replace(/\s+/g, '-');
     const dir = await folder(`${kind}/${name_}`, 4);
@@ -250,6 +248,8 @@ describe('POST /api/v1/hooks/arr', () => {
   test.each([
     ['Sonarr SeriesDelete', (p: string) => sonarr.seriesDelete(p), '/data/tv/Gone Show'],
     ['Radarr MovieDelete', (p: string) => radarr.movieDelete(p), '\\\\nas\\movies\\Gone Film (1999)'],
+    ['Sonarr EpisodeFileDelete', (p: string) => sonarr.episodeFileDelete(p), '/data/tv/Gone Show'],
+    ['Radarr MovieFileDelete', (p: string) => radarr.movieFileDelete(p), '\\\\nas\\movies\\Gone Film (1999)'],
   ])('answers %s for a folder that went with it with 200 and no scan', async (_name, body, toolPath) => {
     const before = await jobCount();
     const res = await hook<{ job_id: string | null }>(body(toolPath));
@@ -307,7 +307,6 @@ describe('POST /api/v1/hooks/arr', () => {
 
   test.each([
     ['an empty object', {}],
-    ['an unknown event type', { eventType: 'AlbumDownload', artist: { path: '/data/music/x' } }],
     ['a Download without series or movie', { eventType: 'Download', episodeFile: { path: '/data/tv/x/y.mkv' } }],
     ['a series without a path', { eventType: 'Download', series: { id: 1, title: 'x' } }],
     ['a JSON array', [1, 2]],
@@ -326,11 +325,11 @@ describe('POST /api/v1/hooks/arr', () => {
     expect(escape.body.code).toBe('INVALID_PATH');
   });
 
-  it('refuses a path that PATH_MAP does not translate and the workers do not have', async () => {
+  it('refuses a path that PATH_MAP does not translate and the workers do not have (outside SCAN_ROOTS: 403, whether or not it exists)', async () => {
     await folder('tv/Unmapped Show', 1);
     const res = await hook<{ code: string }>(sonarr.download('/srv/elsewhere/tv/Unmapped Show'));
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe('INVALID_PATH');
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('PATH_NOT_ALLOWED');
   });
 
   it('is described in the OpenAPI document', async () => {
