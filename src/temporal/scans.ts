@@ -771,7 +771,8 @@ export class ScanService {
   private parsePosition(token: string): ListPosition {
     try {
       const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as ListPosition;
-      const placeOk = (place: unknown): boolean => place === null || place === 'top' || (typeof place === 'number' && Number.isFinite(place));
+      // A place becomes a timestamp in a visibility query: it must be one a Date can hold (±8.64e15 ms), or toISOString throws.
+      const placeOk = (place: unknown): boolean => place === null || place === 'top' || (typeof place === 'number' && Number.isFinite(place) && Math.abs(place) < 8.64e15);
       const cursorOk =
         value.cursor === null || (Array.isArray(value.cursor) && Number.isFinite(value.cursor[0]) && typeof value.cursor[1] === 'string');
       if (typeof value === 'object' && value !== null && cursorOk && placeOk(value.running) && placeOk(value.closed)) return value;
