@@ -28,7 +28,7 @@ import {
   videoIdSchema,
 } from './schemas';
 import { dashboardHtml } from './dashboard';
-import { JobEvents, type JobEvent, type JobSubscription } from './job-events';
+import { EventStream, JobEvents, type JobEvent, type JobSubscription } from './job-events';
 import { openApiDocument } from './openapi';
 import { apiThumbnails, createThumbnailsRouter } from './thumbnails';
 
@@ -41,10 +41,16 @@ export interface AppDependencies {
   checkTemporal: () => Promise<void>;
   /** The prober's version line, for the health body; by default that of the prober PROBER selects for the workers, asked once. */
   proberVersion?: () => Promise<string>;
+  /**
+   * Timings of the event streams, for tests only (production uses the
+   * defaults of job-events.ts): how often a job is read, and how often a
+   * quiet stream gets a keep-alive comment.
+   */
+  eventStreams?: { readIntervalMs?: number; keepAliveMs?: number };
 }
 
 /** Builds the app; `listen` is the caller's business. */
-export function createApp({ config, scans, library, logger, checkTemporal, proberVersion }: AppDependencies): express.Express {
+export function createApp({ config, scans, library, logger, checkTemporal, proberVersion, eventStreams }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -183,7 +189,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   });
 
   // One reader per watched job, shared by all its streams.
-  const jobEvents = new JobEvents({ scans, logger, maxStreamsPerClient: config.maxStreamsPerClient });
+  const jobEvents = new JobEvents({ scans, logger, maxStreamsPerClient: config.maxStreamsPerClient, intervalMs: eventStreams?.readIntervalMs });
 
   /**
    * Server-Sent Events: the job's current body, then a `progress` event with
@@ -202,10 +208,9 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
       unsubscribe();
       release();
     });
-    const send = (event: JobEvent): void => {
-      res.write(`event: ${event.type}\ndata: ${event.data}\n\n`);
-      if (event.type === 'end') res.end();
-    };
+    // Set once the headers are out; no event comes before (subscribe resolves and what follows runs in one turn).
+    let stream: EventStream | undefined = undefined;
+    const send = (event: JobEvent): void => stream?.send(event);
     let subscription: JobSubscription;
     try {
       subscription = await jobEvents.subscribe(jobId, send);
@@ -220,11 +225,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     unsubscribe = subscription.unsubscribe;
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
-    send(subscription.current);
-    if (subscription.current.type === 'end') return;
-    // A comment line now and then keeps proxies from closing a quiet stream.
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    res.on('close', () => clearInterval(keepAlive));
+    stream = new EventStream(res, eventStreams?.keepAliveMs);
+    stream.send(subscription.current);
   });
 
   /** The library, a page at a time, ordered by path. */

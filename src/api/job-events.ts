@@ -182,3 +182,96 @@ export class JobEvents {
     return this.readers.size;
   }
 }
+
+/** How often a quiet stream gets a comment line, so that proxies keep it open. */
+export const KEEP_ALIVE_INTERVAL_MS = 15_000;
+
+/** What an event stream writes to: the response, as far as backpressure goes. */
+export interface EventStreamTarget {
+  write(chunk: string): boolean;
+  end(): void;
+  on(event: 'drain' | 'close' | 'error', listener: (...args: unknown[]) => void): unknown;
+  off(event: 'drain' | 'close' | 'error', listener: (...args: unknown[]) => void): unknown;
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+}
+
+/**
+ * One client's event stream, written with respect for backpressure. While
+ * the client does not take what was written (`write` returned false, until
+ * 'drain'), progress events are not written: only the newest waits, and goes
+ * out on 'drain' (a progress event is the whole job body, so skipping the
+ * ones in between loses nothing but their moment). The `end` event is never
+ * dropped: it is written whatever the state, and the stream ends. Keep-alive
+ * comments go out only while the stream is quiet and flowing. Every timer
+ * and listener is gone once the stream ends or closes, so nothing writes
+ * after the end (a write after end is an 'error' that, unhandled, ends the
+ * process).
+ */
+export class EventStream {
+  private congested = false;
+  private waiting: JobEvent | undefined;
+  private finished = false;
+  private readonly keepAlive: NodeJS.Timeout;
+  private readonly onDrain = (): void => {
+    this.congested = false;
+    const next = this.waiting;
+    this.waiting = undefined;
+    if (next !== undefined) this.send(next);
+  };
+  private readonly onClose = (): void => this.stop();
+  // A write that fails after the client has gone is no crash: the stream just stops.
+  private readonly onError = (): void => this.stop();
+
+  constructor(
+    private readonly target: EventStreamTarget,
+    keepAliveMs: number = KEEP_ALIVE_INTERVAL_MS,
+  ) {
+    target.on('drain', this.onDrain);
+    target.on('close', this.onClose);
+    target.on('error', this.onError);
+    this.keepAlive = setInterval(() => {
+      if (!this.congested) this.write(': keep-alive\n\n');
+    }, keepAliveMs);
+  }
+
+  /** Writes an event, or keeps it for 'drain' (progress), or writes it and ends (end). */
+  send(event: JobEvent): void {
+    if (this.finished) return;
+    if (event.type === 'end') {
+      this.waiting = undefined;
+      this.write(`event: end\ndata: ${event.data}\n\n`);
+      this.stop();
+      if (!this.target.writableEnded && !this.target.destroyed) this.target.end();
+      return;
+    }
+    if (this.congested) {
+      this.waiting = event;
+      return;
+    }
+    this.write(`event: ${event.type}\ndata: ${event.data}\n\n`);
+  }
+
+  /** Whether the stream has ended or closed. */
+  get ended(): boolean {
+    return this.finished;
+  }
+
+  private write(chunk: string): void {
+    if (this.target.writableEnded || this.target.destroyed) {
+      this.stop();
+      return;
+    }
+    if (!this.target.write(chunk)) this.congested = true;
+  }
+
+  /** Clears the timer and the drain listener; the error listener stays, so a late socket error is never unhandled. */
+  stop(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.waiting = undefined;
+    clearInterval(this.keepAlive);
+    this.target.off('drain', this.onDrain);
+    this.target.off('close', this.onClose);
+  }
+}
