@@ -84,6 +84,8 @@ const envSchema = z.object({
   SCAN_WINDOW: positiveInt.max(64).default(4),
   CORS_ORIGINS: z.string().optional(),
   PATH_MAP: pathMapSchema.optional(),
+  /** Seconds between `heartbeat` messages on /ws; fractions allowed (tests). */
+  WS_HEARTBEAT_INTERVAL: z.coerce.number().positive().max(86_400).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -134,6 +136,8 @@ export interface Config {
   corsOrigins: string[];
   /** Webhook path prefixes and what they are on the workers, most specific first. */
   pathMap: PathMapping[];
+  /** Milliseconds between `heartbeat` messages on /ws (WS_HEARTBEAT_INTERVAL, in seconds). */
+  wsHeartbeatMs: number;
   logLevel: string;
 }
 
@@ -194,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     window: e.SCAN_WINDOW,
     corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
     pathMap: e.PATH_MAP ?? [],
+    wsHeartbeatMs: Math.round(e.WS_HEARTBEAT_INTERVAL * 1000),
     logLevel: e.LOG_LEVEL,
   };
 }

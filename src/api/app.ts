@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config';
 import { DomainError, notFound } from '../errors';
@@ -13,9 +14,10 @@ import { httpMetrics, registry } from '../metrics';
 import type { ScanService } from '../temporal/scans';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
+import { ActivityFeed } from './activity-feed';
 import { tokenGuard } from './auth';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
-import { healthHandler, serviceProberVersion } from './health';
+import { healthHandler, healthReport, serviceProberVersion } from './health';
 import { resolveScanRoot } from './paths';
 import type { JobStatus } from '../temporal/status';
 import {
@@ -46,7 +48,16 @@ export interface AppDependencies {
    * defaults of job-events.ts): how often a job is read, and how often a
    * quiet stream gets a keep-alive comment.
    */
-  eventStreams?: { readIntervalMs?: number; keepAliveMs?: number };
+  eventStreams?: { readIntervalMs?: number; keepAliveMs?: number; activityPollMs?: number };
+}
+
+const feeds = new WeakMap<express.Express, ActivityFeed>();
+
+/** The /ws feed of an app built by createApp: attach `upgrade` to the server's 'upgrade' event, `close` on shutdown. */
+export function activityFeedOf(app: express.Express): ActivityFeed {
+  const feed = feeds.get(app);
+  if (feed === undefined) throw new TypeError('not an app built by createApp');
+  return feed;
 }
 
 /** Builds the app; `listen` is the caller's business. */
@@ -100,11 +111,12 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  const health = healthHandler({
+  const readHealth = healthReport({
     checkDatabase: () => library.ping(),
     checkTemporal,
     proberVersion: proberVersion ?? serviceProberVersion(config, logger),
   });
+  const health = healthHandler(readHealth);
   app.get('/health', health);
   app.get('/health/ready', health);
 
@@ -260,6 +272,20 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     // Its picture goes with it (a new record of the file gets a new id and picture).
     await apiThumbnails(config).remove(id);
     res.status(204).end();
+  });
+
+  // GET /ws: the activity feed, served on the HTTP server's upgrades (see activityFeedOf).
+  const feed = new ActivityFeed({ config, scans, readHealth, logger, pollMs: eventStreams?.activityPollMs });
+  feeds.set(app, feed);
+  // app.listen serves /ws too; a server built apart attaches it with activityFeedOf(app).upgrade.
+  const listen = app.listen.bind(app) as (...args: unknown[]) => Server;
+  Object.assign(app, {
+    listen: (...args: unknown[]): Server => {
+      const server = listen(...args);
+      server.on('upgrade', feed.upgrade);
+      server.on('close', () => feed.close());
+      return server;
+    },
   });
 
   app.use((_req, _res, next) => next(new DomainError('NOT_FOUND', 404, 'no such route')));

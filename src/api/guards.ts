@@ -54,18 +54,17 @@ function parseHostHeader(value: string): URL | undefined {
 export function hostGuard(bindHost: string): RequestHandler {
   if (!isLoopbackHost(bindHost)) return (_req, _res, next) => next();
   return (req, _res, next) => {
-    const header = req.headers.host;
-    if (header === undefined) return next();
-    const url = parseHostHeader(header);
-    if (url !== undefined && isLoopbackHost(url.hostname)) return next();
-    next(
-      new DomainError(
-        'FORBIDDEN_HOST',
-        403,
-        `the API is bound to loopback and answers only to a loopback Host, not ${JSON.stringify(header.slice(0, 100))}`,
-      ),
-    );
+    const refusal = hostRefusal(bindHost, req.headers.host);
+    next(refusal === undefined ? undefined : new DomainError('FORBIDDEN_HOST', 403, refusal));
   };
+}
+
+/** Why hostGuard refuses a Host header, or undefined when it passes (for routes outside Express, such as /ws). */
+export function hostRefusal(bindHost: string, header: string | undefined): string | undefined {
+  if (!isLoopbackHost(bindHost) || header === undefined) return undefined;
+  const url = parseHostHeader(header);
+  if (url !== undefined && isLoopbackHost(url.hostname)) return undefined;
+  return `the API is bound to loopback and answers only to a loopback Host, not ${JSON.stringify(header.slice(0, 100))}`;
 }
 
 /** `scheme://host[:port]` of an origin, or undefined for `null` and anything unparsable. */
@@ -79,7 +78,7 @@ function normaliseOrigin(value: string): string | undefined {
 }
 
 /** Whether the request's Origin names this API: the same host and port as its Host header (scheme aside, so a TLS proxy that forwards Host works). */
-function isOwnOrigin(req: Request, origin: string): boolean {
+function isOwnOrigin(req: Pick<Request, 'headers'>, origin: string): boolean {
   const host = req.headers.host === undefined ? undefined : parseHostHeader(req.headers.host);
   if (host === undefined) return false;
   try {
@@ -96,14 +95,25 @@ function isOwnOrigin(req: Request, origin: string): boolean {
  * pass: only browsers send it, and they always do on such requests.
  */
 export function originGuard(allowed: readonly string[]): RequestHandler {
-  const allowedOrigins = new Set(allowed.map((origin) => normaliseOrigin(origin) ?? origin));
+  const allowedOrigin = originCheck(allowed);
   return (req, _res, next) => {
     if (SAFE_METHODS.has(req.method)) return next();
     const origin = req.headers.origin;
-    if (origin === undefined) return next();
-    const normalised = normaliseOrigin(origin);
-    if (normalised !== undefined && (allowedOrigins.has(normalised) || isOwnOrigin(req, normalised))) return next();
+    if (origin === undefined || allowedOrigin(req, origin)) return next();
     next(new DomainError('FORBIDDEN_ORIGIN', 403, `requests from origin ${JSON.stringify(origin.slice(0, 100))} are not allowed (see CORS_ORIGINS)`));
+  };
+}
+
+/**
+ * Whether an Origin is this API's own or one of `allowed` (CORS_ORIGINS).
+ * A WebSocket upgrade is a GET that a page on any site may open (browsers
+ * apply no CORS to it): /ws checks every Origin with this.
+ */
+export function originCheck(allowed: readonly string[]): (req: Pick<Request, 'headers'>, origin: string) => boolean {
+  const allowedOrigins = new Set(allowed.map((origin) => normaliseOrigin(origin) ?? origin));
+  return (req, origin) => {
+    const normalised = normaliseOrigin(origin);
+    return normalised !== undefined && (allowedOrigins.has(normalised) || isOwnOrigin(req, normalised));
   };
 }
 

@@ -98,10 +98,10 @@ export function serviceProberVersion(config: Pick<Config, 'prober' | 'ffprobePat
 
 const flat = (check: TimedCheck): string => (check.status === 'ok' ? 'ok' : `error: ${check.error}`);
 
-/** The handler of `/health` and `/health/ready`: 200 when every check passes, else 503 `degraded`. */
-export function healthHandler({ checkDatabase, checkTemporal, proberVersion }: HealthDependencies): (req: Request, res: Response) => Promise<void> {
+/** Reads every check once: the body of `/health`, and the status the activity feed reports. */
+export function healthReport({ checkDatabase, checkTemporal, proberVersion }: HealthDependencies): () => Promise<HealthBody> {
   const version = cachedVersion(proberVersion);
-  return async (_req, res) => {
+  return async () => {
     const [database, temporal, ffmpeg] = await Promise.all([
       timed('the library database', checkDatabase),
       timed('Temporal', checkTemporal),
@@ -111,7 +111,14 @@ export function healthHandler({ checkDatabase, checkTemporal, proberVersion }: H
       ),
     ]);
     const ok = database.status === 'ok' && temporal.status === 'ok' && ffmpeg.status === 'ok';
-    const body: HealthBody = { status: ok ? 'ok' : 'degraded', checks: { database, temporal, ffmpeg }, temporal: flat(temporal), database: flat(database) };
-    res.status(ok ? 200 : 503).json(body);
+    return { status: ok ? 'ok' : 'degraded', checks: { database, temporal, ffmpeg }, temporal: flat(temporal), database: flat(database) };
+  };
+}
+
+/** The handler of `/health` and `/health/ready`: 200 when every check passes, else 503 `degraded`. */
+export function healthHandler(report: () => Promise<HealthBody>): (req: Request, res: Response) => Promise<void> {
+  return async (_req, res) => {
+    const body = await report();
+    res.status(body.status === 'ok' ? 200 : 503).json(body);
   };
 }

@@ -3,7 +3,8 @@
  * stops start-up at once with one line, then connects to the library and
  * Temporal and serves; SIGINT/SIGTERM close it cleanly.
  */
-import http, { type RequestListener } from 'node:http';
+import http, { type IncomingMessage, type RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { loadConfigOrExit } from '../config';
 import { errorLine } from '../errors';
 import { Library } from '../library/library';
@@ -11,7 +12,7 @@ import { createLogger } from '../logger';
 import { connectClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/dev-server';
 import { ScanService } from '../temporal/scans';
-import { createApp } from './app';
+import { activityFeedOf, createApp } from './app';
 import { listen } from './listen';
 
 /** What the port answers until the app is ready: not yet, try again (so `npm start` keeps waiting). */
@@ -25,6 +26,9 @@ async function main(): Promise<void> {
   const logger = createLogger('api', config.logLevel);
   let handler: RequestListener = starting;
   const server = http.createServer((req, res) => handler(req, res));
+  // WebSocket upgrades (/ws) are not requests: refused until the app is ready, then its feed's.
+  let upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void = (_req, socket) => socket.destroy();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head));
   await listen(server, config.port, config.host);
 
   const library = await Library.open(config.databaseUrl);
@@ -47,10 +51,13 @@ async function main(): Promise<void> {
     },
   });
   handler = app;
+  const feed = activityFeedOf(app);
+  upgrade = feed.upgrade;
   logger.info({ url: `http://${config.host}:${config.port}` }, 'api listening');
 
   const stop = (): void => {
     logger.info('api stopping');
+    feed.close();
     server.close(() => {
       void Promise.allSettled([connection.close(), library.close()]).then(() => process.exit(0));
     });
