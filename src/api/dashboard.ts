@@ -6,9 +6,14 @@
  *   running scan's bar is fed by its event stream, read with fetch() and a
  *   streaming body so that it carries the Authorization header like every
  *   other call (EventSource cannot send headers, and a token in a URL ends up
- *   in logs). While any stream is open the page sends nothing on a timer; with
- *   none open it looks at the list every few seconds, to find scans started
- *   elsewhere (the CLI, cron, a webhook).
+ *   in logs). Scans started elsewhere (the CLI, a schedule, a webhook, another
+ *   API process) are learned from the activity feed at /ws (the token as the
+ *   subprotocol `bearer.<token>`, all a browser's WebSocket can send); only
+ *   while the feed is down, and no stream is open, does the page look at the
+ *   list every few seconds instead.
+ * - The library shows videos as the scan records them: while a followed
+ *   scan's count of new and updated files grows, the library view is read
+ *   again, at most every couple of seconds.
  * - Browsers open at most six HTTP/1.1 connections to one server, so at most
  *   four scans are followed live at once; others show their last state until
  *   a followed one ends.
@@ -165,7 +170,7 @@ export const dashboardHtml = `<!doctype html>
   <li class="scan">
     <div class="scan-head">
       <h3 class="scan-path"></h3>
-      <span class="badge scan-status"></span>
+      <span class="scan-badges"><span class="badge scan-phase"></span> <span class="badge scan-status"></span></span>
     </div>
     <p class="hint scan-meta"></p>
     <progress class="scan-progress" max="1" value="0"></progress>
@@ -192,17 +197,27 @@ export const dashboardHtml = `<!doctype html>
   /** With no stream open, how often the list is looked at for scans started elsewhere. */
   const IDLE_REFRESH_MS = 5000;
   const PAGE = 50;
+  /** The library view is read again at most this often while scans record videos. */
+  const LIBRARY_REFRESH_MS = 1500;
+  /** How long the page waits before opening the activity feed again after it closed. */
+  const FEED_RETRY_MS = 3000;
 
   const jobs = new Map();      // job id -> latest job body
   const streams = new Map();   // job id -> AbortController of its open event stream
   const waitUntil = new Map(); // job id -> time before which its stream is not reopened
   let idleTimer = null;
+  let feed = null;             // the /ws activity feed, while open
+  let feedTimer = null;
+  let libraryTimer = null;
+  let libraryReadAt = 0;
+  const recorded = new Map();  // job id -> its new + updated count when last seen
   let library = { offset: 0, total: 0, query: '', missing: false };
 
   $('token').value = sessionStorage.getItem('token') || '';
   $('token-form').addEventListener('submit', (event) => event.preventDefault());
   $('token').addEventListener('change', () => {
     sessionStorage.setItem('token', $('token').value);
+    closeFeed();
     refreshScans();
     loadLibrary();
     loadSchedules();
@@ -253,6 +268,11 @@ export const dashboardHtml = `<!doctype html>
     const status = li.querySelector('.scan-status');
     status.textContent = job.status;
     status.className = 'badge scan-status ' + job.status;
+    li.dataset.phase = job.phase;
+    const phase = li.querySelector('.scan-phase');
+    phase.textContent = job.phase;
+    phase.hidden = ended(job.status);
+    phase.setAttribute('aria-label', 'phase: ' + job.phase);
     const started = new Date(job.created_at);
     const meta = [job.job_id, 'started ' + started.toLocaleString()];
     if (job.finished_at) meta.push('ended ' + new Date(job.finished_at).toLocaleString());
@@ -316,6 +336,73 @@ export const dashboardHtml = `<!doctype html>
     jobs.set(job.job_id, job);
     render(job);
     if (!before || before.status !== job.status) order();
+    const count = job.counts.new + job.counts.updated;
+    if (!ended(job.status) && count > (recorded.get(job.job_id) ?? 0)) refreshLibrarySoon();
+    recorded.set(job.job_id, count);
+  }
+  /** Reads the library view again, at most every LIBRARY_REFRESH_MS: videos show as the scan records them. */
+  function refreshLibrarySoon() {
+    if (libraryTimer !== null) return;
+    const wait = Math.max(0, libraryReadAt + LIBRARY_REFRESH_MS - Date.now());
+    libraryTimer = setTimeout(() => {
+      libraryTimer = null;
+      loadLibrary();
+    }, wait);
+  }
+
+  // ---- the activity feed: scans started, paused, resumed and ended anywhere ----
+  function closeFeed() {
+    clearTimeout(feedTimer);
+    feedTimer = null;
+    if (feed) { feed.onclose = null; feed.close(); feed = null; }
+  }
+  /** Opens the feed; called once the API has answered (so never without a token it needs), and again after a drop. */
+  function openFeed() {
+    closeFeed();
+    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+    const token = $('token').value;
+    let socket;
+    try {
+      socket = token ? new WebSocket(url, ['bearer.' + token]) : new WebSocket(url);
+    } catch (error) {
+      feedTimer = setTimeout(openFeed, FEED_RETRY_MS);
+      return;
+    }
+    feed = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      document.body.dataset.feed = 'open';
+      // With the feed open the list needs no timer: the feed says when something starts. One read
+      // now covers what started between the last read and the feed's opening.
+      refreshScans();
+    };
+    socket.onmessage = (message) => {
+      let event;
+      try { event = JSON.parse(message.data); } catch { return; }
+      const jobId = event.payload && event.payload.job_id;
+      if (!jobId) return;
+      if (event.type === 'scan_started') {
+        if (!jobs.has(jobId) || !ended(jobs.get(jobId).status)) track(jobId);
+      } else if (!streams.has(jobId) && !(jobs.has(jobId) && ended(jobs.get(jobId).status))) {
+        // Paused, resumed or ended while not followed here (its stream says so when it is): its row is read once.
+        refreshJob(jobId);
+        if (event.type === 'scan_completed') loadLibrary();
+      }
+    };
+    socket.onclose = () => {
+      if (feed !== socket) return;
+      feed = null;
+      document.body.dataset.feed = 'closed';
+      // A feed that dropped is opened again; one refused at once waits for the list to answer (a token, say).
+      if (opened) feedTimer = setTimeout(openFeed, FEED_RETRY_MS);
+      scheduleIdleRefresh();
+    };
+  }
+  async function refreshJob(jobId) {
+    const res = await api('/api/v1/jobs/' + encodeURIComponent(jobId));
+    if (res.ok) update(await readJson(res));
+    followRunning();
   }
 
   async function refreshScans() {
@@ -326,6 +413,7 @@ export const dashboardHtml = `<!doctype html>
       const body = await readJson(res);
       if (!res.ok) { $('scans-note').textContent = failure(body); return; }
       $('scans-note').textContent = '';
+      if (feed === null && feedTimer === null) openFeed();
       // A followed scan's stream is fresher than the list.
       const listed = body.jobs.filter((job) => !streams.has(job.job_id));
       for (const job of listed) jobs.set(job.job_id, job);
@@ -341,7 +429,8 @@ export const dashboardHtml = `<!doctype html>
   function scheduleIdleRefresh() {
     clearTimeout(idleTimer);
     idleTimer = null;
-    if (streams.size === 0 && !document.hidden) idleTimer = setTimeout(refreshScans, IDLE_REFRESH_MS);
+    const feedOpen = feed !== null && feed.readyState === WebSocket.OPEN;
+    if (streams.size === 0 && !feedOpen && !document.hidden) idleTimer = setTimeout(refreshScans, IDLE_REFRESH_MS);
   }
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshScans(); });
   $('scans-refresh').addEventListener('click', refreshScans);
@@ -543,6 +632,7 @@ export const dashboardHtml = `<!doctype html>
     return td;
   }
   async function loadLibrary() {
+    libraryReadAt = Date.now();
     const q = library.query;
     const paging = 'limit=' + PAGE + '&offset=' + library.offset;
     // The search has no status filter: "Missing only" lists the whole library's missing videos.

@@ -61,7 +61,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
     info: { title: 'Video library scanner', version, description: 'Scans media folders with ffprobe as durable Temporal workflows.' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, basic: { type: 'http', scheme: 'basic', description: 'the webhook only: any user name, the API token as password' } } },
     security: [{ bearer: [] }],
     paths: {
       '/api/v1/videos/scan': {
@@ -135,11 +135,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       '/api/v1/hooks/arr': {
         post: {
-          summary: 'Sonarr or Radarr webhook: scan just the series or movie folder concerned',
+          summary: 'Sonarr or Radarr webhook: scan just the folder concerned (the imported file\'s; both folders of a rename); deletes mark what was deleted missing',
+          security: [{ bearer: [] }, { basic: [] }],
           requestBody: { required: true, content: { 'application/json': { schema: json(arrWebhookSchema, 'input') } } },
           responses: {
             '202': body('a scan of the folder started', arrWebhookResponseSchema),
-            '200': body('the running scan of the folder, or no scan needed (test event, nothing changed on disk, folder gone)', arrWebhookResponseSchema),
+            '200': body('the running scan of the folder; a delete (what was deleted marked missing); or no scan needed (test event, nothing changed on disk, an event type this version does not know)', arrWebhookResponseSchema),
             ...errors(400, 401, 403, 413),
           },
         },
@@ -171,6 +172,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
             '304': { description: 'the picture named by If-None-Match is current' },
             ...errors(401, 404),
           },
+        },
+      },
+      '/ws': {
+        get: {
+          summary:
+            'WebSocket: the activity feed. One JSON text message per event, {type, payload, correlation_id, timestamp}: scan_started {path, job_id}, scan_completed {path, job_id, video_count}, scan_cancelled, scan_failed, scan_paused, scan_resumed {path, job_id}, health_status {status} on change, heartbeat {} every WS_HEARTBEAT_INTERVAL seconds. With API_TOKEN, the token as bearer header or as the subprotocol bearer.<token>.',
+          responses: { '101': { description: 'switching to the WebSocket protocol' }, ...errors(401, 403) },
         },
       },
       '/health': { get: { summary: 'Readiness: Temporal and the database', security: [], responses: { '200': body('ready', healthSchema), '503': body('a part is failing', healthSchema) } } },
