@@ -151,6 +151,17 @@ describe('GET /ws', () => {
     client.ws.close();
   });
 
+  it('tells of a scan that failed (here: past its time limit)', async () => {
+    const client = await connect(stack.baseUrl);
+    const root = await folder('slow-timeout', 60);
+    const { jobId } = await elsewhere().start({ root, recursive: true, force: false, scanTimeoutMs: 1500 });
+    await client.next('scan_started', (p) => p.job_id === jobId);
+    const failed = await client.next('scan_failed', (p) => p.job_id === jobId);
+    expect(failed.payload).toEqual(expect.objectContaining({ path: root, job_id: jobId }));
+    expect(client.messages.some((m) => m.type === 'scan_completed' && m.payload.job_id === jobId)).toBe(false);
+    client.ws.close();
+  });
+
   it('ignores what clients send', async () => {
     const client = await connect(stack.baseUrl);
     client.ws.send('hello');
