@@ -34,7 +34,9 @@ describe('scan root validation', () => {
   });
 
   test.each([
-    ['a missing directory', () => path.join(base, 'nope'), '400 INVALID_PATH'],
+    ['a missing directory inside the roots', () => path.join(base, 'media', 'nope'), '400 INVALID_PATH'],
+    // Containment first: outside the roots the answer says nothing of existence.
+    ['a missing directory outside the roots', () => path.join(base, 'nope'), '403 PATH_NOT_ALLOWED'],
     ['a file', () => path.join(base, 'media', 'file.mp4'), '400 INVALID_PATH'],
     ['a relative path', () => 'media', '400 INVALID_PATH'],
     ['a NUL byte', () => `${base}/media\0/x`, '400 INVALID_PATH'],
