@@ -283,7 +283,12 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     listen: (...args: unknown[]): Server => {
       const server = listen(...args);
       server.on('upgrade', feed.upgrade);
-      server.on('close', () => feed.close());
+      // Upgraded sockets are no longer the server's to close, and close() waits for them: the feed closes its own first.
+      const close = server.close.bind(server);
+      server.close = (callback?: (error?: Error) => void): Server => {
+        feed.close();
+        return close(callback);
+      };
       return server;
     },
   });

@@ -220,10 +220,14 @@ describe('GET /ws', () => {
       temporalDown = false;
       const back = await waitFor(async () => client.messages.filter((m) => m.type === 'health_status').map((m) => m.payload.status), (s) => s.length >= 3, 60_000, 20);
       expect(back).toEqual(['ok', 'degraded', 'ok']);
-      client.ws.close();
-    } finally {
+      // Closing the server ends the feed's clients too (close() would otherwise wait for them forever).
+      const clientClosed = new Promise<void>((resolve) => client.ws.once('close', () => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await clientClosed;
+    } finally {
+      server.closeAllConnections();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
