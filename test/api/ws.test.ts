@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { createApp } from '../../src/api/app';
+import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { ScanService } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
@@ -232,3 +233,13 @@ describe('GET /ws', () => {
   });
 });
 
+
+describe('WS_HEARTBEAT_INTERVAL', () => {
+  it('defaults to 30 seconds', () => {
+    expect(loadConfig({}).wsHeartbeatMs).toBe(30_000);
+  });
+
+  it.each(['0', '-1', 'soon'])('stops start-up with one line naming it for %j', (value) => {
+    expect(() => loadConfig({ WS_HEARTBEAT_INTERVAL: value })).toThrow(/^invalid WS_HEARTBEAT_INTERVAL: /);
+  });
+});
