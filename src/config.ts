@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -87,7 +88,80 @@ const envSchema = z.object({
   /** Seconds between `heartbeat` messages on /ws; fractions allowed (tests). */
   WS_HEARTBEAT_INTERVAL: z.coerce.number().positive().max(86_400).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Deployment: TLS to Temporal, the frontend's own TLS, and what may listen unauthenticated.
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_SERVER_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_SERVER_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_SERVER_TLS_CLIENT_CA: z.string().min(1).optional(),
+  TEMPORAL_UI_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_UI_TLS_KEY: z.string().min(1).optional(),
+  ALLOW_UNAUTHENTICATED: z.enum(['true', 'false']).default('false'),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
+
+/** A PEM file named by a variable: read now, so that a bad path stops start-up naming the variable. */
+function pemFile(name: string, file: string | undefined, kind: 'CERTIFICATE' | 'PRIVATE KEY'): { path: string; pem: Buffer } | undefined {
+  if (file === undefined) return undefined;
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`invalid ${name}: cannot read ${file} (${code})`);
+  }
+  const text = pem.toString('latin1');
+  const ok = kind === 'CERTIFICATE' ? text.includes('-----BEGIN CERTIFICATE-----') : /-----BEGIN (\w+ )?PRIVATE KEY-----/.test(text);
+  if (!ok) throw new ConfigError(`invalid ${name}: ${file} holds no PEM ${kind === 'CERTIFICATE' ? 'certificate' : 'private key'}`);
+  return { path: path.resolve(file), pem };
+}
+
+/** Both or neither: a certificate without its key (or the reverse) is a mistake, said naming the missing one. */
+function pair(certName: string, keyName: string, cert: string | undefined, key: string | undefined): void {
+  if (cert !== undefined && key === undefined) throw new ConfigError(`invalid ${keyName}: required when ${certName} is set`);
+  if (key !== undefined && cert === undefined) throw new ConfigError(`invalid ${certName}: required when ${keyName} is set`);
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** True when HOST is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || /^127\./.test(host) || host === '[::1]';
+}
+
+/** A PEM file read at start-up: its path (for the Temporal server's configuration) and its contents (for the SDK). */
+export interface PemFile {
+  path: string;
+  pem: Buffer;
+}
+
+/** How a process reaches the Temporal frontend: TLS (server-verified or mutual) and/or an API key. */
+export interface TemporalClientSecurity {
+  /** Unset: plaintext (the default, as for a local server). */
+  tls:
+    | {
+        ca: PemFile | undefined;
+        cert: PemFile | undefined;
+        key: PemFile | undefined;
+        serverName: string | undefined;
+      }
+    | undefined;
+  apiKey: string | undefined;
+}
+
+/** What `npm run temporal:server` serves its frontend with. */
+export interface TemporalServerTls {
+  cert: PemFile;
+  key: PemFile;
+  /** Set: every client must present a certificate signed by it (mutual TLS). */
+  clientCa: PemFile | undefined;
+  /** The Web UI server's client certificate. */
+  uiCert: PemFile | undefined;
+  uiKey: PemFile | undefined;
+}
 
 export interface Config {
   host: string;
@@ -101,9 +175,17 @@ export interface Config {
     cliPath: string | undefined;
     /** PostgreSQL of `npm run temporal:server` (persistence; visibility in `<db>_visibility`). */
     databaseUrl: string;
+    /** TLS and API key of every client connection (API, workers, temporal:server's own calls). */
+    security: TemporalClientSecurity;
+    /** TLS of the frontend `npm run temporal:server` serves; unset: plaintext. */
+    serverTls: TemporalServerTls | undefined;
   };
   /** Where a worker serves its Prometheus metrics; unset: it serves none. */
   workerMetricsPort: number | undefined;
+  /** The address those metrics listen on (WORKER_METRICS_HOST, loopback by default). */
+  workerMetricsHost: string;
+  /** ALLOW_UNAUTHENTICATED: the API may listen on a non-loopback HOST without API_TOKEN. */
+  allowUnauthenticated: boolean;
   dataDir: string;
   /** `sqlite:<file>` or a `postgres://` URL. */
   databaseUrl: string;
@@ -164,6 +246,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!/^(postgres(ql)?:\/\/|sqlite:)/.test(databaseUrl)) {
     throw new ConfigError(`invalid DATABASE_URL: expected postgres://… or sqlite:<file> (got ${redactSecrets(JSON.stringify(databaseUrl))})`);
   }
+  pair('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY', e.TEMPORAL_TLS_CERT, e.TEMPORAL_TLS_KEY);
+  pair('TEMPORAL_SERVER_TLS_CERT', 'TEMPORAL_SERVER_TLS_KEY', e.TEMPORAL_SERVER_TLS_CERT, e.TEMPORAL_SERVER_TLS_KEY);
+  pair('TEMPORAL_UI_TLS_CERT', 'TEMPORAL_UI_TLS_KEY', e.TEMPORAL_UI_TLS_CERT, e.TEMPORAL_UI_TLS_KEY);
+  if (e.TEMPORAL_SERVER_TLS_CLIENT_CA !== undefined && e.TEMPORAL_SERVER_TLS_CERT === undefined) {
+    throw new ConfigError('invalid TEMPORAL_SERVER_TLS_CERT: required when TEMPORAL_SERVER_TLS_CLIENT_CA is set (client certificates need TLS)');
+  }
+  const clientTls =
+    e.TEMPORAL_TLS_CA !== undefined || e.TEMPORAL_TLS_CERT !== undefined || e.TEMPORAL_TLS_SERVER_NAME !== undefined
+      ? {
+          ca: pemFile('TEMPORAL_TLS_CA', e.TEMPORAL_TLS_CA, 'CERTIFICATE'),
+          cert: pemFile('TEMPORAL_TLS_CERT', e.TEMPORAL_TLS_CERT, 'CERTIFICATE'),
+          key: pemFile('TEMPORAL_TLS_KEY', e.TEMPORAL_TLS_KEY, 'PRIVATE KEY'),
+          serverName: e.TEMPORAL_TLS_SERVER_NAME,
+        }
+      : undefined;
+  const serverCert = pemFile('TEMPORAL_SERVER_TLS_CERT', e.TEMPORAL_SERVER_TLS_CERT, 'CERTIFICATE');
+  const serverKey = pemFile('TEMPORAL_SERVER_TLS_KEY', e.TEMPORAL_SERVER_TLS_KEY, 'PRIVATE KEY');
+  const serverTls =
+    serverCert && serverKey
+      ? {
+          cert: serverCert,
+          key: serverKey,
+          clientCa: pemFile('TEMPORAL_SERVER_TLS_CLIENT_CA', e.TEMPORAL_SERVER_TLS_CLIENT_CA, 'CERTIFICATE'),
+          uiCert: pemFile('TEMPORAL_UI_TLS_CERT', e.TEMPORAL_UI_TLS_CERT, 'CERTIFICATE'),
+          uiKey: pemFile('TEMPORAL_UI_TLS_KEY', e.TEMPORAL_UI_TLS_KEY, 'PRIVATE KEY'),
+        }
+      : undefined;
   return {
     host: e.HOST,
     port: e.PORT,
@@ -175,8 +284,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
       cliPath: e.TEMPORAL_CLI_PATH,
       databaseUrl: e.TEMPORAL_DATABASE_URL,
+      security: { tls: clientTls, apiKey: e.TEMPORAL_API_KEY },
+      serverTls,
     },
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    workerMetricsHost: e.WORKER_METRICS_HOST,
+    allowUnauthenticated: e.ALLOW_UNAUTHENTICATED === 'true',
     dataDir,
     databaseUrl,
     scanRoots: e.SCAN_ROOTS?.map((root) => path.resolve(root)),

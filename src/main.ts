@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ensurePortFree } from './api/listen';
+import { ensurePortFree, exposureCheck } from './api/listen';
 import { loadConfigOrExit } from './config';
 import { errorLine } from './errors';
 import { createLogger } from './logger';
@@ -20,7 +20,13 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('main', config.logLevel);
   const projectRoot = path.resolve(__dirname, '..', '..');
-  // Refuse before starting a Temporal server and a worker for an API that could not listen.
+  // Refuse before starting a Temporal server and a worker for an API that could not listen,
+  // or that would listen beyond this machine without a token.
+  const refusal = exposureCheck(config).refuse;
+  if (refusal) {
+    process.stderr.write(`refused to start: ${refusal}\n`);
+    process.exit(2);
+  }
   if (config.port !== 0) await ensurePortFree(config.port, config.host);
   const server = await ensureTemporalServer({
     address: config.temporal.address,

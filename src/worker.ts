@@ -8,6 +8,7 @@ import { createActivities } from './activities';
 import { ScanAdmission } from './temporal/admission';
 import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
 import type { Config } from './config';
+import { temporalConnectionOptions } from './temporal/client';
 import type { Library } from './library/library';
 import type { FileProber } from './probe/contained';
 import type { Prober } from './probe/ffprobe';
@@ -62,7 +63,7 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
   });
 }
 
-/** Connects to the Temporal frontend named in the configuration. */
+/** Connects to the Temporal frontend named in the configuration (with its TLS and API key). */
 export async function connectWorker(config: Config): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: config.temporal.address });
+  return NativeConnection.connect(temporalConnectionOptions(config));
 }

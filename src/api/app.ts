@@ -12,6 +12,7 @@ import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
 import type { ScanService } from '../temporal/scans';
+import { temporalUnavailable } from '../temporal/client';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
 import { ActivityFeed } from './activity-feed';
@@ -299,8 +300,12 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   // theirs; anything else is a 500 without internals.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     let domain: DomainError;
+    const unreachable = temporalUnavailable(error);
     if (error instanceof DomainError) {
       domain = error;
+    } else if (unreachable) {
+      // Temporal restarting or unreachable: a clear 503 within the call's deadline, not a hang.
+      domain = unreachable;
     } else if (isBodyError(error) && error.status === 415) {
       // An unsupported charset or Content-Encoding of a JSON body.
       domain = new DomainError('UNSUPPORTED_MEDIA_TYPE', 415, 'request bodies must be application/json in UTF-8');

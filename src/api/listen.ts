@@ -5,6 +5,7 @@
  */
 import type { Server } from 'node:http';
 import net from 'node:net';
+import { isLoopbackHost, type Config } from '../config';
 
 /** A port that could not be bound; the message is the whole story, fit for one line on stderr. */
 export class ListenError extends Error {
@@ -59,4 +60,20 @@ export async function ensurePortFree(port: number, host: string): Promise<void> 
   const probe = net.createServer();
   await listen(probe, port, host);
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/**
+ * No open door by default: an API reachable from other machines (a HOST that
+ * is not loopback) needs API_TOKEN, or ALLOW_UNAUTHENTICATED=true to say that
+ * something in front of it authenticates. Returns the refusal's one line, or
+ * the warning to log, or nothing.
+ */
+export function exposureCheck(config: Pick<Config, 'host' | 'apiToken' | 'allowUnauthenticated'>): { refuse?: string; warn?: string } {
+  if (config.apiToken !== undefined || isLoopbackHost(config.host)) return {};
+  if (config.allowUnauthenticated) {
+    return { warn: `the API listens on ${config.host} without API_TOKEN (ALLOW_UNAUTHENTICATED=true): anyone who reaches it can start and cancel scans` };
+  }
+  return {
+    refuse: `HOST=${config.host} is reachable from other machines and API_TOKEN is not set: set API_TOKEN, or HOST=127.0.0.1, or ALLOW_UNAUTHENTICATED=true when something in front of the API authenticates`,
+  };
 }

@@ -9,11 +9,11 @@ import { loadConfigOrExit } from '../config';
 import { errorLine } from '../errors';
 import { Library } from '../library/library';
 import { createLogger } from '../logger';
-import { connectClient } from '../temporal/client';
+import { connectApiClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/dev-server';
 import { ScanService } from '../temporal/scans';
 import { activityFeedOf, createApp } from './app';
-import { listen } from './listen';
+import { exposureCheck, listen } from './listen';
 
 /** What the port answers until the app is ready: not yet, try again (so `npm start` keeps waiting). */
 const starting: RequestListener = (_req, res) => {
@@ -24,6 +24,12 @@ const starting: RequestListener = (_req, res) => {
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('api', config.logLevel);
+  const exposure = exposureCheck(config);
+  if (exposure.refuse) {
+    process.stderr.write(`api refused to start: ${exposure.refuse}\n`);
+    process.exit(2);
+  }
+  if (exposure.warn) logger.warn(exposure.warn);
   let handler: RequestListener = starting;
   const server = http.createServer((req, res) => handler(req, res));
   // WebSocket upgrades (/ws) are not requests: refused until the app is ready, then its feed's.
@@ -36,7 +42,7 @@ async function main(): Promise<void> {
     // `unknown`: a newer version migrated this library; this one runs on the schema as it is.
     logger.info({ applied: library.migrations.applied, unknown: library.migrations.unknown }, 'library schema migrations');
   }
-  const { client, connection } = await connectClient(config);
+  const { client, connection } = await connectApiClient(config);
   await registerSearchAttributes(connection, config.temporal.namespace).catch((error: unknown) =>
     logger.warn({ err: error }, 'could not register search attributes; scans may fail to start'),
   );
