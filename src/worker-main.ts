@@ -12,11 +12,19 @@ import { openProber } from './probe/select';
 import { connectClient } from './temporal/client';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
+import { unwritableReason } from './writable';
 import { connectWorker, createScanWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel);
+  // Pictures are written by workers: an unwritable folder stops start-up with one line (and the
+  // container's health check fails), instead of every picture failing minutes into a scan.
+  const unwritable = await unwritableReason(config.thumbnailDir, 'the pictures folder (THUMBNAIL_DIR, by default DATA_DIR/thumbnails)');
+  if (unwritable) {
+    process.stderr.write(`worker failed: ${unwritable}\n`);
+    process.exit(2);
+  }
   // The SDK core's worker metrics, on loopback; WORKER_METRICS_PORT serves them with the scan counters.
   const sdkAddress = config.workerMetricsPort !== undefined ? await sdkMetricsAddress() : undefined;
   Runtime.install({
@@ -39,9 +47,9 @@ async function main(): Promise<void> {
   const worker = await createScanWorker({ config, connection, library, prober, client });
   const metrics =
     config.workerMetricsPort !== undefined
-      ? await serveWorkerMetrics({ host: config.host, port: config.workerMetricsPort, sdkAddress, logger })
+      ? await serveWorkerMetrics({ host: config.workerMetricsHost, port: config.workerMetricsPort, sdkAddress, logger })
       : undefined;
-  if (metrics) logger.info({ url: `http://${config.host}:${metrics.port}/metrics` }, 'worker metrics served');
+  if (metrics) logger.info({ url: `http://${config.workerMetricsHost}:${metrics.port}/metrics` }, 'worker metrics served');
   logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker running');
   try {
     // Resolves once a shutdown signal has drained the worker.

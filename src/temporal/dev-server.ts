@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Logger } from '../logger';
 import { locateTemporalCli } from './cli';
@@ -38,8 +38,8 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, at) || '127.0.0.1', port: Number(address.slice(at + 1)) };
 }
 
-/** True when a Temporal frontend answers its health check at the address. */
-export async function temporalAnswers(address: string, timeoutMs = 2000): Promise<boolean> {
+/** True when a Temporal frontend answers its health check at the address (over TLS and with an API key when given). */
+export async function temporalAnswers(address: string, timeoutMs = 2000, security: Pick<ConnectionOptions, 'tls' | 'apiKey'> = {}): Promise<boolean> {
   const { host, port } = splitAddress(address);
   const open = await new Promise<boolean>((resolve) => {
     const socket = net.connect({ host, port });
@@ -53,7 +53,7 @@ export async function temporalAnswers(address: string, timeoutMs = 2000): Promis
   });
   if (!open) return false;
   try {
-    const connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    const connection = await Connection.connect({ ...security, address, connectTimeout: timeoutMs });
     try {
       await connection.withDeadline(Date.now() + timeoutMs, () => connection.healthService.check({}));
       return true;

@@ -8,6 +8,7 @@
  */
 import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
+import { temporalConnectionOptions } from './client';
 import { temporalAnswers } from './dev-server';
 import { findProjectRoot } from './go-binary';
 import { obtainTemporalBinaries, startTemporalCluster } from './server';
@@ -16,7 +17,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('temporal-server', config.logLevel);
   if (process.argv.includes('--check')) {
-    const ok = await temporalAnswers(config.temporal.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), 3000);
+    const { address, ...security } = temporalConnectionOptions(config, config.temporal.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:'));
+    const ok = await temporalAnswers(address, 3000, security);
     process.exit(ok ? 0 : 1);
   }
   const projectRoot = findProjectRoot();
@@ -32,6 +34,8 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     uiPort: config.temporal.uiPort,
     logger,
+    security: config.temporal.security,
+    serverTls: config.temporal.serverTls,
   });
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
@@ -52,7 +56,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       '',
-      `  temporal     ${cluster.address} (namespace ${config.temporal.namespace})`,
+      `  temporal     ${cluster.address} (namespace ${config.temporal.namespace}${
+        config.temporal.serverTls ? (config.temporal.serverTls.clientCa ? ', mutual TLS' : ', TLS') : ''
+      })`,
       `  temporal ui  ${cluster.uiUrl}`,
       `  metrics      ${cluster.metricsUrl}`,
       `  setup        ${cluster.setUp.length > 0 ? cluster.setUp.join('; ') : 'nothing to set up'}`,

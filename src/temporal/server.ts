@@ -7,13 +7,17 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import readline from 'node:readline';
+import type { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { Client as PgClient } from 'pg';
+import type { TemporalClientSecurity, TemporalServerTls } from '../config';
 import type { Logger } from '../logger';
+import { temporalTls } from './client';
 import { registerSearchAttributes, temporalAnswers } from './dev-server';
 import { obtainGoBinary, type GoBinarySpec } from './go-binary';
 
@@ -229,8 +233,40 @@ export function serverPorts(frontendPort: number): { grpc: number[]; membership:
   };
 }
 
+/**
+ * The frontend's TLS (`global.tls`): its certificate; with a client CA, every
+ * client must present a certificate it signed (requireClientAuth). The
+ * server's own calls to its frontend (its system worker, the frontend client
+ * of the other services) present the server certificate as their client
+ * certificate, so it must carry clientAuth too and be signed by that CA, and
+ * they verify the frontend by `serverName`.
+ */
+export function frontendTlsConfig(tls: TemporalServerTls, client: TemporalClientSecurity): unknown {
+  const rootCaFiles = [client.tls?.ca?.path ?? tls.clientCa?.path].filter((file): file is string => file !== undefined);
+  const serverName = client.tls?.serverName ?? 'localhost';
+  const internalClient = { serverName, ...(rootCaFiles.length > 0 ? { rootCaFiles } : {}) };
+  return {
+    frontend: {
+      server: {
+        certFile: tls.cert.path,
+        keyFile: tls.key.path,
+        requireClientAuth: tls.clientCa !== undefined,
+        ...(tls.clientCa ? { clientCaFiles: [tls.clientCa.path] } : {}),
+      },
+      client: internalClient,
+    },
+    systemWorker: { certFile: tls.cert.path, keyFile: tls.key.path, client: internalClient },
+  };
+}
+
 /** The server's static configuration (YAML is a superset of JSON, so JSON it is). */
-function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: string, logLevel: string): unknown {
+function serverConfig(
+  db: TemporalDatabase,
+  address: string,
+  dynamicConfigFile: string,
+  logLevel: string,
+  tls: { server: TemporalServerTls; client: TemporalClientSecurity } | undefined,
+): unknown {
   const { host, port } = splitAddress(address);
   const ports = serverPorts(port);
   const wildcard = host === '0.0.0.0' || host === '::';
@@ -249,8 +285,10 @@ function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: 
       ...(db.tls ? { tls: { enabled: true, enableHostVerification: db.verifyHost } } : {}),
     },
   });
+  // Only the frontend is for clients: with a wildcard address the other services (and their
+  // membership) stay on loopback, where the frontend reaches them, not on every interface.
   const service = (i: number): unknown => ({
-    rpc: { grpcPort: ports.grpc[i], membershipPort: ports.membership[i], bindOnIP: bind },
+    rpc: { grpcPort: ports.grpc[i], membershipPort: ports.membership[i], bindOnIP: i > 0 && wildcard ? '127.0.0.1' : bind },
   });
   return {
     log: { stdout: true, level: logLevel },
@@ -267,6 +305,7 @@ function serverConfig(db: TemporalDatabase, address: string, dynamicConfigFile: 
       // Members find each other at this address; a wildcard bind has to name a reachable one.
       membership: { maxJoinDuration: '30s', broadcastAddress: wildcard ? '127.0.0.1' : bind },
       metrics: { prometheus: { framework: 'tally', timerType: 'histogram', listenAddress: `127.0.0.1:${ports.metrics}` } },
+      ...(tls ? { tls: frontendTlsConfig(tls.server, tls.client) } : {}),
     },
     services: { frontend: service(0), history: service(1), matching: service(2), worker: service(3) },
     clusterMetadata: {
@@ -289,8 +328,20 @@ const DYNAMIC_CONFIG = {
   'frontend.namespaceRPS.visibility': [{ value: 100 }],
 };
 
-function uiConfig(address: string, uiHost: string, uiPort: number, namespace: string): unknown {
+function uiConfig(address: string, uiHost: string, uiPort: number, namespace: string, tls: { server: TemporalServerTls; client: TemporalClientSecurity } | undefined): unknown {
+  // Over TLS the UI server verifies the frontend like any client and presents its own certificate.
+  const uiTls = tls
+    ? {
+        tls: {
+          ...(tls.client.tls?.ca ? { caFile: tls.client.tls.ca.path } : tls.server.clientCa ? { caFile: tls.server.clientCa.path } : {}),
+          ...(tls.server.uiCert && tls.server.uiKey ? { certFile: tls.server.uiCert.path, keyFile: tls.server.uiKey.path } : {}),
+          serverName: tls.client.tls?.serverName ?? 'localhost',
+          enableHostVerification: true,
+        },
+      }
+    : {};
   return {
+    ...uiTls,
     temporalGrpcAddress: address.replace(/^0\.0\.0\.0:/, '127.0.0.1:'),
     host: uiHost,
     port: uiPort,
@@ -359,21 +410,31 @@ interface Child {
  */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((file) => existsSync(file));
 
+/**
+ * Calls `onLine` once per line of a child's output stream, whatever the
+ * chunks the pipe delivers: a line split across two chunks is one line, and
+ * a last line without a newline is passed on when the stream ends.
+ */
+export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
+  const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (line.length > 0) onLine(line);
+  });
+}
+
 function startChild(binary: string, args: string[], onLine: (line: string) => void): Child {
   const child = SETPRIV
     ? spawn(SETPRIV, ['--pdeathsig', 'TERM', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let done = false;
-  const keep = (chunk: Buffer): void => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      lines.push(line);
-      if (lines.length > 40) lines.shift();
-      onLine(line);
-    }
+  const keep = (line: string): void => {
+    lines.push(line);
+    if (lines.length > 40) lines.shift();
+    onLine(line);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  if (child.stdout) forEachLine(child.stdout, keep);
+  if (child.stderr) forEachLine(child.stderr, keep);
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
       done = true;
@@ -405,6 +466,10 @@ export interface TemporalClusterOptions {
   logger: Logger;
   /** Level of the server's own log lines (passed through at warn or worse). */
   serverLogLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** TLS and API key of this command's own calls to the frontend (TEMPORAL_TLS_*, TEMPORAL_API_KEY). */
+  security?: TemporalClientSecurity;
+  /** Serve the frontend over TLS (and require client certificates when it names a client CA). */
+  serverTls?: TemporalServerTls;
 }
 
 export interface TemporalClusterHandle {
@@ -428,6 +493,16 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
   const { logger } = options;
   const db = parseTemporalDatabaseUrl(options.databaseUrl);
   const { host, port } = splitAddress(options.address);
+  const security: TemporalClientSecurity = options.security ?? { tls: undefined, apiKey: undefined };
+  const tls = options.serverTls ? { server: options.serverTls, client: security } : undefined;
+  if (options.serverTls?.clientCa && !security.tls?.cert) {
+    throw new Error('invalid TEMPORAL_TLS_CERT: the frontend requires client certificates (TEMPORAL_SERVER_TLS_CLIENT_CA), so this command needs one for its own calls');
+  }
+  if (options.serverTls && !security.tls) {
+    throw new Error('invalid TEMPORAL_TLS_CA: the frontend serves TLS (TEMPORAL_SERVER_TLS_CERT), so this command must connect with TLS too (set TEMPORAL_TLS_CA, or TEMPORAL_TLS_SERVER_NAME for a publicly trusted certificate)');
+  }
+  const ownTls: TLSConfig | undefined = temporalTls(security);
+  const ownOptions = { ...(ownTls ? { tls: ownTls } : {}), ...(security.apiKey !== undefined ? { apiKey: security.apiKey } : {}) };
   const setUp = await setUpTemporalDatabases({
     sqlTool: options.binaries.sqlTool,
     database: db,
@@ -442,11 +517,11 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
   await fs.mkdir(path.join(dir, 'ui', 'config'), { recursive: true });
   await fs.writeFile(dynamicConfigFile, JSON.stringify(DYNAMIC_CONFIG, null, 2), { mode: 0o600 });
   const level = options.serverLogLevel ?? 'warn';
-  await fs.writeFile(path.join(dir, 'config', 'production.yaml'), JSON.stringify(serverConfig(db, options.address, dynamicConfigFile, level), null, 2), {
+  await fs.writeFile(path.join(dir, 'config', 'production.yaml'), JSON.stringify(serverConfig(db, options.address, dynamicConfigFile, level, tls), null, 2), {
     mode: 0o600,
   });
   const uiHost = host === 'localhost' ? '127.0.0.1' : host;
-  await fs.writeFile(path.join(dir, 'ui', 'config', 'production.yaml'), JSON.stringify(uiConfig(options.address, uiHost, options.uiPort, options.namespace), null, 2));
+  await fs.writeFile(path.join(dir, 'ui', 'config', 'production.yaml'), JSON.stringify(uiConfig(options.address, uiHost, options.uiPort, options.namespace, tls), null, 2));
 
   // Until it answers, the server logs errors that are part of starting (services dialling
   // each other before they listen): those go to debug, the rest keep their level.
@@ -487,11 +562,11 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
       },
     );
     const serverChild = server;
-    await until(`the Temporal server at ${options.address}`, () => temporalAnswers(options.address, 1000), 120_000, () =>
+    await until(`the Temporal server at ${options.address}`, () => temporalAnswers(options.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), 1000, ownOptions), 120_000, () =>
       serverChild.done() ? `exited: ${serverChild.tail() || 'no output'}` : null,
     );
     serverReady = true;
-    const connection = await Connection.connect({ address: options.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') });
+    const connection = await Connection.connect({ ...ownOptions, address: options.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') });
     try {
       if (await ensureNamespace(connection, options.namespace)) {
         setUp.push(`registered namespace ${options.namespace} (retention ${NAMESPACE_RETENTION_DAYS} days)`);

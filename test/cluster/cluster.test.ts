@@ -6,12 +6,19 @@
  * every worker probes, every file ends in the library once, and only files in
  * flight at a fault are probed twice. A second server start on the same
  * databases sets nothing up again.
+ *
+ * The server runs as compose runs it: its frontend behind mutual TLS, with
+ * certificates from scripts/make-certs.sh. A client without a certificate is
+ * refused; the API, the workers, the command's own calls and the Web UI
+ * present theirs, and the scan runs end to end over them.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import pg from 'pg';
 import { findProjectRoot } from '../../src/temporal/go-binary';
 import { obtainTemporalBinaries } from '../../src/temporal/server';
@@ -34,6 +41,9 @@ let work: string;
 let address: string;
 let uiPort: number;
 let serverEnv: Record<string, string>;
+let certs: string;
+/** What every client of the frontend sets: the CA, its own certificate, the name to verify. */
+let clientTls: (who: 'api' | 'worker') => Record<string, string>;
 const parts: Part[] = [];
 
 /**
@@ -82,7 +92,26 @@ beforeAll(async () => {
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'cluster-')));
   address = `127.0.0.1:${await freeServerPort()}`;
   uiPort = await freePort();
-  serverEnv = { TEMPORAL_DATABASE_URL: serverUrl(temporalDb), TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(uiPort) };
+  certs = path.join(work, 'certs');
+  execFileSync('sh', [path.join(findProjectRoot(), 'scripts', 'make-certs.sh'), certs, path.join(work, 'ca')], { stdio: 'ignore' });
+  const tlsFor = (who: string): Record<string, string> => ({
+    TEMPORAL_TLS_CA: path.join(certs, 'ca.pem'),
+    TEMPORAL_TLS_CERT: path.join(certs, `${who}.pem`),
+    TEMPORAL_TLS_KEY: path.join(certs, `${who}.key`),
+    TEMPORAL_TLS_SERVER_NAME: 'localhost',
+  });
+  clientTls = tlsFor;
+  serverEnv = {
+    TEMPORAL_DATABASE_URL: serverUrl(temporalDb),
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_UI_PORT: String(uiPort),
+    TEMPORAL_SERVER_TLS_CERT: path.join(certs, 'server.pem'),
+    TEMPORAL_SERVER_TLS_KEY: path.join(certs, 'server.key'),
+    TEMPORAL_SERVER_TLS_CLIENT_CA: path.join(certs, 'ca.pem'),
+    TEMPORAL_UI_TLS_CERT: path.join(certs, 'ui.pem'),
+    TEMPORAL_UI_TLS_KEY: path.join(certs, 'ui.key'),
+    ...tlsFor('temporal-client'),
+  };
   await admin((client) => client.query(`create database ${libraryDb}`));
 }, 45 * 60_000);
 
@@ -104,10 +133,47 @@ afterAll(async () => {
   if (work) await fs.rm(work, { recursive: true, force: true });
 });
 
+/** Whether the frontend answers a health check from a client with these TLS settings. */
+async function answers(tls: TLSConfig | undefined): Promise<string> {
+  try {
+    const connection = await Connection.connect({ address, tls, connectTimeout: '10s' });
+    try {
+      await connection.withDeadline(Date.now() + 10_000, () => connection.healthService.check({}));
+      return 'answered';
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    return `refused: ${String(error instanceof Error ? error.message : error).split('\n')[0]}`;
+  }
+}
+
 describe('npm run temporal:server', () => {
   it('sets up databases, schema, namespace and ScanRoot on a first start, nothing on a second, and stops on SIGTERM', async () => {
     const first = await startServer();
     const firstOutput = first.output();
+    expect(firstOutput).toMatch(/mutual TLS/);
+    // Mutual TLS: neither a plaintext client nor a TLS client without a certificate gets an answer.
+    const ca = await fs.readFile(path.join(certs, 'ca.pem'));
+    expect(await answers(undefined)).toMatch(/^refused/);
+    expect(await answers({ serverRootCACertificate: ca, serverNameOverride: 'localhost' })).toMatch(/^refused/);
+    // A certificate its CA did not sign is refused too.
+    const stranger = path.join(work, 'stranger');
+    execFileSync('sh', [path.join(findProjectRoot(), 'scripts', 'make-certs.sh'), path.join(stranger, 'certs'), path.join(stranger, 'ca')], { stdio: 'ignore' });
+    expect(
+      await answers({
+        serverRootCACertificate: ca,
+        serverNameOverride: 'localhost',
+        clientCertPair: { crt: await fs.readFile(path.join(stranger, 'certs', 'api.pem')), key: await fs.readFile(path.join(stranger, 'certs', 'api.key')) },
+      }),
+    ).toMatch(/^refused/);
+    expect(
+      await answers({
+        serverRootCACertificate: ca,
+        serverNameOverride: 'localhost',
+        clientCertPair: { crt: await fs.readFile(path.join(certs, 'api.pem')), key: await fs.readFile(path.join(certs, 'api.key')) },
+      }),
+    ).toBe('answered');
     expect(firstOutput).toMatch(`created database ${temporalDb}`);
     expect(firstOutput).toMatch(`created database ${temporalDb}_visibility`);
     expect(firstOutput).toMatch(/schema of \S+ set up to 1\.18/);
@@ -159,6 +225,7 @@ describe('a scan on the cluster', () => {
     const files = await buildLibrary(root, FILES, clips);
     const taskQueue = `cluster-${process.pid}-${Date.now()}`;
     const appEnv = {
+      ...clientTls('worker'),
       TEMPORAL_ADDRESS: address,
       TEMPORAL_TASK_QUEUE: taskQueue,
       DATABASE_URL: serverUrl(libraryDb),
@@ -198,7 +265,7 @@ describe('a scan on the cluster', () => {
       ),
     );
     const apiPort = await freePort();
-    parts.push(await startPart('api/server', { ...appEnv, PORT: String(apiPort) }, /api listening/, 120_000));
+    parts.push(await startPart('api/server', { ...appEnv, ...clientTls('api'), PORT: String(apiPort) }, /api listening/, 120_000));
     await library.connect();
     try {
       const base = `http://127.0.0.1:${apiPort}`;
