@@ -5,6 +5,8 @@
 # `.ci/run` lays out exactly what the build stage copies in a clean folder and
 # runs its install and build steps there (scripts/check-image-context.js), so a
 # file the build needs and the image lacks fails CI, Docker engine or not.
+# scripts/compose-check.sh builds both targets on a Docker engine and runs the
+# compose stack through scans and faults (docs/operations.md).
 
 # The Go programs, built from the Go module proxy as `npm run temporal:server`
 # builds them (src/temporal/server.ts): static (CGO off), the server without
@@ -21,20 +23,32 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-# `npm ci` runs the package's `prepare` script, which builds: the sources come first.
+# `npm ci` runs the package's `prepare` script, which is the build (once): the sources come first.
 COPY src ./src
 # npm 10 runs every install script: SKIP_FFMPEG keeps node-av's from downloading an ffmpeg binary
 # (npm 11 runs none of it, by package.json's allowScripts; the prebuilt library comes from the registry).
 # The benchmark (bench/) is a development tool built on the test media helpers;
 # the image does not carry it, and the build compiles what is there.
-RUN SKIP_FFMPEG=true npm ci && npm run build && npm prune --omit=dev
+# Then only this platform's binaries stay: ffprobe-static ships ffprobe for
+# six platforms and the Temporal SDK's core bridge for five.
+RUN SKIP_FFMPEG=true npm ci && npm prune --omit=dev \
+ && find node_modules/ffprobe-static/bin -mindepth 2 -maxdepth 2 -type d ! -path "*/bin/linux/$(node -p process.arch)" -exec rm -rf {} + \
+ && find node_modules/@temporalio/core-bridge/releases -mindepth 1 -maxdepth 1 -type d ! -name "$(uname -m)-unknown-linux-gnu" -exec rm -rf {} + \
+ && test -n "$(ls node_modules/ffprobe-static/bin/linux)" && test -n "$(ls node_modules/@temporalio/core-bridge/releases)"
 
 FROM node:20-bookworm-slim AS app
 WORKDIR /app
 ENV NODE_ENV=production
+# openssl: the compose stack's one-shot `certs` service makes Temporal's certificates with it.
+RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+COPY scripts/make-certs.sh ./scripts/make-certs.sh
+# DATA_DIR (./data: the pictures, or a SQLite library) and the certificates'
+# mount point belong to the user the image runs as; a named volume mounted
+# there starts with this ownership.
+RUN mkdir -p /app/data/thumbnails /app/certs /app/certs-ca && chown -R node:node /app/data /app/certs /app/certs-ca
 USER node
 CMD ["node", "dist/src/worker-main.js"]
 

@@ -12,7 +12,8 @@
  *
  * RUN steps that install system packages (apt-get) are skipped: the machine
  * running the check provides those (python3, make, g++). --node-modules-from
- * replaces `npm ci` with a hard-linked copy of DIR (for tests; CI runs npm ci);
+ * replaces `npm ci` with a hard-linked copy of DIR followed by `npm run prepare`,
+ * as `npm ci` runs it (for tests; CI runs npm ci);
  * npm only unlinks and renames in it, and its hidden lockfile is not shared.
  * Exit status 0 when the image would build, 1 with the failing step otherwise.
  */
@@ -215,7 +216,8 @@ function main() {
         if (options.nodeModulesFrom && /\bnpm ci\b/.test(command)) {
           // Hard links share file contents with DIR: npm rewrites its hidden lockfile in
           // place, so that one file is dropped from the copy rather than shared.
-          shell = command.replace(/\bnpm ci\b/, `cp -al '${options.nodeModulesFrom}' node_modules && rm -f node_modules/.package-lock.json`);
+          // `npm ci` runs the package's `prepare` script (the build) after installing: so does the copy.
+          shell = command.replace(/\bnpm ci\b/, `cp -al '${options.nodeModulesFrom}' node_modules && rm -f node_modules/.package-lock.json && npm run prepare`);
         }
         process.stdout.write(`  RUN ${shell}\n`);
         const result = spawnSync('sh', ['-c', shell], { cwd: inImage(folder, workdir, '.'), env, stdio: 'inherit' });
