@@ -8,17 +8,21 @@
 #   recover) and the Temporal container restarted mid-scan, each scan
 #   completing with every file in the library once, status reads answering
 #   within seconds while Temporal is away; `down` and `up` again keeping the
-#   library and the scans' histories; `--scale worker=4`. Prints each step's
-#   time; exits non-zero at the first failed check.
+#   library and the scans' histories; the three databases dumped, every volume
+#   removed, the dumps restored and served; `--scale worker=4`, each worker
+#   probing. Prints each step's time; exits non-zero at the first failed check.
 #
 #   scripts/compose-check.sh                 # everything, then `down -v`
 #   KEEP=1 scripts/compose-check.sh          # leave the stack running
 #   SKIP_BUILD=1 scripts/compose-check.sh    # use the images already built
+#   FRESH=1 scripts/compose-check.sh         # build without the build cache (cold times)
 #
 # Settings: FILES (3000 videos made with the test media helper; needs the
 # checkout's node_modules and ffmpeg from it) or MEDIA_DIR (a folder of
 # your own, FILES then ignored: its video count is taken from the first scan),
-# PROJECT (compose project name, compose-check), DOCKER (docker command).
+# PROJECT (compose project name, compose-check), DOCKER (docker command;
+# e.g. DOCKER=/usr/bin/docker where the docker first on PATH wants buildx for
+# BuildKit builds).
 # Needs: docker with compose v2, curl, jq, node.
 set -euo pipefail
 
@@ -137,10 +141,10 @@ done_step "${EXPECTED:-?} files"
 # ---------------------------------------------------------------- build
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   step "build app image"
-  DOCKER_BUILDKIT=1 $DOCKER build --target app -t video-scanner:local . > "$WORK/build-app.log" 2>&1 || { tail -40 "$WORK/build-app.log"; fail "app image build"; }
+  DOCKER_BUILDKIT=1 $DOCKER build ${FRESH:+--no-cache} --target app -t video-scanner:local . > "$WORK/build-app.log" 2>&1 || { tail -40 "$WORK/build-app.log"; fail "app image build"; }
   done_step "$($DOCKER image inspect -f '{{.Size}}' video-scanner:local | awk '{ printf "%.0f MB", $1 / 1e6 }')"
   step "build temporal image"
-  DOCKER_BUILDKIT=1 $DOCKER build --target temporal -t video-scanner-temporal:local . > "$WORK/build-temporal.log" 2>&1 || { tail -40 "$WORK/build-temporal.log"; fail "temporal image build"; }
+  DOCKER_BUILDKIT=1 $DOCKER build ${FRESH:+--no-cache} --target temporal -t video-scanner-temporal:local . > "$WORK/build-temporal.log" 2>&1 || { tail -40 "$WORK/build-temporal.log"; fail "temporal image build"; }
   done_step "$($DOCKER image inspect -f '{{.Size}}' video-scanner-temporal:local | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 fi
 
@@ -219,17 +223,19 @@ wait_probed "$id" $(( EXPECTED / 10 ))
 echo "job $id at $(job "$id" | jq -r '"\(.counts.probed) probed, phase \(.phase)"'): docker compose restart temporal"
 compose restart temporal >/dev/null 2>&1 &
 restarting=$!
-# Status reads while Temporal is away: each answers (200 or a clear 503), none hangs.
+# Status reads until Temporal is healthy again: each answers (200 or a clear 503), none hangs.
 slowest=0
 codes=""
-while kill -0 "$restarting" 2>/dev/null; do
+temporal_healthy() { [ "$(compose ps --format '{{.Health}}' temporal)" = healthy ]; }
+sleep 1
+while kill -0 "$restarting" 2>/dev/null || ! temporal_healthy; do
   out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 30 -H "authorization: Bearer $API_TOKEN" "$API/api/v1/jobs/$id")
   codes="$codes${codes:+ }${out%% *}"
   slowest=$(awk -v a="$slowest" -v b="${out##* }" 'BEGIN { print (b > a ? b : a) }')
   sleep 0.5
 done
 wait "$restarting"
-echo "status reads during the restart: codes$(tr ' ' '\n' <<<"$codes" | sort | uniq -c | awk '{ printf " %sx%s", $1, $2 }'), slowest ${slowest} s"
+echo "status reads until Temporal was healthy again: codes$(tr ' ' '\n' <<<"$codes" | sort | uniq -c | awk '{ printf " %sx%s", $1, $2 }'), slowest ${slowest} s"
 awk -v s="$slowest" 'BEGIN { exit !(s < 10) }' || fail "a status read took ${slowest} s while Temporal restarted"
 wait_healthy 600
 follow "$id"
@@ -281,11 +287,16 @@ wait_healthy 600
 id=$(start_scan true)
 follow "$id"
 check_library
-busy=0
-for c in $(compose ps -q worker); do
-  if $DOCKER logs "$c" 2>&1 | grep -q '"scanId":"'"$id"'\|'"$id"; then busy=$((busy + 1)); fi
+# What each worker probed (its own counter, since its start): the scan spread over all four.
+per_worker=""
+for i in 1 2 3 4; do
+  n=$(compose exec -T --index "$i" worker node -e "
+    fetch('http://127.0.0.1:9464/metrics').then((r) => r.text()).then((t) => console.log(t.split('\n')
+      .filter((l) => l.startsWith('scanner_files_probed_total{')).reduce((s, l) => s + Number(l.split(' ').pop()), 0)))")
+  per_worker="$per_worker${per_worker:+ / }$n"
+  [ "$n" -gt 0 ] || fail "worker $i probed nothing (probed per worker: $per_worker)"
 done
-done_step "4 workers; $busy of them logged this scan"
+done_step "probed per worker $per_worker"
 
 TOTAL=$(( $(date +%s) - START ))
 printf '\n== summary (%s s in all)\n' "$TOTAL"
