@@ -1,5 +1,5 @@
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { Client, Connection, type ConnectionOptions, isGrpcServiceError, makeGrpcRetryInterceptor, type TLSConfig } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor, type TLSConfig } from '@temporalio/client';
 import type { Config, TemporalClientSecurity } from '../config';
 import { DomainError } from '../errors';
 
@@ -54,13 +54,16 @@ export function deadlineInterceptor(ms: number): Interceptor {
 }
 
 /**
- * The API's retries of an unreachable frontend: a few quick ones (a dropped
- * connection re-dialled), then the error, which the API answers with 503.
+ * The API's retries: an unreachable frontend a few quick times (a dropped
+ * connection re-dialled), then the error, which the API answers with 503;
+ * rate limiting (RESOURCE_EXHAUSTED) as the SDK retries it, within the call's
+ * deadline.
  */
+const sdkRetries = defaultGrpcRetryOptions();
+const RESOURCE_EXHAUSTED = 8;
 const apiRetryInterceptor = makeGrpcRetryInterceptor({
-  delayFunction: (attempt) => Math.min(1000, 100 * 2 ** attempt),
-  retryableDecider: (attempt, status) =>
-    attempt < 4 && [1, 2, 8, 10, 14].includes(status.code) /* CANCELLED, UNKNOWN, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE */,
+  delayFunction: (attempt, status) => (status.code === RESOURCE_EXHAUSTED ? sdkRetries.delayFunction(attempt, status) : Math.min(1000, 100 * 2 ** attempt)),
+  retryableDecider: (attempt, status) => (status.code === RESOURCE_EXHAUSTED || attempt < 4) && sdkRetries.retryableDecider(attempt, status),
 });
 
 /** Opens a connection to the Temporal frontend of the configuration and a client on it. */
