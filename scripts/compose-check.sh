@@ -205,7 +205,8 @@ done_step "video $vid: $(stat -c %s "$WORK/thumb.jpg") bytes of JPEG"
 step "SIGKILL a worker's process from the host mid-scan"
 id=$(start_scan true)
 wait_probed "$id" $(( EXPECTED / 10 ))
-victim=$(compose ps -q worker | head -1)
+# sed, not head: head would close the pipe early, and pipefail would count it a failure.
+victim=$(compose ps -q worker | sed -n 1p)
 pid=$($DOCKER inspect -f '{{.State.Pid}}' "$victim")
 restarts_before=$($DOCKER inspect -f '{{.RestartCount}}' "$victim")
 echo "job $id at $(job "$id" | jq -r '"\(.counts.probed) probed, phase \(.phase)"'): kill -KILL $pid (container ${victim:0:12})"
@@ -271,7 +272,8 @@ for db in library temporal temporal_visibility; do
 done
 compose up -d --no-build 2>&1 | tail -1
 wait_healthy 900
-compose logs temporal 2>&1 | grep -q 'nothing to set up' || fail "the temporal service set its databases up again after the restore"
+temporal_log=$(compose logs temporal 2>&1)
+grep -q 'nothing to set up' <<<"$temporal_log" || fail "the temporal service set its databases up again after the restore"
 after=$(api "$API/api/v1/jobs/$FIRST_JOB" | jq -r .status)
 [ "$after" = completed ] || fail "the first scan's history reads '$after' after the restore"
 rows=$(psql_q "select count(*) from videos where status = 'present'")
