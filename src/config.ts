@@ -78,6 +78,15 @@ const envSchema = z.object({
     // Zero would prune a scan's records as it ends, leaving nothing for its retry.
     .refine((value) => (parseDuration(value) ?? 0) > 0, { message: 'expected a duration such as 30d, 12h or 90m' }),
   SCAN_EXCLUDE: globList.optional(),
+  FS_CALL_TIMEOUT: z
+    .string()
+    .default('30s')
+    .refine((value) => parseDuration(value) !== undefined, { message: 'expected a duration such as 30s, 1500ms or 2m' }),
+  // A file name, not a path: it is looked for in the root itself.
+  SCAN_ROOT_MARKER: z
+    .string()
+    .refine((value) => !value.includes('/') && !value.includes('\0') && value !== '.' && value !== '..', { message: 'expected a file name such as .media-online' })
+    .optional(),
   SCAN_SETTLE_SECONDS: z.coerce.number().min(0).max(86_400).default(0),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
   MAX_STREAMS_PER_CLIENT: positiveInt.max(100_000).default(20),
@@ -209,6 +218,10 @@ export interface Config {
   scanExclude: string[];
   /** A file modified less than this many seconds before discovery is left for the next scan (SCAN_SETTLE_SECONDS). */
   scanSettleSeconds: number;
+  /** FS_CALL_TIMEOUT: the deadline of one filesystem call on a media path; past it the file or folder is `fs_timeout`. */
+  fsCallTimeoutMs: number;
+  /** SCAN_ROOT_MARKER: a file name that must exist in a scan root for it to count as online; unset: no such check. */
+  scanRootMarker: string | undefined;
   /** Running scans beyond which new starts are refused with 429. */
   maxConcurrentScans: number;
   /** Event streams one client (remote address) may hold open; past it 429 TOO_MANY_STREAMS. */
@@ -305,6 +318,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanRecordRetentionMs: parseDuration(e.SCAN_RECORD_RETENTION) as number,
     scanExclude: e.SCAN_EXCLUDE ?? [...DEFAULT_SCAN_EXCLUDE],
     scanSettleSeconds: e.SCAN_SETTLE_SECONDS,
+    fsCallTimeoutMs: parseDuration(e.FS_CALL_TIMEOUT) as number,
+    scanRootMarker: e.SCAN_ROOT_MARKER,
     maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
     maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     batchSize: e.SCAN_BATCH_SIZE,

@@ -2,6 +2,8 @@
  * `npm run worker`: one worker process. Any number may run, on any machine
  * that reaches the Temporal frontend, the library database and the media.
  */
+// First: sizes libuv's thread pool before anything starts it.
+import './filesystem/thread-pool';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
 import { errorLine } from './errors';

@@ -49,6 +49,8 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       thumbnailer: thumbnailerFor(options.prober, { dir: config.thumbnailDir, width: config.thumbnailWidth }),
       thumbnailConcurrency: config.thumbnailConcurrency,
       ...(options.client ? { admission: new ScanAdmission(options.client, config.maxConcurrentScans, taskQueue) } : {}),
+      fsCallTimeoutMs: config.fsCallTimeoutMs,
+      scanRootMarker: config.scanRootMarker,
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
     // capping the throttle at one second is what lets a cancel land within about a second.

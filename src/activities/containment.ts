@@ -6,10 +6,11 @@
  * anyone who can reach Temporal can start a workflow with any input: the API's
  * own validation of a root is a convenience, not the fence.
  */
-import { promises as fs, lstatSync, realpathSync, type Stats } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { ApplicationFailure } from '@temporalio/activity';
 import { ErrorType } from '../scan/types';
+import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 
 /**
  * True when `real` is `realRoot` or lies below it. Both must be real paths
@@ -36,20 +37,41 @@ async function invalidRoot(message: string): Promise<ApplicationFailure> {
  * directory, as for the API) and returns its real path, which every later
  * containment check compares against. Throws a non-retryable
  * `InvalidScanRoot` failure when the root is not an absolute path to a
- * directory inside an allowed root.
+ * directory inside an allowed root. The root is a media path: its calls go
+ * through `calls` (bounded by FS_CALL_TIMEOUT); a root that does not answer
+ * is offline (`root_offline`, non-retryable: the scan fails and marks nothing).
  */
-export async function checkScanRoot(root: string, allowedRoots: readonly string[] | undefined): Promise<string> {
+export async function checkScanRoot(root: string, allowedRoots: readonly string[] | undefined, calls: Pick<MediaFs, 'realpath' | 'lstat'>): Promise<string> {
   if (!path.isAbsolute(root) || root.includes('\0')) throw await invalidRoot(`scan root must be an absolute path: ${JSON.stringify(root)}`);
-  const realRoot = await fs.realpath(root).catch(() => null);
-  const stat = realRoot === null ? null : await fs.stat(realRoot).catch(() => null);
+  let realRoot: string | null = null;
+  let stat: Stats | null = null;
+  try {
+    realRoot = await calls.realpath(root);
+    // lstat of the real path: the real path of a directory is never a link.
+    stat = await calls.lstat(realRoot);
+  } catch (error) {
+    const reason = mediaErrorReason(error);
+    if (reason === ErrorType.FsTimeout || reason === ErrorType.IoError) throw await rootOffline(`${root} did not answer: ${(error as Error).message}`);
+  }
   if (realRoot === null || stat === null || !stat.isDirectory()) throw await invalidRoot(`scan root is not a readable directory: ${root}`);
   if (allowedRoots !== undefined) {
+    // The allowed roots are the worker's own configuration, not a share's content: plain calls.
     const realAllowed = await Promise.all(allowedRoots.map((allowed) => fs.realpath(allowed).catch(() => path.resolve(allowed))));
     if (!realAllowed.some((allowed) => isInside(allowed, realRoot))) {
       throw await invalidRoot(`scan root is outside this worker's SCAN_ROOTS: ${root}`);
     }
   }
   return realRoot;
+}
+
+/**
+ * The failure of a scan whose root is offline: its message starts with
+ * `root_offline`, which the job's `error` shows. Non-retryable: the scan
+ * ends `failed` at once, before anything is marked missing.
+ */
+export async function rootOffline(detail: string): Promise<ApplicationFailure> {
+  const { ApplicationFailure } = await import('@temporalio/activity');
+  return ApplicationFailure.nonRetryable(`${ErrorType.RootOffline}: ${detail}; nothing was marked missing`, ErrorType.RootOffline);
 }
 
 /** A path resolved inside the root: its real path and what is there now (not following links). */
@@ -65,34 +87,18 @@ export interface NotContained {
   reason: string;
 }
 
-/** The two file system calls resolveInside makes. */
-export interface PathCalls {
-  realpath(file: string): Promise<string>;
-  lstat(file: string): Promise<Stats>;
-}
-
-const asyncCalls: PathCalls = { realpath: (file) => fs.realpath(file), lstat: (file) => fs.lstat(file) };
-
-/**
- * The same calls made synchronously, for a probe host: they take microseconds
- * on metadata the kernel has cached, where each asynchronous call is a round
- * trip through libuv's thread pool that costs the host more than the call.
- * A call stuck on a dead mount stalls the host until the worker kills it
- * past the probe's time limit, as a stuck probe would.
- */
-export const syncPathCalls: PathCalls = {
-  realpath: async (file) => realpathSync.native(file),
-  lstat: async (file) => lstatSync(file),
-};
+/** The two file system calls resolveInside makes: media-fs.ts's, bounded by FS_CALL_TIMEOUT. */
+export type PathCalls = Pick<MediaFs, 'realpath' | 'lstat'>;
 
 /**
  * Resolves a path found under a scan's root to its real path, and says
  * whether that may be touched: only when it lies inside `realRoot`. A link
  * that dangles or loops is `broken_link`, one that leads out of the root
- * `outside_scan_root`; a path gone since is `file_vanished`. Errors of the
- * machine (EIO, EMFILE) are thrown, so that the activity is retried.
+ * `outside_scan_root`; a path gone since is `file_vanished`; a call past its
+ * deadline `fs_timeout`, a read error of the share (EIO, ESTALE) `io_error`.
+ * Shortages of the machine (EMFILE) are thrown, so that the activity is retried.
  */
-export async function resolveInside(realRoot: string, file: string, calls: PathCalls = asyncCalls): Promise<Contained | NotContained> {
+export async function resolveInside(realRoot: string, file: string, calls: PathCalls): Promise<Contained | NotContained> {
   if (!path.isAbsolute(file) || file.includes('\0')) return { ok: false, reason: ErrorType.OutsideScanRoot };
   let real: string;
   try {
@@ -100,12 +106,13 @@ export async function resolveInside(realRoot: string, file: string, calls: PathC
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') return { ok: false, reason: ErrorType.BrokenLink };
-    if (code === 'EACCES' || code === 'EPERM') return { ok: false, reason: ErrorType.PermissionDenied };
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') {
       // A link whose target is gone is a broken link; a path that is gone itself has vanished.
       const own = await calls.lstat(file).catch(() => null);
       return { ok: false, reason: own?.isSymbolicLink() ? ErrorType.BrokenLink : ErrorType.FileVanished };
     }
+    const reason = mediaErrorReason(error);
+    if (reason !== null) return { ok: false, reason };
     throw error;
   }
   if (!isInside(realRoot, real)) return { ok: false, reason: ErrorType.OutsideScanRoot };
@@ -116,8 +123,9 @@ export async function resolveInside(realRoot: string, file: string, calls: PathC
     stat = await calls.lstat(real);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') return { ok: false, reason: ErrorType.PermissionDenied };
     if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, reason: ErrorType.FileVanished };
+    const reason = mediaErrorReason(error);
+    if (reason !== null) return { ok: false, reason };
     throw error;
   }
   return { ok: true, real, stat };

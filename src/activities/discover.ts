@@ -1,47 +1,16 @@
-import { lstatSync, promises as fs, type Dirent, type Stats } from 'node:fs';
+import { type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
+import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { ErrorType } from '../scan/types';
 import { isInside, resolveInside } from './containment';
 
-/** Files stat-ed per round while walking a folder (at once, through the thread pool), with the signal checked between rounds. */
+/**
+ * Files stat-ed per round while walking a folder (at once, through the
+ * thread pool, as many in flight as the media calls allow), with the signal
+ * checked between rounds.
+ */
 const STAT_PARALLELISM = 64;
-
-/**
- * A synchronous lstat slower than this (ms) sends the rest of the walk to the
- * thread pool. On a local disk an lstat of a just-listed folder's file takes a
- * few microseconds, and through the thread pool it cost 20 µs of CPU and a
- * round trip each (measured: 5,000 files in 15-35 ms synchronously, 80-170 ms
- * through promises): most of an unchanged library's rescan. A network share
- * answers in a round trip of its own, and must not stall the event loop.
- */
-const SLOW_SYNC_STAT_MS = 2;
-
-/** Slow synchronous lstats before the walk turns to the thread pool: one alone may be the process being descheduled. */
-const SLOW_SYNC_STATS = 3;
-
-/**
- * lstat of a round of a folder's files: synchronously while that stays
- * fast, all at once through the thread pool once a few were slow. A file
- * that cannot be stat-ed (gone since the listing) is null.
- */
-function createFolderStatter(): (files: readonly string[]) => Promise<(Stats | null)[]> {
-  let slow = 0;
-  return async (files) => {
-    const stats: (Stats | null)[] = [];
-    while (slow < SLOW_SYNC_STATS && stats.length < files.length) {
-      const started = performance.now();
-      try {
-        stats.push(lstatSync(files[stats.length] as string));
-      } catch {
-        stats.push(null);
-      }
-      if (performance.now() - started > SLOW_SYNC_STAT_MS) slow += 1;
-    }
-    const rest = await Promise.all(files.slice(stats.length).map(async (file) => fs.lstat(file).catch(() => null)));
-    return [...stats, ...rest];
-  };
-}
 
 /** A file the walk found: a regular file to probe, or one named like a video that cannot be (with the reason). */
 export interface WalkedFile {
@@ -50,6 +19,8 @@ export interface WalkedFile {
   mtimeMs: number;
   /** Set when the file cannot be probed: recorded as failed with this reason. */
   error?: string;
+  /** A folder whose files the walk could not see (its listing failed): none of them may be marked missing. */
+  folder?: boolean;
 }
 
 /** Options of walkVideoFiles. */
@@ -67,6 +38,16 @@ export interface WalkOptions {
    */
   signal?: AbortSignal;
   onSkip?: (dir: string, error: NodeJS.ErrnoException) => void;
+  /**
+   * A folder below the start that holds nothing at all: what an unmounted
+   * mount point looks like (see settleVanished). Told, not fatal.
+   */
+  onEmptyFolder?: (dir: string) => void;
+  /**
+   * The calls on the tree (media-fs.ts): each bounded by FS_CALL_TIMEOUT, a
+   * limited number in flight. By default FS_CALL_TIMEOUT's default and the signal.
+   */
+  fs?: MediaFs;
   /**
    * Says whether an entry is left out (see createExcludeMatcher): an excluded
    * folder is never listed or entered, an excluded file never stat-ed.
@@ -116,12 +97,16 @@ interface PendingDir {
  * out. Names that are not valid UTF-8, FIFOs and devices, and links that
  * dangle or lead out of the root are yielded with the reason they cannot be
  * probed, so that the scan records them instead of losing them. A folder
- * that cannot be listed for want of permission is yielded with the reason too
- * (its own path, so a retry can walk it once it is readable); one that
- * vanished mid-walk is passed over through `onSkip`. Neither is fatal.
+ * that cannot be listed (no permission: `unreadable_folder`; a read error:
+ * `io_error`; no answer within FS_CALL_TIMEOUT: `fs_timeout`) is yielded with
+ * the reason too, as a folder (its own path, so a retry can walk it once it
+ * answers); one that vanished mid-walk is passed over through `onSkip`. A
+ * file whose stat fails so gets the same reasons. None is fatal: the walk
+ * goes on around it, and no call on the tree runs on the event loop.
  */
 export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<WalkedFile> {
   const { signal } = options;
+  const fs = options.fs ?? createMediaFs({ timeoutMs: DEFAULT_FS_CALL_TIMEOUT_MS, signal });
   const realRoot = await fs.realpath(options.root);
   const from = options.from ?? options.root;
   let start = realRoot;
@@ -129,7 +114,10 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     try {
       start = await fs.realpath(from);
     } catch (error) {
-      options.onSkip?.(from, error as NodeJS.ErrnoException);
+      signal?.throwIfAborted();
+      const reason = mediaErrorReason(error);
+      if (reason !== null) yield { path: from, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
+      else options.onSkip?.(from, error as NodeJS.ErrnoException);
       return;
     }
     if (!isInside(realRoot, start)) {
@@ -142,7 +130,6 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
   // Depth-first with an explicit stack of sorted directories, so the order is
   // deterministic and deep trees cannot overflow the call stack.
   const stack: PendingDir[] = [{ dir: from, real: start, relative: path.relative(options.root, from) }];
-  const statFolder = createFolderStatter();
   while (stack.length > 0) {
     signal?.throwIfAborted();
     const { dir, real: foundAt, relative: relativeDir } = stack.pop() as PendingDir;
@@ -152,7 +139,10 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     try {
       realDir = foundAt === start && dir === from ? start : await fs.realpath(dir);
     } catch (error) {
-      options.onSkip?.(dir, error as NodeJS.ErrnoException);
+      signal?.throwIfAborted();
+      const reason = mediaErrorReason(error);
+      if (reason !== null) yield { path: dir, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
+      else options.onSkip?.(dir, error as NodeJS.ErrnoException);
       continue;
     }
     if (!isInside(realRoot, realDir)) {
@@ -167,14 +157,16 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     let raw: Dirent<Buffer>[];
     try {
       // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
-      raw = await fs.readdir(realDir, { encoding: 'buffer', withFileTypes: true });
+      raw = await fs.readdir(realDir);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EPERM') yield { path: dir, size: 0, mtimeMs: 0, error: ErrorType.UnreadableFolder };
+      signal?.throwIfAborted();
+      const reason = mediaErrorReason(error);
+      if (reason !== null) yield { path: dir, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
       else options.onSkip?.(dir, error as NodeJS.ErrnoException);
       continue;
     }
     signal?.throwIfAborted();
+    if (raw.length === 0 && relativeDir !== '') options.onEmptyFolder?.(dir);
     raw.sort((a, b) => Buffer.compare(a.name, b.name));
     const subdirs: PendingDir[] = [];
     // A candidate's name in the scan, and the real path to stat (never through a link out).
@@ -198,10 +190,10 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
       if (entry.isSymbolicLink()) {
         // Links cost a realpath each: a tree of links checks the signal between them.
         signal?.throwIfAborted();
-        const resolved = await resolveInside(realRoot, real);
+        const resolved = await resolveInside(realRoot, real, fs);
         if (!resolved.ok) {
           if (isVideoName(name) && resolved.reason !== ErrorType.FileVanished) {
-            problems.push({ path: full, size: 0, mtimeMs: 0, error: resolved.reason === ErrorType.OutsideScanRoot ? ErrorType.OutsideScanRoot : ErrorType.BrokenLink });
+            problems.push({ path: full, size: 0, mtimeMs: 0, error: LINK_REASONS.has(resolved.reason) ? resolved.reason : ErrorType.BrokenLink });
           }
           continue;
         }
@@ -230,20 +222,26 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
       candidates.push({ path: full, real });
     }
     for (const problem of problems) yield problem;
-    // Stat a folder's files a round at a time (see createFolderStatter), the
-    // signal checked between rounds. lstat of the real path: a file swapped
-    // for a link since the listing is not followed.
+    // Stat a folder's files a round at a time, the signal checked between
+    // rounds. lstat of the real path: a file swapped for a link since the
+    // listing is not followed. A stat that fails other than by the file's
+    // vanishing is the file's reason (fs_timeout, io_error, permission_denied).
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
       signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const stats = await statFolder(slice.map((file) => file.real));
+      const stats = await Promise.all(slice.map(async (file): Promise<Stats | string | null> => fs.lstat(file.real).catch((error: unknown) => mediaErrorReason(error))));
+      signal?.throwIfAborted();
       for (let j = 0; j < slice.length; j += 1) {
         const stat = stats[j];
         const file = slice[j] as { path: string; real: string };
         if (stat === null || stat === undefined) continue;
+        if (typeof stat === 'string') {
+          yield { path: file.path, size: 0, mtimeMs: 0, error: stat };
+          continue;
+        }
         if (stat.isSymbolicLink()) {
           // Swapped for a link since the listing: judged like any link, never stat-ed through.
-          const resolved = await resolveInside(realRoot, file.real);
+          const resolved = await resolveInside(realRoot, file.real, fs);
           if (!resolved.ok) {
             if (resolved.reason !== ErrorType.FileVanished) yield { path: file.path, size: 0, mtimeMs: 0, error: resolved.reason };
             continue;
@@ -258,4 +256,12 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     // Push in reverse so the smallest name is walked first.
     for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as PendingDir);
   }
+}
+
+/** Reasons of a link that cannot be followed, kept as they are; any other is a broken link. */
+const LINK_REASONS = new Set<string>([ErrorType.OutsideScanRoot, ErrorType.FsTimeout, ErrorType.IoError]);
+
+/** A folder that refused its listing for want of permission is `unreadable_folder`; other reasons stand. */
+function folderReason(reason: string): string {
+  return reason === ErrorType.PermissionDenied ? ErrorType.UnreadableFolder : reason;
 }

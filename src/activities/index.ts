@@ -26,9 +26,9 @@ import {
 } from '../scan/types';
 import { isInterruption } from '../scan/interruption';
 import { ThumbnailError, type ThumbnailResult, type Thumbnailer } from '../thumbnails/thumbnailer';
-import { checkScanRoot, resolveInside } from './containment';
+import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
+import { checkScanRoot, resolveInside, rootOffline } from './containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
-import { fingerprintFile } from './fingerprint';
 import { createProbeRecorder } from './probe-recorder';
 import { scanMetrics } from '../metrics';
 
@@ -51,6 +51,10 @@ export interface ActivityDependencies {
    * scheduled runs; without it a scheduled run is admitted at once.
    */
   admission?: { reserve(guardId: string): Promise<() => void> };
+  /** FS_CALL_TIMEOUT: the deadline of every filesystem call on a media path (media-fs.ts); 30 s when absent. */
+  fsCallTimeoutMs?: number;
+  /** SCAN_ROOT_MARKER: a file name that must exist in a root for it to count as online; unset: no such check. */
+  scanRootMarker?: string;
 }
 
 /** How often a scheduled run that waits for a slot asks again. */
@@ -77,9 +81,63 @@ function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => voi
   return () => clearInterval(timer);
 }
 
+/**
+ * Waits for a batch's files, or for its cancel, whichever comes first: a
+ * file stuck in a call that will not return (a share that stopped
+ * answering) must not hold a cancel, which lands within 2 s. What is still
+ * in flight is stopped by the same signal and recorded by no one.
+ */
+async function settledOrCancelled<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw new CancelledFailure('batch cancelled');
+  let onAbort: () => void = () => undefined;
+  const cancelled = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new CancelledFailure('batch cancelled'));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, cancelled]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Builds the activities around their dependencies. */
-export function createActivities({ library, prober, scanRoots, thumbnailer, thumbnailConcurrency = 1, admission }: ActivityDependencies) {
+export function createActivities({
+  library,
+  prober,
+  scanRoots,
+  thumbnailer,
+  thumbnailConcurrency = 1,
+  fsCallTimeoutMs = DEFAULT_FS_CALL_TIMEOUT_MS,
+  scanRootMarker,
+  admission,
+}: ActivityDependencies) {
   const thumbnailSlots = pLimit(thumbnailConcurrency);
+  /**
+   * An activity's calls on media paths: each bounded by FS_CALL_TIMEOUT, a
+   * few in flight at once (so a hung share holds a few pool threads, not
+   * all), and all of them dropped at once on cancel.
+   */
+  const mediaCalls = (signal: AbortSignal): MediaFs => createMediaFs({ timeoutMs: fsCallTimeoutMs, signal });
+
+  /**
+   * With SCAN_ROOT_MARKER set, a root without that file is offline (a share
+   * not mounted shows the empty folder under it): the scan fails
+   * `root_offline` before anything is marked missing.
+   */
+  const checkRootOnline = async (realRoot: string, media: MediaFs): Promise<void> => {
+    if (scanRootMarker === undefined) return;
+    const marker = path.join(realRoot, scanRootMarker);
+    try {
+      await media.lstat(marker);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || mediaErrorReason(error) !== null) {
+        throw await rootOffline(`${realRoot} has no ${scanRootMarker} file (SCAN_ROOT_MARKER), or it did not answer`);
+      }
+      throw error;
+    }
+  };
 
   /**
    * Walks the root (or, for a retry, takes the files the earlier scan failed
@@ -106,6 +164,8 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     let found = 0;
     /** Folders whose files the walk could not see (unreadable, vanished, led out): nothing under them is missing. */
     const unseen: string[] = [];
+    /** Folders below the root that hold nothing at all: unmounted mount points, as far as the walk can tell. */
+    const emptyFolders: string[] = [];
     const settleMs = (input.settleSeconds ?? 0) * 1000;
     const isExcluded = createExcludeMatcher(input.exclude ?? DEFAULT_SCAN_EXCLUDE);
     // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
@@ -119,7 +179,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
         const position = discovered;
         discovered += 1;
         if (file.error !== undefined) {
-          if (file.error === ErrorType.UnreadableFolder) unseen.push(file.path);
+          if (file.folder === true || file.error === ErrorType.UnreadableFolder) unseen.push(file.path);
           failed += 1;
           return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: file.error };
         }
@@ -144,8 +204,10 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     };
 
     const signal = ctx.cancellationSignal;
+    const media = mediaCalls(signal);
     try {
-      const realRoot = await checkScanRoot(input.root, scanRoots);
+      const realRoot = await checkScanRoot(input.root, scanRoots, media);
+      await checkRootOnline(realRoot, media);
       await library.createScan({
         scanId: input.scanId,
         root: input.root,
@@ -165,13 +227,15 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
           recursive: input.recursive,
           extensions: new Set(input.extensions.length > 0 ? input.extensions : VIDEO_EXTENSIONS),
           signal,
+          fs: media,
           isExcluded,
+          onEmptyFolder: (dir) => emptyFolders.push(dir),
           onSkip: (dir, error) => {
             unseen.push(dir);
             ctx.log.warn('folder passed over during the walk', { dir, code: error.code });
           },
         });
-      const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, realRoot, walk, signal);
+      const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, realRoot, walk, signal, media);
       for await (const file of files) {
         if (signal.aborted) throw new CancelledFailure('discovery cancelled');
         pending.push(file);
@@ -180,14 +244,14 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       await flush();
       if (input.retryOf === null) {
         // A retry sees only some files: only a full walk knows what is gone.
-        const settled = await settleVanished({ input, realRoot, found, unseen, isExcluded, nextPosition: discovered, signal });
+        const settled = await settleVanished({ input, realRoot, found, unseen, emptyFolders, isExcluded, nextPosition: discovered, signal, media });
         moved = settled.moved;
         missing = settled.missing;
         toProbe -= settled.moved;
-        if (settled.warning !== null) {
+        for (const warning of settled.warnings) {
           // Shown in the job's result errors (and counted as failed), so a user sees why nothing was marked.
           await library.addScanFiles(input.scanId, [
-            { position: discovered, probeIndex: null, path: input.root, size: 0, mtimeMs: 0, status: 'failed', error: settled.warning },
+            { position: discovered, probeIndex: null, path: warning.path, size: 0, mtimeMs: 0, status: 'failed', error: warning.error },
           ]);
           discovered += 1;
           failed += 1;
@@ -212,39 +276,54 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     realRoot: string;
     found: number;
     unseen: string[];
+    emptyFolders: string[];
     isExcluded: (relativePath: string, isDirectory: boolean) => boolean;
     nextPosition: number;
     signal: AbortSignal;
+    media: MediaFs;
   }
 
   /**
    * Settles the present videos under the root whose files the walk did not
    * find. Left alone: those of a non-recursive scan's subfolders, those under
-   * a folder the walk could not see or that the scan excludes, and all of
-   * them when the walk found no video file at all (an unmounted disk or a
-   * dropped share looks like an empty folder: the warning says so instead).
+   * a folder the walk could not see or that the scan excludes, those under
+   * a folder below the root that is empty now (a share mounted there and not
+   * any more looks just so), and all of them when the walk found no video
+   * file at all (an unmounted disk or a dropped share looks like an empty
+   * folder). A warning per such case says so instead.
    * A vanished record whose size and fingerprint match a new file of this
    * scan moves to it (fingerprints of new files are taken only for sizes a
    * vanished record has); the rest are marked missing, never deleted.
    */
-  async function settleVanished(o: SettleOptions): Promise<{ moved: number; missing: number; warning: string | null }> {
+  async function settleVanished(o: SettleOptions): Promise<{ moved: number; missing: number; warnings: { path: string; error: string }[] }> {
     const { input } = o;
-    const underUnseen = (file: string): boolean => o.unseen.some((dir) => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep));
+    const under = (file: string, dir: string): boolean => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+    const underUnseen = (file: string): boolean => o.unseen.some((dir) => under(file, dir));
     const isExcludedPath = (file: string): boolean => {
       const parts = path.relative(input.root, file).split(path.sep);
       for (let i = 1; i < parts.length; i += 1) if (o.isExcluded(parts.slice(0, i).join(path.sep), true)) return true;
       return o.isExcluded(parts.join(path.sep), false);
     };
-    const vanished = (await library.vanishedVideos(input.scanId, input.root)).filter(
+    const candidates = (await library.vanishedVideos(input.scanId, input.root)).filter(
       (video) => (input.recursive || path.dirname(video.path) === input.root) && !underUnseen(video.path) && !isExcludedPath(video.path),
     );
-    if (vanished.length === 0) return { moved: 0, missing: 0, warning: null };
+    const warnings: { path: string; error: string }[] = [];
+    for (const dir of o.emptyFolders) {
+      const held = candidates.filter((video) => under(video.path, dir)).length;
+      if (held === 0) continue;
+      warnings.push({
+        path: dir,
+        error: `${ErrorType.MissingCheckSkipped}: this folder is empty, where the library knows ${held} videos under it; none was marked missing (is a share mounted here?)`,
+      });
+    }
+    const vanished = candidates.filter((video) => !o.emptyFolders.some((dir) => under(video.path, dir)));
+    if (vanished.length === 0) return { moved: 0, missing: 0, warnings };
     if (o.found === 0) {
-      return {
-        moved: 0,
-        missing: 0,
-        warning: `${ErrorType.MissingCheckSkipped}: no video file was found under the root, where the library knows ${vanished.length}; nothing was marked missing (is the disk or share mounted?)`,
-      };
+      warnings.push({
+        path: input.root,
+        error: `${ErrorType.MissingCheckSkipped}: no video file was found under the root, where the library knows ${vanished.length}; nothing was marked missing (is the disk or share mounted?)`,
+      });
+      return { moved: 0, missing: 0, warnings };
     }
     let moved = 0;
     const unmatched = new Set<VanishedVideo>(vanished);
@@ -252,9 +331,10 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
     if (sizes.length > 0) {
       for (const candidate of await library.moveCandidates(input.scanId, sizes)) {
         o.signal.throwIfAborted();
-        const resolved = await resolveInside(o.realRoot, candidate.path);
+        const resolved = await resolveInside(o.realRoot, candidate.path, o.media);
         if (!resolved.ok || !resolved.stat.isFile() || resolved.stat.size !== candidate.size) continue;
-        const taken = await fingerprintFile(resolved.real).catch(() => null);
+        const taken = await o.media.fingerprint(resolved.real).catch(() => null);
+        o.signal.throwIfAborted();
         if (taken === null || taken.size !== candidate.size) continue;
         // Copies of one file match each other: prefer the record of the same name (a renamed folder keeps its names).
         const matches = [...unmatched].filter((video) => video.size === candidate.size && video.fingerprint === taken.fingerprint);
@@ -268,7 +348,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       if (moved > 0) await library.renumberProbeIndexes(input.scanId);
     }
     const missing = await library.markMissing(input.scanId, [...unmatched], o.nextPosition);
-    return { moved, missing, warning: null };
+    return { moved, missing, warnings };
   }
 
   /**
@@ -292,7 +372,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       // this batch probes must lie inside it, whatever route recorded the path.
       const scan = await library.getScan(input.scanId);
       if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
-      const realRoot = await checkScanRoot(scan.root, scanRoots);
+      const realRoot = await checkScanRoot(scan.root, scanRoots, mediaCalls(signal));
       const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
       // The heartbeat checkpoint is throttled (at most one a second reaches the
       // server); the library knows exactly which files were recorded, so a retry
@@ -327,7 +407,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
 
       // Every file of the batch is started at once; the worker-wide probe
       // slots are what bound the number of files being probed.
-      const results = await Promise.allSettled(files.filter((f) => !done.has(f.probeIndex as number)).map(probeOne));
+      const results = await settledOrCancelled(Promise.allSettled(files.filter((f) => !done.has(f.probeIndex as number)).map(probeOne)), signal);
       if (signal.aborted) throw new CancelledFailure('probe batch cancelled');
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (rejected !== undefined) throw rejected.reason;
@@ -358,7 +438,8 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       if (thumbnailer === undefined) throw new Error('this worker has no thumbnailer');
       const scan = await library.getScan(input.scanId);
       if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
-      const realRoot = await checkScanRoot(scan.root, scanRoots);
+      const media = mediaCalls(signal);
+      const realRoot = await checkScanRoot(scan.root, scanRoots, media);
       const targets = await library.thumbnailTargets(input.scanId, input.fromIndex, input.toIndex);
       for (const target of targets) if (target.done) done.add(target.probeIndex);
       setMaxListeners(targets.length + 10, signal);
@@ -366,7 +447,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
       const makeOne = async (target: (typeof targets)[number]): Promise<void> => {
         const result = await thumbnailSlots(async (): Promise<ThumbnailResult> => {
           signal.throwIfAborted();
-          const contained = await resolveInside(realRoot, target.path);
+          const contained = await resolveInside(realRoot, target.path, media);
           if (!contained.ok) return { ok: false, reason: contained.reason };
           if (!contained.stat.isFile()) return { ok: false, reason: ErrorType.NotARegularFile };
           try {
@@ -395,7 +476,7 @@ export function createActivities({ library, prober, scanRoots, thumbnailer, thum
         ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
       };
 
-      const results = await Promise.allSettled(targets.filter((t) => !done.has(t.probeIndex)).map(makeOne));
+      const results = await settledOrCancelled(Promise.allSettled(targets.filter((t) => !done.has(t.probeIndex)).map(makeOne)), signal);
       if (signal.aborted) throw new CancelledFailure('thumbnail batch cancelled');
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (rejected !== undefined) throw rejected.reason;
@@ -458,10 +539,11 @@ async function* filesOfEarlierScan(
   realRoot: string,
   walk: (from: string) => AsyncGenerator<WalkedFile>,
   signal: AbortSignal,
+  media: MediaFs,
 ): AsyncGenerator<WalkedFile> {
   for (const file of await library.unfinishedFiles(scanId)) {
     signal.throwIfAborted();
-    const resolved = await resolveInside(realRoot, file);
+    const resolved = await resolveInside(realRoot, file, media);
     if (!resolved.ok) {
       // A file gone since is still listed: probing records it as vanished.
       if (resolved.reason === ErrorType.FileVanished) yield { path: file, size: 0, mtimeMs: 0 };

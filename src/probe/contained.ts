@@ -5,11 +5,13 @@
  * The checks run in the host, right before and right after the probe, so
  * that the path is resolved the moment the prober opens it (the worker does
  * no file system work per file, and its probe slots never wait on it). They
- * are synchronous calls (see syncPathCalls): only the probe itself goes
- * through libuv's pool.
+ * and the fingerprint go through media-fs.ts: off the host's event loop
+ * (a stuck call there would stall every other file of the host, and the
+ * time limit would then land on one of those), each bounded by
+ * FS_CALL_TIMEOUT (`fs_timeout`).
  */
-import { resolveInside, syncPathCalls } from '../activities/containment';
-import { fingerprintFileSync } from '../activities/fingerprint';
+import { resolveInside } from '../activities/containment';
+import type { MediaFs } from '../filesystem/media-fs';
 import type { ProbeOutcome } from '../library/types';
 import { ErrorType } from '../scan/types';
 import type { ProbeResult } from './parse';
@@ -53,10 +55,11 @@ export async function probeInRoot(
   probe: (file: string, options: { timeoutMs: number; signal: AbortSignal }) => Promise<ProbeResult>,
   request: FileProbeRequest,
   signal: AbortSignal,
+  media: MediaFs,
 ): Promise<FileProbeResult> {
   const { file, realRoot, discovered, timeoutMs } = request;
   signal.throwIfAborted();
-  const before = await resolveInside(realRoot, file, syncPathCalls);
+  const before = await resolveInside(realRoot, file, media);
   if (!before.ok) return { outcome: { kind: 'failed', reason: before.reason }, probeSeconds: null };
   if (!before.stat.isFile()) return { outcome: { kind: 'failed', reason: ErrorType.NotARegularFile }, probeSeconds: null };
   const { real, stat } = before;
@@ -66,12 +69,13 @@ export async function probeInRoot(
   // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
   let fingerprint: string | null = null;
   try {
-    if (result.ok) fingerprint = fingerprintFileSync(real).fingerprint;
+    if (result.ok) fingerprint = (await media.fingerprint(real)).fingerprint;
   } catch {
-    // Stays null.
+    // Stays null (a fingerprint past its deadline too: the check after it says whether the file still answers).
+    signal.throwIfAborted();
   }
   const failed = (reason: string): FileProbeResult => ({ outcome: { kind: 'failed', reason }, probeSeconds });
-  const after = await resolveInside(realRoot, file, syncPathCalls);
+  const after = await resolveInside(realRoot, file, media);
   if (!after.ok) return failed(after.reason);
   if (after.real !== real) return failed(ErrorType.FileVanished);
   const changed = (s: { size: number; mtimeMs: number }): boolean => s.size !== discovered.size || s.mtimeMs !== discovered.mtimeMs;

@@ -30,6 +30,10 @@ export const HOST_ENV = {
   kind: 'PROBE_HOST_PROBER',
   concurrency: 'PROBE_HOST_CONCURRENCY',
   ffprobe: 'PROBE_HOST_FFPROBE',
+  /** FS_CALL_TIMEOUT in ms: the deadline of the host's checks and fingerprint reads. */
+  fsCallTimeoutMs: 'PROBE_HOST_FS_CALL_TIMEOUT_MS',
+  /** Media-path calls the host has in flight at once (its pool is sized for them). */
+  fsCalls: 'PROBE_HOST_FS_CALLS',
   /** Tests only: the host aborts, as a crashing demuxer would, on a file whose name contains this text. */
   testCrashMarker: 'PROBE_HOST_TEST_CRASH_MARKER',
   /** Tests only: the host appends every path it hands its prober to this file, one per line. */

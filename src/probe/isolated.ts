@@ -16,7 +16,15 @@
  *   `probe_failed: prober crashed`, once, never retried again;
  * - a host that dies otherwise (killed from outside, its channel broken) fails
  *   the probes it held as transient (Temporal retries them) and is restarted
- *   on the next probe.
+ *   on the next probe;
+ * - a host killed by the pool is done with at once: what it held is settled
+ *   and its slot is free for a fresh host, without waiting for its 'exit'. A
+ *   process blocked in the kernel (a read on a dead hard NFS mount, a FUSE
+ *   request never answered) ignores SIGKILL until that call returns: one
+ *   that has not exited soon after is abandoned, logged with its pid and
+ *   counted (scanner_probe_hosts_abandoned_total), and never waited on;
+ * - a cancelled probe's caller hears of it within ABORT_ANSWER_MS, whether or
+ *   not its host answers; the host keeps its slot until it answers or is killed.
  *
  * A scan's files come as `probeFile` (contained.ts): the host checks each one
  * inside the scan's root right before and after its probe, so the check is
@@ -28,7 +36,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { Counter } from 'prom-client';
+import { registry } from '../metrics';
 import { ErrorType } from '../scan/types';
+import { DEFAULT_FS_CALL_TIMEOUT_MS } from '../filesystem/media-fs';
 import { ThumbnailError, type FrameRequest, type ThumbnailResult } from '../thumbnails/types';
 import type { FileProber, FileProbeResult } from './contained';
 import { defaultFfprobePath, type Prober, type ProberOptions, type ProbeResult } from './ffprobe';
@@ -52,6 +63,10 @@ export interface IsolatedProberOptions extends ProberOptions {
   thumbnailConcurrency?: number;
   /** Tests only: the hosts append every path they hand their prober to this file. Never set in production. */
   testProbeLog?: string;
+  /** FS_CALL_TIMEOUT: the deadline of a host's checks and fingerprint reads on media paths; 30 s when absent. */
+  fsCallTimeoutMs?: number;
+  /** Where a host abandoned after SIGKILL is reported. */
+  logger?: { warn(fields: Record<string, unknown>, message: string): void };
 }
 
 /** The prober of a worker, with what its hosts have been through. */
@@ -59,6 +74,8 @@ export interface IsolatedProber extends Prober, FileProber {
   readonly kind: ProberKind;
   /** Host processes started so far, restarts included. */
   readonly hostsStarted: number;
+  /** Hosts that did not exit after SIGKILL and were abandoned. */
+  readonly hostsAbandoned: number;
   /** Process ids of the hosts alive now. */
   readonly hostPids: number[];
   /**
@@ -78,6 +95,22 @@ export const THUMBNAILER_CRASHED = `${ThumbnailError.Failed}: thumbnailer crashe
 
 /** Why 5 s: a host answers an interrupted probe in milliseconds; only a read stuck in the kernel needs the kill. */
 const DEFAULT_GRACE_MS = 5_000;
+
+/**
+ * How long a host killed by the pool has to exit before it is taken for
+ * stuck in the kernel and abandoned (a killed process exits in milliseconds).
+ */
+const ABANDON_AFTER_MS = 5_000;
+
+/** How long a cancelled probe's caller waits for its host's answer before it is told at once (a cancel lands within 2 s). */
+const ABORT_ANSWER_MS = 500;
+
+/** Hosts that did not exit after SIGKILL (stuck in the kernel): abandoned, never waited on. */
+const abandonedHosts = new Counter({
+  name: 'scanner_probe_hosts_abandoned_total',
+  help: 'Probe hosts that did not exit after SIGKILL (a call stuck in the kernel, such as a read on a dead share) and were abandoned',
+  registers: [registry],
+});
 
 /** Files in flight per libav host: its threads open them side by side; more hosts only for more cores. */
 const FILES_PER_LIBAV_HOST = 4;
@@ -131,6 +164,8 @@ interface Request {
   /** Running on its host (thumbnails always; probes once one of the host's probe slots is theirs), rather than waiting there. */
   active: boolean;
   timer: NodeJS.Timeout | null;
+  /** Set once cancelled while on a host: tells the caller at ABORT_ANSWER_MS should the host not have answered. */
+  abortTimer: NodeJS.Timeout | null;
   onAbort: () => void;
 }
 
@@ -147,6 +182,8 @@ interface Host {
   versions: Map<number, { resolve: (value: string) => void; reject: (error: Error) => void }>;
   /** Holds a suspect alone. */
   solo: boolean;
+  /** Set when killed: abandons it should it not exit in time. */
+  abandonTimer: NodeJS.Timeout | null;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -176,6 +213,11 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
   }
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  /** A host's checks and fingerprints in flight at once: hung ones hold at most this many of its pool threads. */
+  const fsCalls = Math.max(2, perHost);
+  /** Hosts killed and not exited yet: close() waits for them, up to when they are abandoned. */
+  const dying = new Set<Host>();
+  let hostsAbandoned = 0;
   const hostFile = require.resolve('./probe-host');
   // Under Jest the sources are TypeScript: the host then loads them through swc.
   const execArgv = hostFile.endsWith('.ts') ? ['--require', path.join(__dirname, '..', '..', 'scripts', 'ts-register.js')] : [];
@@ -217,8 +259,12 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         [HOST_ENV.ffprobe]: options.ffprobePath ?? '',
         [HOST_ENV.testCrashMarker]: options.testCrashMarker ?? '',
         [HOST_ENV.testProbeLog]: options.testProbeLog ?? '',
-        // libavformat's blocking calls run on libuv's pool: enough threads for every file in flight, and spare.
-        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
+        [HOST_ENV.fsCallTimeoutMs]: String(options.fsCallTimeoutMs ?? DEFAULT_FS_CALL_TIMEOUT_MS),
+        [HOST_ENV.fsCalls]: String(fsCalls),
+        // libavformat's blocking calls and the checks run on libuv's pool: a
+        // thread for every file in flight, for every check, and spare. Set at
+        // spawn: the pool is sized once, when it starts.
+        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + fsCalls + 2)),
       }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
@@ -226,11 +272,18 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     hostsStarted++;
     const host: Host = {
       child, ready: false, closing: false, killed: false, exited: false, killedOverDeadline: false,
-      inFlight: new Map(), versions: new Map(), solo: false,
+      inFlight: new Map(), versions: new Map(), solo: false, abandonTimer: null,
     };
     hosts[slot] = host;
-    child.on('message', (message: HostMessage) => onMessage(host, message));
-    child.once('exit', (code, signal) => onExit(host, code, signal));
+    child.on('message', (message: HostMessage) => {
+      // A killed host's late answers: what it held was settled when it was killed.
+      if (!host.killed) onMessage(host, message);
+    });
+    child.once('exit', (code, signal) => {
+      if (host.abandonTimer !== null) clearTimeout(host.abandonTimer);
+      dying.delete(host);
+      onExit(host, code, signal);
+    });
     // Without this listener a failed send, or a failed spawn, would be thrown
     // as an unhandled 'error' and take the worker down.
     child.on('error', (error) => {
@@ -243,12 +296,29 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     return host;
   };
 
-  /** Stops using a host and kills it; its 'exit' settles what it held. */
+  /**
+   * Stops using a host and kills it. What it held is settled at once, as its
+   * SIGKILL will tell (never a crash), and its slot is free: a process stuck
+   * in the kernel may not exit for a long time, and nothing waits on it. One
+   * that has not exited within ABANDON_AFTER_MS is abandoned: logged, counted.
+   */
   const dropHost = (host: Host): void => {
     host.closing = true;
     if (host.killed || host.exited) return;
     host.killed = true;
     host.child.kill('SIGKILL');
+    dying.add(host);
+    host.abandonTimer = setTimeout(() => {
+      dying.delete(host);
+      hostsAbandoned++;
+      abandonedHosts.inc();
+      options.logger?.warn({ pid: host.child.pid }, 'probe host did not exit after SIGKILL (a call stuck in the kernel, such as a read on a share that stopped answering): abandoned');
+      // It must not keep the worker's process alive.
+      host.child.unref();
+      host.child.channel?.unref();
+    }, ABANDON_AFTER_MS);
+    host.abandonTimer.unref();
+    onExit(host, null, 'SIGKILL');
   };
 
   const probesOn = (host: Host): Request[] => [...host.inFlight.values()].filter((r) => laneOf(r.job) === 'probe');
@@ -268,6 +338,8 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     host.inFlight.delete(request.id);
     if (request.timer) clearTimeout(request.timer);
     request.timer = null;
+    if (request.abortTimer) clearTimeout(request.abortTimer);
+    request.abortTimer = null;
     request.signal?.removeEventListener('abort', request.onAbort);
     if (request.solo) host.solo = false;
     running[laneOf(request.job)]--;
@@ -324,6 +396,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     host.closing = true;
     const slot = hosts.indexOf(host);
     if (slot >= 0) hosts[slot] = null;
+    // A host that served and is gone is replaced at once (one stuck in the
+    // kernel is not waited for): the pool keeps its hosts ready for the next file.
+    if (slot >= 0 && host.ready && !closed) startHost(slot);
     const how = spawnError ? `could not start (${spawnError.message})` : `exited (${signal ?? String(code)})`;
     for (const waiter of host.versions.values()) waiter.reject(hostGone(how));
     host.versions.clear();
@@ -375,6 +450,8 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     });
     if (request.timer) clearTimeout(request.timer);
     request.timer = setTimeout(() => overDeadline(host, request, 'abort'), graceMs);
+    // The caller is told soon whatever the host does; the host keeps the slot until it answers or is killed.
+    request.abortTimer ??= setTimeout(() => request.reject(abortError(request.signal as AbortSignal)), Math.min(ABORT_ANSWER_MS, graceMs));
   };
 
   const overDeadline = (host: Host, request: Request, why: 'timeout' | 'abort'): void => {
@@ -435,7 +512,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     return new Promise((resolve, reject) => {
       const request: Request = {
         id: nextId++, job, signal, resolve, reject,
-        suspect: false, solo: false, killedFor: null, active: false, timer: null, onAbort: () => abortRequest(request),
+        suspect: false, solo: false, killedFor: null, active: false, timer: null, abortTimer: null, onAbort: () => abortRequest(request),
       };
       signal?.addEventListener('abort', request.onAbort, { once: true });
       queue.push(request);
@@ -465,6 +542,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     },
     get hostsStarted(): number {
       return hostsStarted;
+    },
+    get hostsAbandoned(): number {
+      return hostsAbandoned;
     },
     get hostPids(): number[] {
       return hosts.flatMap((h) => (h !== null && !h.exited && h.child.pid !== undefined ? [h.child.pid] : []));
@@ -512,6 +592,19 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       }
       const exits = hosts.map((host) =>
         host === null || host.exited ? Promise.resolve() : new Promise<void>((resolve) => host.child.once('exit', () => resolve())),
+      );
+      // Hosts killed and not exited yet: waited for until they exit or are abandoned.
+      exits.push(
+        ...[...dying].map(
+          (host) =>
+            new Promise<void>((resolve) => {
+              host.child.once('exit', () => resolve());
+              const check = setInterval(() => {
+                if (!dying.has(host)) resolve();
+              }, 100);
+              check.unref();
+            }),
+        ),
       );
       for (const host of hosts) {
         if (host === null || host.exited) continue;

@@ -22,6 +22,7 @@ import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from '.
 import { makeFrameThumbnail } from '../thumbnails/libav-frame';
 import type { ThumbnailResult } from '../thumbnails/types';
 import { probeInRoot, type FileProbeResult } from './contained';
+import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, type MediaFs } from '../filesystem/media-fs';
 import { loadLibav } from './libav';
 import type { ProbeResult } from './parse';
 
@@ -74,10 +75,11 @@ function run(
   backend: Backend,
   message: Exclude<HostRequest, { type: 'abort' }>,
   signal: AbortSignal,
+  media: (signal: AbortSignal) => MediaFs,
 ): Promise<ProbeResult | FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
   if (message.type === 'probe') return backend.probe(message.file, { timeoutMs: message.timeoutMs, signal });
-  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal);
+  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, media(signal));
   if (backend.thumbnail === undefined) return Promise.reject(new Error('this probe host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
@@ -102,6 +104,12 @@ function main(): void {
     return;
   }
   const inFlight = new Map<number, AbortController>();
+  // The checks and fingerprints of every file of this host share one limit of
+  // calls in flight (the pool is sized for it at spawn, isolated.ts), each
+  // call bounded by FS_CALL_TIMEOUT and dropped at once when its probe is aborted.
+  const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
+  const fsSlots = pLimit(Number(process.env[HOST_ENV.fsCalls]) || 4);
+  const media = (signal: AbortSignal): MediaFs => createMediaFs({ timeoutMs: fsCallTimeoutMs, slots: fsSlots, signal });
   // The worker sends more probes than run at once (see isolated.ts): they wait
   // here, in order, and each is checked and probed only when its turn comes.
   const probeSlots = pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1'));
@@ -111,7 +119,7 @@ function main(): void {
       // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
       process.kill(process.pid, 'SIGSEGV');
     }
-    return run(backend, message, signal);
+    return run(backend, message, signal, media);
   };
 
   /** A probe in its turn; one aborted while it waits is answered at once. */

@@ -14,6 +14,8 @@ export interface ProberChoice {
   probeConcurrency: number;
   /** Thumbnails made at once in libav hosts (THUMBNAIL_CONCURRENCY); 1 when absent. */
   thumbnailConcurrency?: number;
+  /** FS_CALL_TIMEOUT: the deadline of the hosts' checks and fingerprint reads. */
+  fsCallTimeoutMs?: number;
 }
 
 /** The prober in use, and the version line its hosts report. */
@@ -36,6 +38,8 @@ export async function openProber(choice: ProberChoice, logger: Logger, extra: Pa
       ffprobePath: choice.ffprobePath,
       concurrency: choice.probeConcurrency,
       thumbnailConcurrency: choice.thumbnailConcurrency,
+      fsCallTimeoutMs: choice.fsCallTimeoutMs,
+      logger: { warn: (fields, message) => logger.warn(fields, message) },
     });
     try {
       return { prober, version: await prober.version() };

@@ -46,6 +46,16 @@ export const ErrorType = {
   MissingCheckSkipped: 'missing_check_skipped',
   /** Any other ffprobe failure; the message follows the colon. */
   ProbeFailed: 'probe_failed',
+  /**
+   * A filesystem call on the file, or on its folder, did not answer within
+   * FS_CALL_TIMEOUT (a share that stopped answering): the file is neither
+   * probed nor marked missing; a folder's files are not known this time.
+   */
+  FsTimeout: 'fs_timeout',
+  /** A read error of the share or disk (EIO, ESTALE, ENOTCONN) on the file or on its folder's listing. */
+  IoError: 'io_error',
+  /** The scan's root lacks its SCAN_ROOT_MARKER file (or does not answer): the share is offline, nothing is marked missing. */
+  RootOffline: 'root_offline',
   /** Application failure types (not per-file reasons). */
   ScanTimeout: 'ScanTimeout',
   InvalidScanRoot: 'InvalidScanRoot',

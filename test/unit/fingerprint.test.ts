@@ -1,13 +1,18 @@
 /**
- * The probe hosts fingerprint files synchronously, reusing two buffers; the
- * worker does it asynchronously when it matches a moved file. Both must give
- * the same fingerprint for the same file, whatever size came before it.
+ * The probe hosts and the worker fingerprint files through the bounded calls
+ * of media-fs.ts; both must give fingerprintFile's answer for the same file,
+ * and neither may block on a FIFO swapped in for a video.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FINGERPRINT_EDGE_BYTES, fingerprintFile, fingerprintFileSync } from '../../src/activities/fingerprint';
+import { FINGERPRINT_EDGE_BYTES, fingerprintFile } from '../../src/activities/fingerprint';
+import { createMediaFs } from '../../src/filesystem/media-fs';
+
+const media = createMediaFs({ timeoutMs: 30_000 });
+const fingerprintBounded = (file: string): Promise<{ fingerprint: string; size: number }> => media.fingerprint(file);
 
 let work: string;
 
@@ -19,14 +24,14 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-it('is the same synchronously and asynchronously, for files of every size, one after another', async () => {
+it('is the same through the bounded calls and directly, for files of every size, one after another', async () => {
   // Large first, then small: a reused buffer holding the last file's bytes would show.
   const sizes = [3 * FINGERPRINT_EDGE_BYTES, 0, 1, 100, FINGERPRINT_EDGE_BYTES, FINGERPRINT_EDGE_BYTES + 1, 2 * FINGERPRINT_EDGE_BYTES - 7, 10, 5 * FINGERPRINT_EDGE_BYTES];
   const seen = new Set<string>();
   for (const [i, size] of sizes.entries()) {
     const file = path.join(work, `f${i}.bin`);
     await fs.writeFile(file, randomBytes(size));
-    const sync = fingerprintFileSync(file);
+    const sync = await fingerprintBounded(file);
     expect(sync).toEqual(await fingerprintFile(file));
     expect(sync.size).toBe(size);
     seen.add(sync.fingerprint);
@@ -46,6 +51,13 @@ it('reads only the two ends: a byte changed in the middle keeps the fingerprint,
   const end = Buffer.from(base);
   end[end.length - 1] = (end[end.length - 1] as number) ^ 0xff;
   await fs.writeFile(c, end);
-  expect(fingerprintFileSync(b).fingerprint).toBe(fingerprintFileSync(a).fingerprint);
-  expect(fingerprintFileSync(c).fingerprint).not.toBe(fingerprintFileSync(a).fingerprint);
+  expect((await fingerprintBounded(b)).fingerprint).toBe((await fingerprintBounded(a)).fingerprint);
+  expect((await fingerprintBounded(c)).fingerprint).not.toBe((await fingerprintBounded(a)).fingerprint);
+});
+
+it('fails at once on a FIFO instead of waiting for a writer that never comes', async () => {
+  const fifo = path.join(work, 'swapped.mkv');
+  execFileSync('mkfifo', [fifo]);
+  await expect(fingerprintFile(fifo)).rejects.toMatchObject({ code: 'ENOTREG' });
+  await expect(fingerprintBounded(fifo)).rejects.toMatchObject({ code: 'ENOTREG' });
 });
