@@ -63,7 +63,14 @@ let queueCounter = 0;
 /** Starts a full stack; `env` overrides configuration variables (FFPROBE_PATH, PROBE_TIMEOUT_MS, …). */
 export async function startStack(
   env: Record<string, string> = {},
-  options: { databaseUrl?: string; wrapProber?: (prober: StackProber) => StackProber; proberCrashMarker?: string; probeLog?: string } = {},
+  options: {
+    databaseUrl?: string;
+    wrapProber?: (prober: StackProber) => StackProber;
+    proberCrashMarker?: string;
+    probeLog?: string;
+    /** How long past a probe's limit, or a cancel, a probe host may take to answer before it is killed (isolated.ts's default when absent). */
+    proberGraceMs?: number;
+  } = {},
 ): Promise<Stack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'scanner-stack-'));
   const config = loadConfig({
@@ -86,6 +93,8 @@ export async function startStack(
     thumbnailConcurrency: config.thumbnailConcurrency,
     testCrashMarker: options.proberCrashMarker,
     testProbeLog: options.probeLog,
+    fsCallTimeoutMs: config.fsCallTimeoutMs,
+    graceMs: options.proberGraceMs,
   });
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
