@@ -101,6 +101,13 @@ async function settledOrCancelled<T>(work: Promise<T>, signal: AbortSignal): Pro
   }
 }
 
+/** A batch's own limit of files in flight (max_parallel_files); none when unset. */
+function batchLimit(limit: number | undefined): <T>(run: () => Promise<T>) => Promise<T> {
+  if (limit === undefined) return (run) => run();
+  const slots = pLimit(limit);
+  return (run) => slots(run);
+}
+
 /** Builds the activities around their dependencies. */
 export function createActivities({
   library,
@@ -382,17 +389,19 @@ export function createActivities({
       setMaxListeners(files.length + 10, signal);
       const record = createProbeRecorder(async (records) => library.recordProbes(input.scanId, records));
 
+      // max_parallel_files, this batch's share of it: on top of the worker's own limit.
+      const batchSlots = batchLimit(input.maxParallelFiles);
       const probeOne = async (file: (typeof files)[number]): Promise<void> => {
         // The prober's limit (PROBE_CONCURRENCY) bounds the files in flight; the
         // host checks each one inside the root when its turn comes, right before
         // and after the probe.
-        const { outcome, probeSeconds } = await prober.probeFile({
+        const { outcome, probeSeconds } = await batchSlots(() => prober.probeFile({
           file: file.path,
           realRoot,
           discovered: { size: file.size, mtimeMs: file.mtimeMs },
           timeoutMs: input.probeTimeoutMs,
           signal,
-        });
+        }));
         if (signal.aborted) return;
         if (probeSeconds !== null) scanMetrics.probeSeconds.observe(probeSeconds);
         const status = await record({ position: file.position, outcome });
@@ -444,8 +453,9 @@ export function createActivities({
       for (const target of targets) if (target.done) done.add(target.probeIndex);
       setMaxListeners(targets.length + 10, signal);
 
+      const batchSlots = batchLimit(input.maxParallelFiles);
       const makeOne = async (target: (typeof targets)[number]): Promise<void> => {
-        const result = await thumbnailSlots(async (): Promise<ThumbnailResult> => {
+        const result = await batchSlots(() => thumbnailSlots(async (): Promise<ThumbnailResult> => {
           signal.throwIfAborted();
           const contained = await resolveInside(realRoot, target.path, media);
           if (!contained.ok) return { ok: false, reason: contained.reason };
@@ -465,7 +475,7 @@ export function createActivities({
             if (signal.aborted || isInterruption(error)) throw error;
             return { ok: false, reason: `${ThumbnailError.Failed}: ${pictureErrorText(error)}` };
           }
-        });
+        }));
         if (signal.aborted) return;
         const kept = await library.recordThumbnail(target.videoId, target.path, result);
         // Deleted (or moved) while its picture was being made: nothing would ever remove this one.

@@ -150,7 +150,13 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.post('/api/v1/videos/scan', async (req, res) => {
     const body = parse(scanRequestSchema, req.body ?? {}, 'INVALID_PATH');
     const root = await resolveScanRoot(body.path, config.scanRoots);
-    const { jobId, created } = await scans.start({ root, recursive: body.recursive, force: body.force, exclude: body.exclude });
+    const { jobId, created } = await scans.start({
+      root,
+      recursive: body.recursive,
+      force: body.force,
+      exclude: body.exclude,
+      maxParallelFiles: body.max_parallel_files,
+    });
     httpMetrics.scansStarted.inc();
     logger.info({ jobId, root, created }, 'scan started');
     res.status(created ? 202 : 200).json({ job_id: jobId });

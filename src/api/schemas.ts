@@ -28,6 +28,12 @@ export const scanRequestSchema = z
       .array(z.string().min(1, 'an exclude glob is empty').max(256, 'an exclude glob is too long').refine((glob) => !glob.includes('\0'), 'an exclude glob holds a NUL'))
       .max(50, 'at most 50 exclude globs')
       .optional(),
+    /**
+     * Files of this root in flight at once across all workers (each worker's
+     * own limits cap it further): lower for a share that stalls under many
+     * parallel reads, such as SMB (see docs/shares.md).
+     */
+    max_parallel_files: z.number().int().min(1, 'max_parallel_files must be at least 1').max(1024, 'max_parallel_files is at most 1024').optional(),
   })
   .strict();
 

@@ -396,9 +396,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     host.closing = true;
     const slot = hosts.indexOf(host);
     if (slot >= 0) hosts[slot] = null;
-    // A host that served and is gone is replaced at once (one stuck in the
-    // kernel is not waited for): the pool keeps its hosts ready for the next file.
-    if (slot >= 0 && host.ready && !closed) startHost(slot);
+    // A host the pool killed is replaced at once (it may be stuck in the
+    // kernel, and is not waited for): the next file finds a host ready.
+    if (slot >= 0 && host.killed && host.ready && !closed) startHost(slot);
     const how = spawnError ? `could not start (${spawnError.message})` : `exited (${signal ?? String(code)})`;
     for (const waiter of host.versions.values()) waiter.reject(hostGone(how));
     host.versions.clear();

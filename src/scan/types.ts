@@ -183,6 +183,8 @@ export interface ScanInput {
   exclude?: string[];
   /** A file modified less than this many seconds before its discovery is left for the next scan; absent: 0. */
   settleSeconds?: number;
+  /** Files of this root in flight at once across all workers (max_parallel_files); absent: the workers' own limits alone. */
+  maxParallelFiles?: number;
   /** Set by continue-as-new. */
   cursor?: ScanCursor;
 }
@@ -239,6 +241,8 @@ export interface ProbeBatchInput {
   fromIndex: number;
   toIndex: number;
   probeTimeoutMs: number;
+  /** Files of this batch in flight at once (the scan's max_parallel_files shared by its window); absent: no limit of its own. */
+  maxParallelFiles?: number;
 }
 
 export interface ProbeBatchResult {
@@ -258,6 +262,8 @@ export interface ThumbnailBatchInput {
   toIndex: number;
   /** Time limit of one picture (PROBE_TIMEOUT_MS). */
   timeoutMs: number;
+  /** Pictures of this batch in flight at once (as ProbeBatchInput's); absent: no limit of its own. */
+  maxParallelFiles?: number;
 }
 
 export interface ThumbnailBatchResult {

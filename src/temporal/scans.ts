@@ -90,6 +90,8 @@ export interface StartScanRequest {
    * SCAN_EXCLUDE and `exclude`.
    */
   keptExclude?: string[];
+  /** Files of this root in flight at once across all workers (max_parallel_files); unset: the workers' own limits alone. */
+  maxParallelFiles?: number;
 }
 
 /** How long a progress query may take before the job is described from the library instead. */
@@ -240,6 +242,7 @@ export class ScanService {
         scanTimeoutMs,
         // Always in the input, so that a later change of the default leaves running scans alone.
         maxBatchesPerRun: request.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN,
+        ...(request.maxParallelFiles !== undefined ? { maxParallelFiles: request.maxParallelFiles } : {}),
       },
       memo,
       // The workflow stops itself at its limit with a summary; this is the

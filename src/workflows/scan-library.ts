@@ -66,6 +66,13 @@ export const THUMBNAILS_PATCH = 'thumbnails';
  */
 export const STOPPABLE_BATCHES_PATCH = 'stoppable-batches';
 
+/**
+ * Patch id of max_parallel_files: a scan that sets it runs a smaller window
+ * and caps each batch's files in flight. Scans without it issue the commands
+ * they always did.
+ */
+export const MAX_PARALLEL_FILES_PATCH = 'max-parallel-files';
+
 /** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
 
@@ -110,6 +117,13 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: RETRY_POLICY,
   });
+
+  // max_parallel_files: this root's files in flight across all workers. The
+  // window's batches run at once, each on any worker, so the limit is shared
+  // among them: at most `window` batches of `perBatch` files each.
+  const gentle = input.maxParallelFiles !== undefined && patched(MAX_PARALLEL_FILES_PATCH);
+  const window = gentle ? Math.max(1, Math.min(input.window, input.maxParallelFiles as number)) : input.window;
+  const perBatch = gentle ? { maxParallelFiles: Math.max(1, Math.floor((input.maxParallelFiles as number) / window)) } : {};
 
   // From the input, never from a code default: a deploy that changes the
   // default must not change where running scans continue-as-new.
@@ -249,8 +263,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
           if (failure !== undefined) throw failure;
           return cursor.nextIndex < cursor.toProbe ? 'continue' : 'done';
         }
-        if (inFlight.size >= input.window) {
-          await condition(() => inFlight.size < input.window || failure !== undefined);
+        if (inFlight.size >= window) {
+          await condition(() => inFlight.size < window || failure !== undefined);
           continue;
         }
         const fromIndex = cursor.nextIndex;
@@ -258,7 +272,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
         cursor.nextIndex = toIndex;
         launched += 1;
         inFlight.add(fromIndex);
-        probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs }).then(
+        probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs, ...perBatch }).then(
           (result) => {
             inFlight.delete(fromIndex);
             applyBatch(result);
@@ -300,15 +314,15 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
           if (failure !== undefined) throw failure;
           return (cursor.thumbnailIndex ?? 0) < cursor.toProbe ? 'continue' : 'done';
         }
-        if (inFlight.size >= input.window) {
-          await condition(() => inFlight.size < input.window || failure !== undefined);
+        if (inFlight.size >= window) {
+          await condition(() => inFlight.size < window || failure !== undefined);
           continue;
         }
         const toIndex = Math.min(next + input.batchSize, cursor.toProbe);
         cursor.thumbnailIndex = toIndex;
         launched += 1;
         inFlight.add(next);
-        makeThumbnails({ scanId: input.scanId, fromIndex: next, toIndex, timeoutMs: input.probeTimeoutMs }).then(
+        makeThumbnails({ scanId: input.scanId, fromIndex: next, toIndex, timeoutMs: input.probeTimeoutMs, ...perBatch }).then(
           (result) => {
             inFlight.delete(next);
             cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
@@ -355,8 +369,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
       const batchScope = scope;
       const work =
         kind === 'probes'
-          ? batchScope.run(() => probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs }))
-          : batchScope.run(() => makeThumbnails({ scanId: input.scanId, fromIndex, toIndex, timeoutMs: input.probeTimeoutMs }));
+          ? batchScope.run(() => probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs, ...perBatch }))
+          : batchScope.run(() => makeThumbnails({ scanId: input.scanId, fromIndex, toIndex, timeoutMs: input.probeTimeoutMs, ...perBatch }));
       work.then(
         (result) => {
           inFlight.delete(fromIndex);
@@ -405,8 +419,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
           if (paused) continue;
           return nextOf() < end || relaunch.length > 0 ? 'continue' : 'done';
         }
-        if (inFlight.size >= input.window) {
-          await condition(() => inFlight.size < input.window || failure !== undefined || paused);
+        if (inFlight.size >= window) {
+          await condition(() => inFlight.size < window || failure !== undefined || paused);
           continue;
         }
         const again = relaunch.shift();
