@@ -39,6 +39,8 @@ let stack: Stack;
 let prober: IsolatedProber;
 /** Files whose probe waits for `openGate` (see the pictures' cancel). */
 let gate: { open: () => void; wait: Promise<void> } | null = null;
+/** Probes of files under `gentle/` in flight now, and the most seen at once. */
+const gentle = { now: 0, peak: 0 };
 
 /** Each placed clip's file name by its name without extension (`discover/b` → `b.mkv`). */
 const placed = new Map<string, string>();
@@ -129,6 +131,8 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'discover', 'stuck'), ['b']);
   await placeClips(path.join(source, 'host-open'), ['a', 'b', 'c']);
   await placeClips(path.join(source, 'host-kill'), ['a', 'b', 'c']);
+  await placeClips(path.join(source, 'host-check'), ['a-innocent']);
+  await placeClips(path.join(source, 'host-check', 'stuck'), ['b']);
   await placeClips(path.join(source, 'eio'), ['bad', 'good']);
   await placeClips(path.join(source, 'eio', 'sub'), ['x']);
   await placeClips(path.join(source, 'offline'), ['a']);
@@ -139,6 +143,7 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-probe'), ['a', 'b']);
   await placeClips(path.join(source, 'cancel-missing'), ['m1']);
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
+  await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
   stack = await startStack(
@@ -152,9 +157,28 @@ beforeAll(async () => {
       proberGraceMs: 1000,
       wrapProber: (real) => {
         prober = real as IsolatedProber;
-        return withProbeHook(real, async (file) => {
+        const hooked = withProbeHook(real, async (file) => {
           if (path.basename(file).startsWith('gate') && gate !== null) await gate.wait;
         });
+        return {
+          get path() {
+            return real.path;
+          },
+          get running() {
+            return real.running;
+          },
+          version: () => real.version(),
+          probe: (file, options) => hooked.probe(file, options),
+          probeFile: async (request) => {
+            const counted = request.file.includes(`${path.sep}gentle${path.sep}`);
+            if (counted) gentle.peak = Math.max(gentle.peak, ++gentle.now);
+            try {
+              return await hooked.probeFile(request);
+            } finally {
+              if (counted) gentle.now -= 1;
+            }
+          },
+        };
       },
     },
   );
@@ -205,6 +229,16 @@ describe('a call that hangs', () => {
     expect(end.counts.new).toBe(2);
     expect(prober.hostsStarted).toBeGreaterThan(started);
     expect((await videosUnder(onShare('host-open'))).map((v) => v.path).sort()).toEqual([onShare(fileOf('host-open', 'a')), onShare(fileOf('host-open', 'c'))]);
+  });
+
+  it('in a probe host\'s check lands the time limit on that file, not on the one probed beside it', async () => {
+    const stuck = fileOf('host-check/stuck', 'b');
+    await share?.rule('getattr', rel(stuck), { action: 'hang' }, { excludePid: WORKER_PID });
+    const id = await start(onShare('host-check'));
+    const end = await ended(id);
+    expect(end.status).toBe('completed');
+    expect([...errorsOf(end)]).toEqual([[onShare(stuck), 'timeout']]);
+    expect((await videosUnder(onShare('host-check'))).map((v) => v.path)).toEqual([onShare(fileOf('host-check', 'a-innocent'))]);
   });
 
   it('in a host\'s read leaves a host that SIGKILL cannot end: the pool abandons it, starts a new one at once, and the scan completes', async () => {
@@ -282,6 +316,27 @@ describe('a cancel lands while a call hangs', () => {
       gate.open();
       gate = null;
     }
+  });
+});
+
+describe('a slow share', () => {
+  it('has no more of its files in flight than max_parallel_files asks, across the scan', async () => {
+    // Every open answers slowly: without a limit the files of a batch are in flight together.
+    for (const name of ['a', 'b', 'c', 'd']) await share?.rule('open', rel(fileOf('gentle', name)), { action: 'delay', ms: 300 }, { excludePid: WORKER_PID });
+    const free = await ended(await start(onShare('gentle')));
+    expect(free.status).toBe('completed');
+    expect(gentle.peak).toBeGreaterThan(1);
+
+    gentle.peak = 0;
+    const limited = await ended(await start(onShare('gentle'), { force: true, max_parallel_files: 1 }));
+    expect(limited.status).toBe('completed');
+    expect(limited.counts.updated + limited.counts.new).toBe(4);
+    expect(gentle.peak).toBe(1);
+  });
+
+  it('refuses a max_parallel_files that is not a positive integer', async () => {
+    const res = await http(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: onShare('gentle'), max_parallel_files: 0 });
+    expect(res.status).toBe(400);
   });
 });
 
