@@ -229,8 +229,10 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
       signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const stats = await Promise.all(slice.map(async (file): Promise<Stats | string | null> => fs.lstat(file.real).catch((error: unknown) => mediaErrorReason(error))));
+      const answers = await fs.lstatMany(slice.map((file) => file.real));
       signal?.throwIfAborted();
+      // Told apart by shape, not instanceof: errors from Node's own fs may come from another realm (a VM context).
+      const stats = answers.map((answer): Stats | string | null => (typeof (answer as Stats).isFile === 'function' ? (answer as Stats) : mediaErrorReason(answer)));
       for (let j = 0; j < slice.length; j += 1) {
         const stat = stats[j];
         const file = slice[j] as { path: string; real: string };

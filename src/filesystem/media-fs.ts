@@ -12,8 +12,7 @@
  * calls hold at most that many pool threads, and the rest of the process
  * (other scans, heartbeats, DNS, zlib) keeps the others.
  */
-import { promises as fs, type Dirent, type Stats } from 'node:fs';
-import pLimit from 'p-limit';
+import nodeFs, { promises as fs, type Dirent, type Stats } from 'node:fs';
 import { ErrorType } from '../scan/types';
 import { OPEN_FLAGS, fingerprintHandle } from '../activities/fingerprint';
 
@@ -30,7 +29,9 @@ const IO_ERROR_CODES = new Set(['EIO', 'ESTALE', 'ENOTCONN', 'EHOSTDOWN', 'EHOST
  * Media-path calls one owner (a discovery, a picture batch, a probe host)
  * has in flight at once. Why 16: a walk's round of stats on a local disk
  * keeps the pool busy with that many, and a share that hangs can then hold
- * at most 16 pool threads of the worker (sized in thread-pool.ts).
+ * at most 16 pool threads of the worker (sized in thread-pool.ts). Measured
+ * on a local disk, 2 cores: 5,000 lstats of a walk took 50-60 ms with 16 in
+ * flight, 45-55 with 32, 70 with 8 (synchronously: 15-30 ms, on the loop).
  */
 export const MEDIA_CALLS_IN_FLIGHT = 16;
 
@@ -41,7 +42,7 @@ export interface MediaFsOptions {
   /** Calls in flight at once (MEDIA_CALLS_IN_FLIGHT when absent). */
   maxInFlight?: number;
   /** A limit shared with other owners' calls (a probe host's files share one), instead of one of maxInFlight. */
-  slots?: pLimit.Limit;
+  slots?: MediaSlots;
   /** Aborts every call waiting or running: it rejects with the signal's reason at once. */
   signal?: AbortSignal;
 }
@@ -50,6 +51,12 @@ export interface MediaFsOptions {
 export interface MediaFs {
   readonly timeoutMs: number;
   lstat(file: string): Promise<Stats>;
+  /**
+   * lstat of many files at once (a folder's round in the walk), under one
+   * deadline: each entry is the file's Stats or its error (fs_timeout for
+   * those unanswered at the deadline; those not issued by then never are).
+   */
+  lstatMany(files: readonly string[]): Promise<(Stats | NodeJS.ErrnoException)[]>;
   realpath(file: string): Promise<string>;
   /** Entries with their names as bytes (a name that is not UTF-8 must be seen, not mangled). */
   readdir(dir: string): Promise<Dirent<Buffer>[]>;
@@ -75,8 +82,37 @@ export function mediaErrorReason(error: unknown): string | null {
   return null;
 }
 
+/**
+ * Calls in flight and a line of those waiting, shared by an owner's calls.
+ * Hand-written rather than p-limit: a walk issues one per file, and a promise
+ * and an async function per call cost more than the lstat itself on a local
+ * disk (measured: 5,000 lstats 30 ms with callbacks, 70-100 ms through p-limit).
+ */
+export class MediaSlots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly max: number) {}
+
+  /** Starts `start` now, or when a slot frees; it must call the release it is given once its call has returned. */
+  acquire(start: (release: () => void) => void): void {
+    if (this.active < this.max) {
+      this.active += 1;
+      start(this.release);
+    } else {
+      this.waiting.push(() => start(this.release));
+    }
+  }
+
+  private readonly release = (): void => {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.active -= 1;
+  };
+}
+
 /** Creates an owner's bounded calls: one limit of calls in flight, one deadline, one signal. */
-export function createMediaFs({ timeoutMs, maxInFlight = MEDIA_CALLS_IN_FLIGHT, slots = pLimit(maxInFlight), signal }: MediaFsOptions): MediaFs {
+export function createMediaFs({ timeoutMs, maxInFlight = MEDIA_CALLS_IN_FLIGHT, slots = new MediaSlots(maxInFlight), signal }: MediaFsOptions): MediaFs {
 
   const call = <T>(what: string, run: () => Promise<T>): Promise<T> => {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
@@ -97,21 +133,75 @@ export function createMediaFs({ timeoutMs, maxInFlight = MEDIA_CALLS_IN_FLIGHT, 
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       // The slot is held until the call itself returns, however long after its deadline.
-      void slots(async () => {
-        if (settled) return; // Given up while it waited: never issued.
-        try {
-          const value = await run();
-          if (finish()) resolve(value);
-        } catch (error) {
-          if (finish()) reject(error as Error);
+      slots.acquire((release) => {
+        if (settled) {
+          // Given up while it waited: never issued.
+          release();
+          return;
         }
+        run().then(
+          (value) => {
+            release();
+            if (finish()) resolve(value);
+          },
+          (error: unknown) => {
+            release();
+            if (finish()) reject(error as Error);
+          },
+        );
       });
+    });
+  };
+
+  const lstatMany = (files: readonly string[]): Promise<(Stats | NodeJS.ErrnoException)[]> => {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    const results: (Stats | NodeJS.ErrnoException | undefined)[] = Array.from({ length: files.length }, () => undefined);
+    if (files.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      let left = files.length;
+      let over = false;
+      const end = (): void => {
+        over = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        if (over) return;
+        end();
+        reject(signal?.reason as Error);
+      };
+      const timer = setTimeout(() => {
+        if (over) return;
+        end();
+        resolve(results.map((result, i) => result ?? fsTimeoutError(`lstat ${files[i] as string}`, timeoutMs)));
+      }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      files.forEach((file, i) =>
+        slots.acquire((release) => {
+          if (over) {
+            release();
+            return;
+          }
+          // The callback form: no promise per file (see MediaSlots).
+          nodeFs.lstat(file, (error, stat) => {
+            release();
+            if (over) return;
+            results[i] = error ?? stat;
+            left -= 1;
+            if (left === 0) {
+              end();
+              resolve(results as (Stats | NodeJS.ErrnoException)[]);
+            }
+          });
+        }),
+      );
     });
   };
 
   return {
     timeoutMs,
     lstat: (file) => call(`lstat ${file}`, () => fs.lstat(file)),
+    lstatMany,
     realpath: (file) => call(`realpath ${file}`, () => fs.realpath(file)),
     readdir: (dir) => call(`listing ${dir}`, () => fs.readdir(dir, { encoding: 'buffer', withFileTypes: true })),
     fingerprint: (file) =>

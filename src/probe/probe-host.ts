@@ -22,7 +22,7 @@ import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from '.
 import { makeFrameThumbnail } from '../thumbnails/libav-frame';
 import type { ThumbnailResult } from '../thumbnails/types';
 import { probeInRoot, type FileProbeResult } from './contained';
-import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, type MediaFs } from '../filesystem/media-fs';
+import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, MediaSlots, type MediaFs } from '../filesystem/media-fs';
 import { loadLibav } from './libav';
 import type { ProbeResult } from './parse';
 
@@ -108,7 +108,7 @@ function main(): void {
   // calls in flight (the pool is sized for it at spawn, isolated.ts), each
   // call bounded by FS_CALL_TIMEOUT and dropped at once when its probe is aborted.
   const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
-  const fsSlots = pLimit(Number(process.env[HOST_ENV.fsCalls]) || 4);
+  const fsSlots = new MediaSlots(Number(process.env[HOST_ENV.fsCalls]) || 4);
   const media = (signal: AbortSignal): MediaFs => createMediaFs({ timeoutMs: fsCallTimeoutMs, slots: fsSlots, signal });
   // The worker sends more probes than run at once (see isolated.ts): they wait
   // here, in order, and each is checked and probed only when its turn comes.
