@@ -95,6 +95,11 @@ async function hanging(op: string, relative: string): Promise<void> {
   await waitFor(() => (share as FaultFs).hung(), (calls) => calls.some((c) => c.op === op && c.path === relative), 60_000, 50);
 }
 
+/** Whether that call hangs yet: a cancel landed without waiting for it (the share answers it only after the test). */
+async function stillHanging(op: string, relative: string): Promise<boolean> {
+  return ((await share?.hung()) ?? []).some((c) => c.op === op && c.path === relative);
+}
+
 /** The activities of a scan that timed out or ran again: a worker whose loop stalled misses its heartbeats. */
 async function activityTrouble(id: string): Promise<string[]> {
   const history = await stack.client.workflow.getHandle(id).fetchHistory();
@@ -227,6 +232,8 @@ describe('a call that hangs', () => {
     expect(end.status).toBe('completed');
     expect([...errorsOf(end)]).toEqual([[onShare(stuck), 'timeout']]);
     expect(end.counts.new).toBe(2);
+    // Without waiting for the open, which hangs yet.
+    expect(await stillHanging('open', rel(stuck))).toBe(true);
     expect(prober.hostsStarted).toBeGreaterThan(started);
     expect((await videosUnder(onShare('host-open'))).map((v) => v.path).sort()).toEqual([onShare(fileOf('host-open', 'a')), onShare(fileOf('host-open', 'c'))]);
   });
@@ -272,8 +279,7 @@ describe('a cancel lands while a call hangs', () => {
     await hanging('getattr', rel(fileOf('cancel-walk/f1', 'a')));
     const end = await cancelAndWait(id, 'discovery');
     expect(end.status).toBe('cancelled');
-    // Not by waiting for the call: it hangs yet.
-    expect((await share?.hung())?.length).toBeGreaterThan(0);
+    expect(await stillHanging('getattr', rel(fileOf('cancel-walk/f1', 'a')))).toBe(true);
   });
 
   it('in probing', async () => {
@@ -283,6 +289,7 @@ describe('a cancel lands while a call hangs', () => {
     await hanging('open', rel(stuck));
     const end = await cancelAndWait(id, 'probing');
     expect(end.status).toBe('cancelled');
+    expect(await stillHanging('open', rel(stuck))).toBe(true);
   });
 
   it('in the missing-file check', async () => {
@@ -296,6 +303,7 @@ describe('a cancel lands while a call hangs', () => {
     await hanging('open', rel(candidate));
     const end = await cancelAndWait(id, 'the missing-file check');
     expect(end.status).toBe('cancelled');
+    expect(await stillHanging('open', rel(candidate))).toBe(true);
   });
 
   it('in the pictures', async () => {
@@ -312,6 +320,7 @@ describe('a cancel lands while a call hangs', () => {
       expect((await job(id)).phase).toBe('thumbnails');
       const end = await cancelAndWait(id, 'the pictures');
       expect(end.status).toBe('cancelled');
+      expect(await stillHanging('getattr', rel(target))).toBe(true);
     } finally {
       gate.open();
       gate = null;
