@@ -50,7 +50,7 @@ export interface ActivityDependencies {
    * Admission under MAX_CONCURRENT_SCANS (src/temporal/admission.ts), for
    * scheduled runs; without it a scheduled run is admitted at once.
    */
-  admission?: { reserve(guardId: string): Promise<() => void> };
+  admission?: { reserve(guardId: string): Promise<() => void>; releaseEndedGuard(guardId: string): Promise<boolean> };
   /** FS_CALL_TIMEOUT: the deadline of every filesystem call on a media path (media-fs.ts); 30 s when absent. */
   fsCallTimeoutMs?: number;
   /** SCAN_ROOT_MARKER: a file name that must exist in a root for it to count as online; unset: no such check. */
@@ -517,23 +517,35 @@ export function createActivities({
    * of MAX_CONCURRENT_SCANS is taken, asks again every second (heartbeating,
    * so a cancel of the run ends the wait). The place it takes is reserved
    * for the moments until the guard is visible, as a start through the API's is.
+   * With `once`, asks a single time and answers whether it took a place.
    */
-  async function awaitScanSlot(input: AwaitScanSlotInput): Promise<void> {
-    if (admission === undefined) return;
+  async function awaitScanSlot(input: AwaitScanSlotInput): Promise<boolean> {
+    if (admission === undefined) return true;
     const ctx = Context.current();
     for (;;) {
       try {
         await admission.reserve(input.guardId);
-        return;
+        return true;
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'TOO_MANY_SCANS') throw error;
       }
+      if (input.once === true) return false;
       ctx.heartbeat();
       await ctx.sleep(SLOT_RETRY_MS);
     }
   }
 
-  return { discoverFiles, probeBatch, makeThumbnails, finishScan, awaitScanSlot };
+  /**
+   * Frees a root whose guard is closing (its scan has just ended; closing
+   * takes a worker): a scheduled run that found it so starts its scan then,
+   * instead of nothing. True when the root is free.
+   */
+  async function releaseClosingGuard(input: AwaitScanSlotInput): Promise<boolean> {
+    if (admission === undefined) return false;
+    return admission.releaseEndedGuard(input.guardId);
+  }
+
+  return { discoverFiles, probeBatch, makeThumbnails, finishScan, awaitScanSlot, releaseClosingGuard };
 }
 
 /**

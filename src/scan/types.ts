@@ -187,6 +187,8 @@ export interface ScanInput {
   maxParallelFiles?: number;
   /** Set by continue-as-new. */
   cursor?: ScanCursor;
+  /** Paused before it started (a pause of its pending job): the scan begins paused. Absent: not paused. */
+  startPaused?: boolean;
 }
 
 /** The progress query's answer: the live state of a scan. */
@@ -233,6 +235,8 @@ export interface DiscoverResult {
 /** Input of awaitScanSlot: the root's guard a scheduled run is about to start. */
 export interface AwaitScanSlotInput {
   guardId: string;
+  /** Asks once and answers whether a slot was taken, instead of waiting for one. */
+  once?: boolean;
 }
 
 export interface ProbeBatchInput {
@@ -308,6 +312,8 @@ export interface ScanMemo {
 export interface ScanRootGuardMemo extends ScanMemo {
   scanId: string;
   force: boolean;
+  /** A pause (true) or resume (false) of the job received while its scan had not started. */
+  pauseRequested?: boolean;
 }
 
 /** Input of the per-root guard: the scan to start. */

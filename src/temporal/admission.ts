@@ -7,8 +7,9 @@
  * limit of held roots a new root is refused (the API answers 429), or, for a
  * scheduled run, waits for a slot.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DomainError } from '../errors';
+import type { ScanRootGuardMemo } from '../scan/types';
 import { GUARD_WORKFLOW_TYPE } from '../workflows/definitions';
 
 /**
@@ -59,6 +60,35 @@ export class ScanAdmission {
   /** Forgets a recent admission (its job was cancelled before it started): its place is free at once. */
   forget(guardId: string): void {
     this.recentStarts.delete(guardId);
+  }
+
+  /**
+   * Ends a root's guard whose scan has ended but which has not closed yet (it
+   * needs a worker to), as a start through the API does before it starts a
+   * fresh guard: true when the root is free now. A guard whose scan runs or
+   * is pending, or one started before guards carried their scan id, is left.
+   */
+  async releaseEndedGuard(guardId: string): Promise<boolean> {
+    const describe = async (workflowId: string) => {
+      try {
+        return await this.client.workflow.getHandle(workflowId).describe();
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return null;
+        throw error;
+      }
+    };
+    const guard = await describe(guardId);
+    if (guard === null || guard.status.name !== 'RUNNING') return true;
+    const scanId = (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId;
+    if (scanId === undefined) return false;
+    const scan = await describe(scanId);
+    if (scan === null || scan.status.name === 'RUNNING') return false;
+    try {
+      await this.client.workflow.getHandle(guardId, guard.runId).terminate('its scan has ended; a scheduled scan of the root replaces it');
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    return true;
   }
 
   private async reserveNow(guardId: string): Promise<ReleaseSlot> {

@@ -41,10 +41,12 @@ import {
   GUARD_WORKFLOW_TYPE,
   PauseRejection,
   pauseScanUpdate,
+  pendingPauseSignal,
   progressQuery,
   resumeScanUpdate,
   scanRootSearchAttribute,
   SCAN_WORKFLOW_TYPE,
+  SCHEDULED_SCAN_WORKFLOW_TYPE,
 } from '../workflows/definitions';
 import { ScanAdmission } from './admission';
 import { ScheduleService } from './schedules';
@@ -390,7 +392,10 @@ export class ScanService {
     // Not pending: its scan may have started a moment ago.
     const started = await this.describeOrNull(jobId);
     if (started !== null) return this.readJob(jobId);
-    const run = holds ? guard : await this.findGuardRun(guardId, jobId);
+    // A scheduled run waiting for a slot of MAX_CONCURRENT_SCANS holds the job until it starts the guard.
+    const waiting = holds ? null : await this.waitingRun(scan.root, jobId);
+    if (waiting !== null && waiting.status.name === 'RUNNING' && scan.outcome === null) return this.guardJob(waiting, 'pending', scan);
+    const run = holds ? guard : ((await this.findGuardRun(guardId, jobId)) ?? waiting);
     if (run === null && scan.outcome !== null) {
       // The scan ran, and Temporal has since dropped its history (namespace retention): the library remembers it.
       return this.recordedJob(scan);
@@ -400,7 +405,8 @@ export class ScanService {
 
   /**
    * A pending job the library does not know yet: one a scheduled run started
-   * (its guard, not the API, chose the scan id), or one whose API stopped
+   * (its guard, not the API, chose the scan id) or waits for a slot to start
+   * (the run publishes it as a guard does), or one whose API stopped
    * before recording it. The jobs list finds such a job by its guard, so GET,
    * cancel and pause find it the same way, among the guards whose scan has
    * not started (a handful at most: MAX_CONCURRENT_SCANS bounds them), and
@@ -408,7 +414,8 @@ export class ScanService {
    */
   private async recordPendingGuardJob(jobId: string): Promise<ScanRecord | undefined> {
     if (!/^scan-[0-9a-f-]{36}$/.test(jobId)) return undefined;
-    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND ScanRoot IS NOT NULL AND TaskQueue = '${this.taskQueue.replace(/'/g, "''")}'`;
+    const types = `(WorkflowType = '${GUARD_WORKFLOW_TYPE}' OR WorkflowType = '${SCHEDULED_SCAN_WORKFLOW_TYPE}')`;
+    const query = `${types} AND ExecutionStatus = 'Running' AND ScanRoot IS NOT NULL AND TaskQueue = '${this.taskQueue.replace(/'/g, "''")}'`;
     for await (const execution of this.client.workflow.list({ query })) {
       const memo = (execution.memo ?? {}) as Partial<ScanRootGuardMemo>;
       if (memo.scanId !== jobId || memo.path === undefined) continue;
@@ -416,6 +423,15 @@ export class ScanService {
       return this.library.getScan(jobId);
     }
     return undefined;
+  }
+
+  /** The scheduled run that waits (or waited) for a slot as this job, before it started the root's guard. */
+  private async waitingRun(root: string, jobId: string): Promise<Execution | null> {
+    const query = `WorkflowType = '${SCHEDULED_SCAN_WORKFLOW_TYPE}' AND ScanRoot = '${root.replace(/'/g, "''")}' AND TaskQueue = '${this.taskQueue.replace(/'/g, "''")}'`;
+    for await (const execution of this.client.workflow.list({ query })) {
+      if ((execution.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) return execution;
+    }
+    return null;
   }
 
   /** The run of a root's guard that held a job whose scan never started (it keeps its ScanRoot attribute). */
@@ -450,6 +466,9 @@ export class ScanService {
     const guardId = guardIdOf(job.path);
     // Its slot is free at once, for starts through this process too.
     this.admission.forget(guardId);
+    // A scheduled run waiting for a slot as this job: ended first, so that it cannot start the guard after the look below.
+    const waiting = await this.waitingRun(job.path, jobId);
+    if (waiting !== null && waiting.status.name === 'RUNNING') await this.endGuard(waiting.workflowId, waiting.runId, 'job cancelled while it waited for a slot');
     const guard = await this.describeOrNull(guardId);
     if (guard !== null && guard.status.name === 'RUNNING' && (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId === jobId) {
       await this.endGuard(guardId, guard.runId, 'job cancelled before its scan started');
@@ -487,8 +506,11 @@ export class ScanService {
     if (TERMINAL_STATUSES.has(job.status)) throw terminal(job.status);
     if (pause && (job.status === 'paused' || job.pause_requested)) throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
     if (!pause && job.status !== 'paused' && !job.pause_requested) throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused (${job.status})`);
-    if (job.status === 'pending') {
-      throw new DomainError('UNAVAILABLE', 503, `job ${jobId} has not started yet (no worker has taken it); try again in a moment`);
+    // A pending job holds the pause until its scan starts, which then begins paused.
+    const startedMeanwhile = job.status === 'pending' && !(await this.setPendingPaused(jobId, job.path, pause));
+    if (job.status === 'pending' && !startedMeanwhile) {
+      this.recentJobs.delete(jobId);
+      return { ...job, pause_requested: pause };
     }
     try {
       // The workflow's validator decides (a pause racing another, a scan that has just begun finishing).
@@ -499,8 +521,11 @@ export class ScanService {
       if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
         switch (error.cause.type) {
           case PauseRejection.AlreadyPaused:
+            // Its scan started paused: the pause sent while it was pending has taken.
+            if (startedMeanwhile && pause) return this.get(jobId);
             throw new DomainError('ALREADY_PAUSED', 409, `job ${jobId} is already paused`);
           case PauseRejection.NotPaused:
+            if (startedMeanwhile && !pause) return this.get(jobId);
             throw new DomainError('NOT_PAUSED', 409, `job ${jobId} is not paused`);
           case PauseRejection.Finishing:
             throw new DomainError('ALREADY_TERMINAL', 409, `job ${jobId} is finishing; its probing is over`);
@@ -515,6 +540,36 @@ export class ScanService {
     }
     this.recentJobs.delete(jobId);
     return this.get(jobId);
+  }
+
+  /**
+   * Sends a pause (or resume) of a pending job to what holds it: the root's
+   * guard, or the scheduled run waiting for a slot (a signal, recorded
+   * without a worker); the scan then starts paused. False when the scan has
+   * started meanwhile, and so is to be paused as a running one.
+   */
+  private async setPendingPaused(jobId: string, root: string, pause: boolean): Promise<boolean> {
+    const guardId = guardIdOf(root);
+    const signalGuard = async (): Promise<boolean> => {
+      const guard = await this.describeOrNull(guardId);
+      if (guard === null || guard.status.name !== 'RUNNING' || (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId !== jobId) return false;
+      await this.client.workflow.getHandle(guardId, guard.runId).signal(pendingPauseSignal, pause);
+      return true;
+    };
+    let sent = await signalGuard();
+    if (!sent) {
+      const waiting = await this.waitingRun(root, jobId);
+      if (waiting !== null && waiting.status.name === 'RUNNING') {
+        await this.client.workflow.getHandle(waiting.workflowId, waiting.runId).signal(pendingPauseSignal, pause);
+        sent = true;
+        // It may have started the guard just before the signal: the guard holds the pause then.
+        await signalGuard();
+      }
+    }
+    // A scan that started before the guard took the signal did not start paused.
+    if ((await this.describeOrNull(jobId)) !== null) return false;
+    if (!sent) throw new DomainError('UNAVAILABLE', 503, `job ${jobId} is between its guard and its scan; try again in a moment`);
+    return true;
   }
 
   /**
@@ -564,7 +619,7 @@ export class ScanService {
    */
   async list(options: { status?: JobStatus; limit: number; pageToken?: string }): Promise<{ jobs: JobBody[]; nextPageToken: string | null }> {
     const position: ListPosition = options.pageToken ? this.parsePosition(options.pageToken) : { cursor: null, running: 'top', closed: 'top' };
-    const queries = jobListQueriesOf(options.status, { scanType: SCAN_WORKFLOW_TYPE, guardType: GUARD_WORKFLOW_TYPE, taskQueue: this.taskQueue });
+    const queries = jobListQueriesOf(options.status, { scanType: SCAN_WORKFLOW_TYPE, guardType: GUARD_WORKFLOW_TYPE, scheduledType: SCHEDULED_SCAN_WORKFLOW_TYPE, taskQueue: this.taskQueue });
     const read = async (kind: 'running' | 'closed'): Promise<Listing | null> => {
       const query = queries[kind];
       const from = position[kind];
@@ -743,7 +798,8 @@ export class ScanService {
         return undefined;
       }
     };
-    const isGuard = raw.type?.name === GUARD_WORKFLOW_TYPE;
+    // A scheduled run listed is one waiting for a slot: its memo names its pending job, as a guard's does.
+    const isGuard = raw.type?.name === GUARD_WORKFLOW_TYPE || raw.type?.name === SCHEDULED_SCAN_WORKFLOW_TYPE;
     const jobId = isGuard ? memoString('scanId') : (raw.execution?.workflowId ?? undefined);
     if (jobId === undefined) return null;
     const created = Date.parse(memoString('createdAt') ?? '');
@@ -812,7 +868,8 @@ export class ScanService {
       rate_per_s: 0,
       eta_seconds: null,
       cancel_requested: status === 'cancelled',
-      pause_requested: false,
+      // A pause sent while the scan had not started (held by its guard or scheduled run).
+      pause_requested: !terminal && memo.pauseRequested === true,
       retry_of: memo.retryOf ?? scan?.retryOf ?? null,
       created_at: memo.createdAt ?? scan?.createdAt ?? guard?.startTime.toISOString() ?? '',
       finished_at: terminal ? (scan?.finishedAt ?? guard?.closeTime?.toISOString() ?? null) : null,

@@ -78,10 +78,11 @@ export interface JobListQueries {
  */
 export function jobListQueriesOf(
   status: JobStatus | undefined,
-  names: { scanType: string; guardType: string; taskQueue: string },
+  names: { scanType: string; guardType: string; scheduledType: string; taskQueue: string },
 ): JobListQueries {
   const scan = `WorkflowType = '${names.scanType}'`;
-  const unstarted = `(WorkflowType = '${names.guardType}' AND ScanRoot IS NOT NULL)`;
+  // Jobs whose scan has not started: a guard's, or a scheduled run's waiting for a slot (both carry ScanRoot meanwhile).
+  const unstarted = `((WorkflowType = '${names.guardType}' OR WorkflowType = '${names.scheduledType}') AND ScanRoot IS NOT NULL)`;
   const both = `(${scan} OR ${unstarted})`;
   const running = "ExecutionStatus = 'Running'";
   const closed = "ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'";

@@ -3,7 +3,7 @@
  * the progress query and the search attribute that names the root.
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ScanClaim, ScanProgress } from '../scan/types';
 
 /** The live state of a scan: phase, counters, rate. Answered from workflow state, never from I/O. */
@@ -27,6 +27,13 @@ export const GUARD_CLOSING = 'GuardClosing';
  * a reason in the message when the scan is already paused or is finishing.
  */
 export const pauseScanUpdate = defineUpdate<void>('pauseScan');
+
+/**
+ * Pauses (true) or resumes (false) a job whose scan has not started: sent to
+ * the root's guard, or to the scheduled run waiting for a slot, which hold the
+ * choice and start the scan paused. A signal needs no worker to be accepted.
+ */
+export const pendingPauseSignal = defineSignal<[boolean]>('pendingPause');
 
 /** Resumes a paused scan where it stopped; rejected with PAUSE_REJECTED when it is not paused. */
 export const resumeScanUpdate = defineUpdate<void>('resumeScan');

@@ -146,7 +146,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   // and publish no `paused` field, so they replay exactly as they ran.
   const pausable = patched(PAUSE_PATCH);
   // A continued run of a paused scan stays paused.
-  let paused = cursor.paused ?? false;
+  // A scan paused while its job was pending (input.startPaused) begins paused.
+  let paused = cursor.paused ?? (pausable && input.startPaused === true);
   /** Batches running now (probes or pictures); a pause is complete once none is. */
   let running = 0;
   // The shape is decided by a scan's first run and carried by its cursor, so

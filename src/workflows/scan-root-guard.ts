@@ -17,14 +17,19 @@ import {
   ApplicationFailure,
   condition,
   ParentClosePolicy,
+  patched,
   setHandler,
   startChild,
+  upsertMemo,
   upsertSearchAttributes,
   uuid4,
 } from '@temporalio/workflow';
 import type { ScanClaim, ScanRootGuardInput } from '../scan/types';
-import { claimScanUpdate, GUARD_CLOSING, scanRootSearchAttribute } from './definitions';
+import { claimScanUpdate, GUARD_CLOSING, pendingPauseSignal, scanRootSearchAttribute } from './definitions';
 import { scanLibrary } from './scan-library';
+
+/** Patch id of guards that hold a pause of their pending job (pendingPauseSignal) and start the scan paused. */
+export const PENDING_PAUSE_PATCH = 'pending-pause';
 
 /** Holds a root for the lifetime of its scan. */
 export async function scanRootGuard(input: ScanRootGuardInput): Promise<void> {
@@ -48,6 +53,16 @@ export async function scanRootGuard(input: ScanRootGuardInput): Promise<void> {
     },
   );
 
+  // A pause of the job before its scan starts: held here (and shown in the
+  // memo), and the scan starts paused. One arriving after the scan started is
+  // the API's to pass on (it sees the scan and pauses it).
+  let startPaused = input.scan.startPaused;
+  setHandler(pendingPauseSignal, (pause: boolean) => {
+    if (jobId !== undefined) return;
+    startPaused = pause;
+    if (patched(PENDING_PAUSE_PATCH)) upsertMemo({ pauseRequested: pause });
+  });
+
   // A guard started before the API chose scan ids draws one from the
   // workflow's seeded random source, which replay reproduces.
   const scanId = input.scanId ?? `scan-${uuid4()}`;
@@ -55,7 +70,7 @@ export async function scanRootGuard(input: ScanRootGuardInput): Promise<void> {
   // startChild throws and the guard ends without starting a scan: the root is free.
   const child = await startChild(scanLibrary, {
     workflowId: scanId,
-    args: [{ ...input.scan, scanId }],
+    args: [{ ...input.scan, scanId, ...(startPaused !== undefined ? { startPaused } : {}) }],
     memo: { ...input.memo },
     typedSearchAttributes: [{ key: scanRootSearchAttribute, value: input.scan.root }],
     staticSummary: `Scan of ${input.scan.root}`.slice(0, 200),
