@@ -217,7 +217,10 @@ export class ScheduleService {
     try {
       const run = await this.client.workflow.getHandle(workflowId).describe();
       const memo = (run.memo ?? {}) as Partial<ScheduledScanMemo>;
-      return memo.scanId !== undefined ? { scanId: memo.scanId, skipped: memo.skipped ?? null } : null;
+      if (typeof memo.scanId === 'string') return { scanId: memo.scanId, skipped: null };
+      // A run that started nothing: its upsert of `scanId: null` removes the field, and `skipped` says why.
+      if (typeof memo.skipped === 'string') return { scanId: null, skipped: memo.skipped };
+      return null;
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return null;
       throw error;

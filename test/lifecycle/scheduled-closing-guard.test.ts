@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ScanMemo } from '../../src/scan/types';
 import type { JobBody } from '../../src/temporal/scans';
-import { guardIdOf } from '../../src/temporal/scans';
+import { guardIdOf, ScanService } from '../../src/temporal/scans';
 import { GUARD_WORKFLOW_TYPE, SCAN_WORKFLOW_TYPE } from '../../src/workflows/definitions';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
@@ -68,4 +68,19 @@ it('a schedule run now while the root\'s guard is closing starts its own scan, w
   expect(scanMemo.exclude).toContain('extras/**');
 
   await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${scheduleId}`);
+});
+
+it('a schedule run now while a pending scan holds the root answers with that scan', async () => {
+  const root = path.join(work, 'held');
+  await fs.mkdir(root, { recursive: true });
+  // Pending for as long as the test needs: no worker polls its queue.
+  const idle = new ScanService(stack.client, stack.config, stack.library, `closing-guard-held-${process.pid}-${Date.now()}`);
+  const holder = await idle.start({ root, recursive: true, force: false });
+  const created = await http<{ schedule_id: string }>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: root, every: '24h' });
+  expect(created.status).toBe(201);
+  const triggered = await http<{ job_id: string }>(stack.baseUrl, 'POST', `/api/v1/schedules/${created.body.schedule_id}/trigger`);
+  expect(triggered.status).toBe(202);
+  expect(triggered.body.job_id).toBe(holder.jobId);
+  await idle.cancel(holder.jobId);
+  await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${created.body.schedule_id}`);
 });
