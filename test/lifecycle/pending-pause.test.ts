@@ -8,8 +8,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { ScanService } from '../../src/temporal/scans';
+import { guardIdOf, ScanService } from '../../src/temporal/scans';
 import { createScanWorker } from '../../src/worker';
+import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { startStack, waitFor, workflowBundle, type Stack } from '../support/stack';
 
@@ -54,6 +55,9 @@ it('pauses a pending job: its scan starts paused once a worker takes it', async 
     await scans.resume(jobId);
     const done = await waitFor(() => scans.get(jobId), (job) => job.status === 'completed', 180_000, 200);
     expect(done.counts.new).toBe(2);
+    // For the replay test: a guard that held a pause of its pending job.
+    const guard = await waitFor(() => stack.client.workflow.getHandle(guardIdOf(root)).describe(), (d) => d.status.name !== 'RUNNING', 120_000, 200);
+    await recordRun(stack.client, guard.workflowId, guard.runId, 'guard-v3-paused-pending');
   } finally {
     if (worker?.getState() === 'RUNNING') worker.shutdown();
     await running?.catch(() => undefined);

@@ -11,6 +11,7 @@ import type { ScanMemo } from '../../src/scan/types';
 import type { JobBody } from '../../src/temporal/scans';
 import { guardIdOf, ScanService } from '../../src/temporal/scans';
 import { GUARD_WORKFLOW_TYPE, SCAN_WORKFLOW_TYPE } from '../../src/workflows/definitions';
+import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 
@@ -66,6 +67,18 @@ it('a schedule run now while the root\'s guard is closing starts its own scan, w
   expect(done.counts.new).toBe(2);
   const scanMemo = (await stack.client.workflow.getHandle(jobId).describe()).memo as Partial<ScanMemo>;
   expect(scanMemo.exclude).toContain('extras/**');
+  const run = await waitFor(
+    async () => {
+      for await (const r of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}' AND ExecutionStatus != 'Running'` })) {
+        if (r.workflowId.startsWith(scheduleId)) return r;
+      }
+      return null;
+    },
+    (r) => r !== null,
+    120_000,
+    300,
+  );
+  if (run !== null) await recordRun(stack.client, run.workflowId, run.runId, 'scheduled-closing-guard');
 
   await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${scheduleId}`);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { JobBody } from '../../src/temporal/scans';
 import { guardIdOf } from '../../src/temporal/scans';
+import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';
 
@@ -45,6 +46,22 @@ const job = async (id: string): Promise<JobBody> => {
   expect(read.status).toBe(200);
   return read.body;
 };
+
+/** The ended scheduled run of a job (for the replay test's recorded histories). */
+async function endedRunOf(jobId: string): Promise<{ workflowId: string; runId: string }> {
+  return waitFor(
+    async () => {
+      for await (const run of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}' AND ExecutionStatus != 'Running'` })) {
+        const memo = (await stack.client.workflow.getHandle(run.workflowId, run.runId).describe()).memo as { scanId?: string };
+        if (memo?.scanId === jobId) return { workflowId: run.workflowId, runId: run.runId };
+      }
+      return null;
+    },
+    (run): run is { workflowId: string; runId: string } => run !== null,
+    120_000,
+    300,
+  ) as Promise<{ workflowId: string; runId: string }>;
+}
 
 const listed = async (): Promise<JobBody[]> => (await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=50')).body.jobs;
 
@@ -112,6 +129,11 @@ it('a scheduled run waiting for a slot is a pending job that can be read, listed
   expect(done.counts.new).toBe(2);
   expect(await guardExists(droppedRoot)).toBe(false);
   expect((await job(droppedJob)).status).toBe('cancelled');
+
+  const waited = await endedRunOf(waitingJob);
+  await recordRun(stack.client, waited.workflowId, waited.runId, 'scheduled-waited-paused');
+  const dropped = await endedRunOf(droppedJob);
+  await recordRun(stack.client, dropped.workflowId, dropped.runId, 'scheduled-waiting-cancelled');
 
   for (const id of [waitingSchedule, droppedSchedule]) await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${id}`);
 });

@@ -26,15 +26,16 @@ async function replay(workflowsPath?: string): Promise<{ replayed: number; files
 /**
  * Guards recorded as deployments have them: before the API chose scan ids
  * (v1: a scan that completed, one claimed twice while it ran, one cancelled)
- * and since (v2: a scan that completed, one cancelled).
+ * and since (v2: a scan that completed, one cancelled); v3 (test/lifecycle/pending-pause.test.ts):
+ * a guard that held a pause of its pending job and started its scan paused.
  */
-const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled', 'guard-v2-completed', 'guard-v2-cancelled'];
+const GUARD_HISTORIES = ['guard-v1-completed', 'guard-v1-claimed-twice', 'guard-v1-cancelled', 'guard-v2-completed', 'guard-v2-cancelled', 'guard-v3-paused-pending'];
 
 /** Scans paused and resumed (test/lifecycle/pause.test.ts). */
 const PAUSED_HISTORIES = ['paused-0', 'paused-cancelled-0', 'paused-worker-killed-0'];
 
-/** Runs of a scan schedule (test/lifecycle/schedules.test.ts): one that started its root's guard, one that found the root held. */
-const SCHEDULED_HISTORIES = ['scheduled-started', 'scheduled-skipped'];
+/** Runs of a scan schedule (test/lifecycle/schedules.test.ts): one that started its root's guard, one that found the root held; (scheduled-waiting-job.test.ts) one that waited for a slot as a pending job paused meanwhile, one cancelled while it waited; (scheduled-closing-guard.test.ts) one that ended a closing guard and started its scan. */
+const SCHEDULED_HISTORIES = ['scheduled-started', 'scheduled-skipped', 'scheduled-waited-paused', 'scheduled-waiting-cancelled', 'scheduled-closing-guard'];
 
 /** Scans with a thumbnail phase (patch `thumbnails`, test/thumbnails/scan-thumbnails.test.ts): completed, and cancelled during it. */
 const THUMBNAIL_HISTORIES = ['thumbnails-0', 'thumbnails-cancelled-0'];
