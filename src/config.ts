@@ -376,3 +376,14 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   }
   return { apiUrl: parsed.data.API_URL.replace(/\/+$/, ''), apiToken: parsed.data.API_TOKEN };
 }
+
+/**
+ * SCANNER_CACHE_DIR: the per-user cache shared by every clone on the machine
+ * (the Go programs the project builds, the test media), by default
+ * `${XDG_CACHE_HOME:-$HOME/.cache}/video-library-scanner`.
+ */
+export function scannerCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SCANNER_CACHE_DIR) return path.resolve(env.SCANNER_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'video-library-scanner');
+}

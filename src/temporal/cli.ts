@@ -1,12 +1,12 @@
 /**
  * Finds (or obtains) the Temporal CLI binary whose dev server the project
  * runs. No download from release pages: on a machine without internet the CLI
- * is built from the Go module proxy and cached under `.cache/temporal/`.
+ * is built from the Go module proxy and cached (src/temporal/go-binary.ts).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { binaryWorks, findGo, goInstall, withLock, type GoBinarySpec } from './go-binary';
+import { binaryWorks, findCachedGoBinary, goBinaryCandidates, obtainGoBinary, type GoBinarySpec } from './go-binary';
 
 /** Later tags carry a `replace` directive that `go install` refuses. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -53,7 +53,7 @@ async function sdkDownload(cacheDir: string): Promise<string | null> {
 
 /**
  * Returns the absolute path of a working Temporal CLI: TEMPORAL_CLI_PATH,
- * `temporal` on PATH, the project cache, a build from the Go module proxy,
+ * `temporal` on PATH, the caches, a build from the Go module proxy,
  * the SDK's download; one clear error when none works.
  */
 export async function locateTemporalCli(options: { cliPath?: string; projectRoot: string; log?: (line: string) => void }): Promise<string> {
@@ -65,24 +65,13 @@ export async function locateTemporalCli(options: { cliPath?: string; projectRoot
   }
   const found = await onPath('temporal');
   if (found) return found;
-  const cacheDir = path.join(options.projectRoot, '.cache', TEMPORAL_CLI.cacheDir);
-  const cached = path.join(cacheDir, TEMPORAL_CLI.binary);
-  if (await works(cached)) return cached;
-  await fs.mkdir(cacheDir, { recursive: true });
-  const tried = ['TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH', cached];
-  const go = await findGo();
-  if (go) {
-    try {
-      await withLock(path.join(cacheDir, '.build.lock'), async () => {
-        if (!(await works(cached))) await goInstall(go, TEMPORAL_CLI, cacheDir, log);
-      });
-      if (await works(cached)) return cached;
-      tried.push('go install (built nothing usable)');
-    } catch (error) {
-      tried.push(`go install (${error instanceof Error ? error.message : String(error)})`);
-    }
-  } else {
-    tried.push('go install (no Go toolchain)');
+  const cached = await findCachedGoBinary(TEMPORAL_CLI, options.projectRoot);
+  if (cached) return cached;
+  const tried = ['TEMPORAL_CLI_PATH (unset)', '`temporal` on PATH', ...goBinaryCandidates(TEMPORAL_CLI, options.projectRoot)];
+  try {
+    return await obtainGoBinary(TEMPORAL_CLI, { projectRoot: options.projectRoot, log });
+  } catch (error) {
+    tried.push(`go install (${error instanceof Error ? error.message : String(error)})`);
   }
   const downloaded = await sdkDownload(path.join(os.tmpdir(), 'temporal-sdk-cli'));
   if (downloaded) return downloaded;

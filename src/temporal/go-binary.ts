@@ -1,13 +1,16 @@
 /**
  * Go programs the project runs (the Temporal CLI, the Temporal server, its SQL
  * schema tool, the Temporal Web UI server), obtained without release pages:
- * built once from the Go module proxy with `go install` and cached under
- * `.cache/`, one build at a time across processes.
+ * built once from the Go module proxy with `go install` and cached per user
+ * (SCANNER_CACHE_DIR) for every clone on the machine, one build at a time
+ * across processes; a project's own `.cache/` is still looked at first.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import lockfile from 'proper-lockfile';
+import { scannerCacheDir } from '../config';
 
 const run = promisify(execFile);
 
@@ -19,7 +22,7 @@ export interface GoBinarySpec {
   title: string;
   /** `module/path/cmd/x@version`, as `go install` takes it. */
   module: string;
-  /** Folder under `.cache/`; the version belongs in it, so a new version is a new build. */
+  /** Folder under the cache; the version belongs in it, so a new version is a new build. */
   cacheDir: string;
   /** File name `go install` produces: the last element of the package path. */
   binary: string;
@@ -52,29 +55,36 @@ export async function binaryWorks(binary: string, checkArgs: string[]): Promise<
   }
 }
 
-/** Holds a lock file while `fn` runs, so two processes never build into one folder at once. */
-export async function withLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 40 * 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const handle = await fs.open(lockFile, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch {
-      const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => '0'));
-      const alive = holder > 0 && (() => { try { process.kill(holder, 0); return true; } catch { return false; } })();
-      if (!alive) await fs.rm(lockFile, { force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockFile}`);
-      else await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
+/**
+ * Holds a lock while `fn` runs, so two processes never build into one folder
+ * at once. The lock is proper-lockfile's: a directory `<lockFile>.lock` made
+ * with one atomic `mkdir` (never seen half-written), kept fresh while held and
+ * taken over only once it has gone stale (its holder died).
+ */
+export async function withLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 40 * 60_000, pollMs = 1000): Promise<T> {
+  let compromised: Error | undefined;
+  const release = await lockfile
+    .lock(lockFile, {
+      realpath: false,
+      stale: LOCK_STALE_MS,
+      retries: { retries: Math.ceil(timeoutMs / pollMs), factor: 1, minTimeout: pollMs, maxTimeout: pollMs },
+      onCompromised: (error) => {
+        compromised = error;
+      },
+    })
+    .catch((error: unknown) => {
+      throw new Error(`timed out waiting for ${lockFile}: ${error instanceof Error ? error.message : String(error)}`);
+    });
   try {
     return await fn();
   } finally {
-    await fs.rm(lockFile, { force: true });
+    await release().catch(() => undefined);
+    if (compromised) throw new Error(`the lock ${lockFile} was lost while held: ${compromised.message}`);
   }
 }
+
+/** A lock whose holder has not refreshed it for this long is dead; refreshed every half of it. */
+const LOCK_STALE_MS = 60_000;
 
 /** The `go` command: on PATH, or where the official tarball installs it. */
 export async function findGo(): Promise<string | null> {
@@ -116,15 +126,37 @@ export async function goInstall(go: string, spec: GoBinarySpec, binDir: string, 
 }
 
 /**
- * Returns the cached binary of `spec` under `<projectRoot>/.cache/`, building
- * it first (under a lock, so parallel callers wait for one build) when it is
- * missing or does not work. Throws one line saying what was tried.
+ * Where a built `spec` may be found, in order: the project's `.cache/` (where
+ * the image and earlier checkouts put it), then the per-user cache shared by
+ * every clone on the machine (SCANNER_CACHE_DIR, by default
+ * `${XDG_CACHE_HOME:-~/.cache}/video-library-scanner`), where builds go.
  */
-export async function obtainGoBinary(spec: GoBinarySpec, options: { projectRoot: string; log?: (line: string) => void }): Promise<string> {
+export function goBinaryCandidates(spec: GoBinarySpec, projectRoot: string, cacheRoot: string = scannerCacheDir()): string[] {
+  return [path.join(projectRoot, '.cache', spec.cacheDir, spec.binary), path.join(cacheRoot, spec.cacheDir, spec.binary)];
+}
+
+/** The first working cached binary of `spec`, or null. */
+export async function findCachedGoBinary(spec: GoBinarySpec, projectRoot: string, cacheRoot?: string): Promise<string | null> {
+  for (const candidate of goBinaryCandidates(spec, projectRoot, cacheRoot)) {
+    if (await binaryWorks(candidate, spec.checkArgs)) return candidate;
+  }
+  return null;
+}
+
+/**
+ * Returns a cached binary of `spec` (see goBinaryCandidates), building it
+ * first into the per-user cache (under a lock, so parallel callers wait for
+ * one build) when none works. Throws one line saying what was tried.
+ */
+export async function obtainGoBinary(
+  spec: GoBinarySpec,
+  options: { projectRoot: string; log?: (line: string) => void; cacheRoot?: string },
+): Promise<string> {
   const log = options.log ?? (() => undefined);
-  const binDir = path.join(options.projectRoot, '.cache', spec.cacheDir);
-  const cached = path.join(binDir, spec.binary);
-  if (await binaryWorks(cached, spec.checkArgs)) return cached;
+  const found = await findCachedGoBinary(spec, options.projectRoot, options.cacheRoot);
+  if (found) return found;
+  const cached = goBinaryCandidates(spec, options.projectRoot, options.cacheRoot)[1] as string;
+  const binDir = path.dirname(cached);
   const go = await findGo();
   if (!go) throw new Error(`${spec.title}: not in ${cached}, and no Go toolchain to build it (go install ${spec.module})`);
   await fs.mkdir(binDir, { recursive: true });
