@@ -23,10 +23,20 @@ import { createScanWorker } from '../../src/worker';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 
-/** Bundles the workflow code once per test file. */
+/**
+ * The workflow code's bundle: the one the jest global setup built for the whole
+ * run (TEMPORAL_TEST_WORKFLOW_BUNDLE), read once per test file; bundled here
+ * only when the tests run without that setup.
+ */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
+  const built = process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE;
+  bundle ??= built ? fs.readFile(built, 'utf8').then((code) => ({ code })) : bundleWorkflows();
   return bundle;
+}
+
+/** Bundles the workflow code with webpack, as a worker without a bundle would. */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
 }
 
 const quietBundlerLogger = {
