@@ -75,12 +75,14 @@ export async function withLock<T>(lockFile: string, fn: () => Promise<T>, timeou
     .catch((error: unknown) => {
       throw new Error(`timed out waiting for ${lockFile}: ${error instanceof Error ? error.message : String(error)}`);
     });
+  let result: T;
   try {
-    return await fn();
+    result = await fn();
   } finally {
     await release().catch(() => undefined);
-    if (compromised) throw new Error(`the lock ${lockFile} was lost while held: ${compromised.message}`);
   }
+  if (compromised) throw new Error(`the lock ${lockFile} was lost while held: ${compromised.message}`);
+  return result;
 }
 
 /** A lock whose holder has not refreshed it for this long is dead; refreshed every half of it. */
