@@ -1,10 +1,11 @@
 /**
- * The image-context check (scripts/check-image-context.js) as CI runs it, on
- * the project's Dockerfile and on a variant that copies a file whose imports
- * the image does not carry: the Dockerfile as it was, whose build failed in
- * the image because bench/run.ts imports test/support, never copied.
- * `npm ci` is replaced by a hard-linked copy of the checkout's node_modules
- * here; `.ci/run` runs the check with the real `npm ci`.
+ * The image-context check (scripts/check-image-context.js) catches what it
+ * is for: a variant of the Dockerfile that copies a file whose imports the
+ * image does not carry (the Dockerfile as it was, whose build failed in the
+ * image because bench/run.ts imports test/support, never copied) fails it.
+ * That the project's own Dockerfile passes is `.ci/run`'s step, which runs
+ * the same check once; running it here too would only repeat it.
+ * `npm ci` is replaced by a hard-linked copy of the checkout's node_modules.
  */
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -34,12 +35,6 @@ afterAll(async () => {
 });
 
 describe('the image-context check', () => {
-  it('passes for the Dockerfile: the build stage installs and builds from what it copies', () => {
-    const { status, output } = check(path.join(ROOT, 'Dockerfile'));
-    expect(output).toMatch('image-context check passed');
-    expect(status).toBe(0);
-  }, 10 * 60_000);
-
   it('fails when the build needs a file the Dockerfile does not copy', async () => {
     const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
     // Copying bench/ makes the build compile it, and bench imports test/support, which is not copied.
