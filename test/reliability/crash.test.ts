@@ -102,18 +102,16 @@ describe('a worker that dies mid-scan', () => {
     expect(inFlight).toBeLessThanOrEqual(10);
   });
 
-  it('stopped with SIGTERM: it exits within its grace time, leaves no ffprobe, and another worker finishes', async () => {
+  it('stopped with SIGTERM: it shuts down by itself with status 0, leaves no ffprobe, and another worker finishes', async () => {
     const folder = path.join(work, 'sigterm');
     const files = await buildLibrary(folder, 240, clips);
     const first = await start('worker-main', WORKER_READY);
     const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 60, 60_000, 50);
 
-    const asked = Date.now();
     first.child.kill('SIGTERM');
-    await first.exited;
-    // shutdownGraceTime is 10 s; the in-flight batches usually finish well before.
-    expect(Date.now() - asked).toBeLessThan(15_000);
+    // It shuts down by itself (its worker's shutdown, then a clean exit), not by the signal's default.
+    expect(await first.exited).toBe(0);
     await waitFor(() => processesMatching(`file:${folder}`), (pids) => pids.length === 0, 3_000, 100);
 
     await start('worker-main', WORKER_READY);

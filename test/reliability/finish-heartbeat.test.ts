@@ -6,7 +6,8 @@
  *
  * The activity runs in Temporal's MockActivityEnvironment (which reports every
  * heartbeat) against a real SQLite library whose file another connection
- * holds locked for longer than the heartbeat timeout.
+ * holds locked until the activity has heartbeated three times while waiting
+ * (an order of events, not a time: a silent activity never gets the lock).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -20,8 +21,12 @@ import type { DiscoverInput, DiscoverResult, FinishScanInput, FinishScanResult }
 
 /** The heartbeat timeout of scanLibrary's activities (src/workflows/scan-library.ts). */
 const HEARTBEAT_TIMEOUT_MS = 10_000;
-/** The lock is held past the heartbeat timeout, well within the library's 30 s of retries. */
-const LOCK_HELD_MS = HEARTBEAT_TIMEOUT_MS + 3000;
+/**
+ * The lock is released only once the waiting activity has heartbeated this
+ * often: an activity silent while it waits never gets it back, and its
+ * library's 30 s of retries (three heartbeat timeouts) run out.
+ */
+const BEATS_WHILE_LOCKED = 3;
 
 let dir: string;
 let library: Library;
@@ -41,33 +46,39 @@ afterAll(async () => {
 /** What a run under the lock showed. */
 interface LockedRun<T> {
   result: T;
-  waitedMs: number;
-  heartbeats: number;
-  longestSilenceMs: number;
+  heartbeatsWhileLocked: number;
+  /** Whether the activity ended only after the lock was released. */
+  endedAfterRelease: boolean;
 }
 
-/** Runs an activity while another connection holds the library's file locked for LOCK_HELD_MS. */
+/**
+ * Runs an activity while another connection holds the library's file locked,
+ * until the activity has heartbeated BEATS_WHILE_LOCKED times.
+ */
 async function runWhileLocked<T>(run: (env: MockActivityEnvironment) => Promise<T>): Promise<LockedRun<T>> {
   const other = new Database(file);
   other.pragma('busy_timeout = 0');
   other.exec('BEGIN EXCLUSIVE');
-  const released = new Promise<void>((resolve) =>
-    setTimeout(() => {
-      other.exec('COMMIT');
-      other.close();
-      resolve();
-    }, LOCK_HELD_MS),
-  );
+  let locked = true;
+  const release = (): void => {
+    if (!locked) return;
+    locked = false;
+    other.exec('COMMIT');
+    other.close();
+  };
   const env = new MockActivityEnvironment({ heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-  const beats: number[] = [];
-  env.on('heartbeat', () => beats.push(Date.now()));
-  const startedAt = Date.now();
-  const result = await run(env);
-  const endedAt = Date.now();
-  await released;
-  const marks = [startedAt, ...beats, endedAt];
-  const longestSilenceMs = Math.max(...marks.slice(1).map((at, i) => at - (marks[i] as number)));
-  return { result, waitedMs: endedAt - startedAt, heartbeats: beats.length, longestSilenceMs };
+  let heartbeatsWhileLocked = 0;
+  env.on('heartbeat', () => {
+    if (!locked) return;
+    heartbeatsWhileLocked += 1;
+    if (heartbeatsWhileLocked >= BEATS_WHILE_LOCKED) release();
+  });
+  try {
+    const result = await run(env);
+    return { result, heartbeatsWhileLocked, endedAfterRelease: !locked };
+  } finally {
+    release();
+  }
 }
 
 function activities(): ReturnType<typeof createActivities> {
@@ -81,14 +92,12 @@ describe('activities with the library locked by another connection', () => {
     const { finishScan } = activities();
     const input: FinishScanInput = { scanId, outcome: 'completed', error: null };
     const run = await runWhileLocked((env) => env.run<[FinishScanInput], FinishScanResult, typeof finishScan>(finishScan, input));
-    process.stderr.write(`finishScan waited ${run.waitedMs} ms, ${run.heartbeats} heartbeats, longest silence ${run.longestSilenceMs} ms\n`);
 
     expect(run.result.counts).toMatchObject({ discovered: 0, probed: 0 });
     expect((await library.getScan(scanId))?.outcome).toBe('completed');
-    // It really waited on the lock for longer than the heartbeat timeout…
-    expect(run.waitedMs).toBeGreaterThanOrEqual(LOCK_HELD_MS - 100);
-    // …and never went a heartbeat timeout without a heartbeat.
-    expect(run.longestSilenceMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+    // It waited on the lock, heartbeating, and completed once it was gone.
+    expect(run.heartbeatsWhileLocked).toBe(BEATS_WHILE_LOCKED);
+    expect(run.endedAfterRelease).toBe(true);
   }, 60_000);
 
   it('discoverFiles heartbeats while it waits to record the scan, and completes once the lock is gone', async () => {
@@ -99,10 +108,9 @@ describe('activities with the library locked by another connection', () => {
     const { discoverFiles } = activities();
     const input: DiscoverInput = { scanId, root, recursive: true, force: false, extensions: [], retryOf: null };
     const run = await runWhileLocked((env) => env.run<[DiscoverInput], DiscoverResult, typeof discoverFiles>(discoverFiles, input));
-    process.stderr.write(`discoverFiles waited ${run.waitedMs} ms, ${run.heartbeats} heartbeats, longest silence ${run.longestSilenceMs} ms\n`);
 
     expect(run.result).toMatchObject({ discovered: 1, toProbe: 1 });
-    expect(run.waitedMs).toBeGreaterThanOrEqual(LOCK_HELD_MS - 100);
-    expect(run.longestSilenceMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+    expect(run.heartbeatsWhileLocked).toBe(BEATS_WHILE_LOCKED);
+    expect(run.endedAfterRelease).toBe(true);
   }, 60_000);
 });
