@@ -201,13 +201,12 @@ describe('event streams', () => {
       // One reader for the twenty streams: its reads never overlapped, and
       // each began at least an interval after the one before (a few ms of
       // slack for timer granularity); twenty readers would read twenty times
-      // per interval.
+      // per interval, most of them less than an interval after another.
       const reads = api.scans.readsOf(jobId);
+      expect(reads.length).toBeGreaterThan(1);
       expect(api.scans.mostInFlight.get(jobId)).toBe(1);
       const gaps = reads.slice(1).map((at, i) => at - (reads[i] as number));
       expect(Math.min(...gaps)).toBeGreaterThanOrEqual(JOB_EVENTS_INTERVAL_MS - 5);
-      const span = (reads[reads.length - 1] as number) - (reads[0] as number);
-      expect(reads.length).toBeLessThanOrEqual(1 + span / (JOB_EVENTS_INTERVAL_MS - 5));
 
       // A stream of a finished job is its terminal state, once, and nothing else.
       const late = await openStream(api.baseUrl, jobId);

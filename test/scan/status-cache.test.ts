@@ -1,14 +1,15 @@
 /**
- * Status reads of one job share a short-lived answer (ScanService.get), and a
- * cancel through the service drops it: the job never reads as it was before
- * the cancel once Temporal has ended it.
+ * Status reads of one job share a short-lived answer (ScanService.get): reads
+ * that arrive together reach Temporal once (counted at the client's workflow
+ * service). A cancel through the service drops the answer: the job never
+ * reads as it was before the cancel once Temporal has ended it.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
-import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';
+import { holdingProber, http, startStack, temporalCallsOf, waitFor, type Stack } from '../support/stack';
 
 let stack: Stack;
 let work: string;
@@ -23,6 +24,23 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await fs.rm(work, { recursive: true, force: true });
+});
+
+it('reaches Temporal once for twenty reads of one job that arrive together', async () => {
+  const root = path.join(work, 'shared', 'held');
+  await buildLibrary(root, 4, await ensureTestMedia());
+  const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: root });
+  const jobId = started.body.job_id;
+  await waitFor(() => getJob(jobId), (job) => job.status === 'running' && job.phase === 'probing');
+  const before = temporalCallsOf(stack, 'describeWorkflowExecution', jobId);
+  // Twenty reads issued before any answer is in: they share one describe (or
+  // none, should an answer from the wait above still be fresh); without the
+  // shared answer each would ask Temporal.
+  const reads = await Promise.all(Array.from({ length: 20 }, () => stack.scans.get(jobId)));
+  expect(reads.map((job) => job.job_id)).toEqual(Array(20).fill(jobId));
+  expect(temporalCallsOf(stack, 'describeWorkflowExecution', jobId) - before).toBeLessThanOrEqual(1);
+  await http(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/cancel`);
+  await waitFor(() => getJob(jobId), (job) => job.status === 'cancelled');
 });
 
 it('reads a job cancelled through the API as cancelled as soon as Temporal has ended it', async () => {

@@ -64,8 +64,43 @@ export interface Stack {
   worker: Worker;
   baseUrl: string;
   taskQueue: string;
+  /**
+   * Every call the stack's client (ScanService, the API) made to Temporal's
+   * workflow service, in order: the reads that reached Temporal, countable.
+   */
+  temporalCalls: TemporalCall[];
   /** Stops the worker (waiting for it), the API, the connections and removes the temp dir. */
   close(): Promise<void>;
+}
+
+/** One call of Temporal's workflow service: its method and the workflow it names, if any. */
+export interface TemporalCall {
+  method: string;
+  workflowId: string | undefined;
+}
+
+/**
+ * Records every call the connection's workflow service makes into `calls`
+ * (the client looks the service up on its connection at every call).
+ */
+function recordWorkflowServiceCalls(connection: { workflowService: object }, calls: TemporalCall[]): void {
+  const service = connection.workflowService;
+  const recorded = new Proxy(service, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || typeof property !== 'string') return value;
+      return (request?: { execution?: { workflowId?: string | null } | null; workflowId?: string | null }, ...rest: unknown[]) => {
+        calls.push({ method: property, workflowId: request?.execution?.workflowId ?? request?.workflowId ?? undefined });
+        return (value as (...args: unknown[]) => unknown).call(target, request, ...rest);
+      };
+    },
+  });
+  Object.defineProperty(connection, 'workflowService', { value: recorded, configurable: true, writable: true });
+}
+
+/** How many calls of `method` (e.g. 'describeWorkflowExecution') named the workflow `workflowId`. */
+export function temporalCallsOf(stack: Pick<Stack, 'temporalCalls'>, method: string, workflowId: string): number {
+  return stack.temporalCalls.filter((call) => call.method === method && call.workflowId === workflowId).length;
 }
 
 let queueCounter = 0;
@@ -109,6 +144,8 @@ export async function startStack(
   const prober = options.wrapProber ? options.wrapProber(realProber) : realProber;
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const { client, connection } = await connectClient(config);
+  const temporalCalls: TemporalCall[] = [];
+  recordWorkflowServiceCalls(connection, temporalCalls);
   const worker = await createScanWorker({
     config,
     connection: nativeConnection,
@@ -142,6 +179,7 @@ export async function startStack(
     scans,
     worker,
     taskQueue,
+    temporalCalls,
     baseUrl: `http://127.0.0.1:${port}`,
     close: async () => {
       server.closeAllConnections();
