@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -36,6 +37,18 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
+/** Whether nothing listens on the port any more. */
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
 /** Reads a job, riding out a read that fails while the database is being disturbed. */
 const readJob = async (scans: ScanService, jobId: string): Promise<JobBody | null> => scans.get(jobId).catch(() => null);
 
@@ -51,12 +64,23 @@ describe('a database that fails for a while', () => {
       const files = await buildLibrary(folder, 120, clips);
       const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => stack.scans.get(jobId), (job) => job.counts.probed >= 20, 60_000, 50);
-      // Another writer holds the lock longer than the busy timeout (3 s).
+      // Another writer holds the lock until two batches' writes have met it
+      // (the first has been turned away by the time the second begins).
       const other = new BetterSqlite3(stack.config.databaseUrl.slice('sqlite:'.length));
       other.exec('BEGIN EXCLUSIVE');
-      await new Promise((resolve) => setTimeout(resolve, 6000));
-      other.exec('COMMIT');
-      other.close();
+      const recordProbes = stack.library.recordProbes.bind(stack.library);
+      let writesWhileLocked = 0;
+      const spy = jest.spyOn(stack.library, 'recordProbes').mockImplementation((...args) => {
+        writesWhileLocked += 1;
+        return recordProbes(...args);
+      });
+      try {
+        await waitFor(async () => writesWhileLocked, (n) => n >= 2, 120_000, 20);
+      } finally {
+        spy.mockRestore();
+        other.exec('COMMIT');
+        other.close();
+      }
       const job = await waitFor(
         () => readJob(stack.scans, jobId),
         (j) => {
@@ -125,7 +149,8 @@ describe('the Temporal server stopped and restarted on the same database file mi
       const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => stack.scans.get(jobId), (job) => job.counts.probed >= 30, 60_000, 50);
       await server.stop();
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // Down: its port refuses connections (the worker's calls fail) until it is started again.
+      await waitFor(() => refusesConnections(port), (refused) => refused, 30_000, 100);
       server = await ensureTemporalServer(options);
       expect(server.started).toBe(true);
       const job = await endOf(stack.scans, jobId);
