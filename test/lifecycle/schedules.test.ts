@@ -29,17 +29,45 @@ let stack: Stack;
 beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'schedules-')));
-  // Slowed, so that a scan of a root outlasts the 2 s interval of the schedule under test.
-  const slow = (prober: StackProber): StackProber => withProbeHook(prober, async () => {
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  // Probes of a held folder wait until it is released: a scan of it runs as long as a test needs.
+  const holding = (prober: StackProber): StackProber => withProbeHook(prober, async (file) => {
+    for (const [prefix, gate] of holds) if (file.startsWith(prefix)) await gate;
   });
-  stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: slow });
+  stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: holding });
 });
 
 afterAll(async () => {
+  for (const release of releases.splice(0)) release();
   await stack?.close();
   await fs.rm(work, { recursive: true, force: true });
 });
+
+/** Folders whose probes wait, with what they wait for. */
+const holds = new Map<string, Promise<void>>();
+const releases: (() => void)[] = [];
+
+/** Holds the probes of files under `folder` until the returned function is called. */
+function hold(folder: string): () => void {
+  let open: () => void = () => undefined;
+  holds.set(folder + path.sep, new Promise<void>((resolve) => (open = resolve)));
+  const release = (): void => {
+    holds.delete(folder + path.sep);
+    open();
+  };
+  releases.push(release);
+  return release;
+}
+
+/** Runs of the schedule `id` that found their root held by another scan, and started nothing. */
+async function skippedRunsOf(id: string): Promise<{ workflowId: string; runId: string }[]> {
+  const skipped: { workflowId: string; runId: string }[] = [];
+  for await (const run of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}'` })) {
+    if (!run.workflowId.startsWith(id)) continue;
+    const memo = (await stack.client.workflow.getHandle(run.workflowId, run.runId).describe()).memo as { skipped?: string | null };
+    if (typeof memo?.skipped === 'string') skipped.push({ workflowId: run.workflowId, runId: run.runId });
+  }
+  return skipped;
+}
 
 const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
 const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
@@ -59,6 +87,8 @@ describe('a schedule of scans', () => {
   it('is a Temporal Schedule, fires at least twice at a 2 s interval, and never overlaps a running scan of its root', async () => {
     const folder = path.join(work, 'every-2s');
     await buildLibrary(folder, 16, clips);
+    // The schedule's first scan is held until the checks of one scan per root are done.
+    const release = hold(folder);
     const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, every: '2s' });
     expect(created.status).toBe(201);
     const id = created.body.schedule_id;
@@ -81,12 +111,14 @@ describe('a schedule of scans', () => {
       120_000,
       200,
     );
-    const running = await waitFor(() => job(first as string), (j) => j.status === 'running' || TERMINAL.includes(j.status), 120_000, 100);
-    if (running.status === 'running') {
-      const manual = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
-      if (manual.status === 200) expect(manual.body.job_id).toBe(first);
-      else expect((await job(first as string)).status).not.toBe('running');
-    }
+    await waitFor(() => job(first as string), (j) => j.status === 'running', 120_000, 100);
+    const manual = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
+    expect(manual.status).toBe(200);
+    expect(manual.body.job_id).toBe(first);
+    // The schedule comes due again while its scan runs, and starts nothing (Temporal skips the overlap).
+    await waitFor(async () => (await stack.client.schedule.getHandle(id).describe()).info.numActionsSkippedOverlap, (n) => n >= 1, 120_000, 300);
+    expect((await job(first as string)).status).toBe('running');
+    release();
 
     // At least two scheduled scans complete.
     await waitFor(
@@ -117,23 +149,16 @@ describe('a schedule of scans', () => {
   it('starts no scan while a scan of its root started through the API runs', async () => {
     const folder = path.join(work, 'held');
     await buildLibrary(folder, 16, clips);
+    const release = hold(folder);
     const manual = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder });
     expect(manual.status).toBe(202);
     await waitFor(() => job(manual.body.job_id), (j) => j.status === 'running', 120_000, 100);
     const created = await http<ScheduleBody>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: folder, every: '1s' });
     const id = created.body.schedule_id;
     // Runs of the schedule that found the root held by the manual scan, and started nothing.
-    const skippedRuns = async (): Promise<{ workflowId: string; runId: string }[]> => {
-      const skipped: { workflowId: string; runId: string }[] = [];
-      for await (const run of stack.client.workflow.list({ query: `WorkflowType = 'scheduledScan' AND TaskQueue = '${stack.taskQueue}'` })) {
-        if (!run.workflowId.startsWith(id)) continue;
-        const memo = (await stack.client.workflow.getHandle(run.workflowId, run.runId).describe()).memo as { skipped?: string | null };
-        if (typeof memo?.skipped === 'string') skipped.push({ workflowId: run.workflowId, runId: run.runId });
-      }
-      return skipped;
-    };
-    const skipped = await waitFor(skippedRuns, (runs) => runs.length >= 1, 120_000, 300);
+    const skipped = await waitFor(() => skippedRunsOf(id), (runs) => runs.length >= 1, 120_000, 300);
     await recordRun(stack.client, skipped[0]!.workflowId, skipped[0]!.runId, 'scheduled-skipped');
+    release();
     await endOf(manual.body.job_id);
     expect((await http(stack.baseUrl, 'POST', `/api/v1/schedules/${id}/pause`)).status).toBe(200);
     const runs = await waitFor(() => scansOf(folder), (all) => all.every((run) => run.close !== null), 240_000, 500);
