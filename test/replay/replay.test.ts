@@ -6,7 +6,7 @@
  * predate the progress memo (patch `progress-memo`); `paused-` histories
  * were paused and resumed (patch `pause-resume`); `guard-v1-` histories
  * are guards that answered claims through update-with-start, `guard-v2-`
- * guards given their scan id by the API (test/replay/record-guard.test.ts).
+ * guards given their scan id by the API (scripts/record-guard-histories.ts).
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
