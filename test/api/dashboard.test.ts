@@ -31,8 +31,9 @@ beforeAll(async () => {
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'dashboard-')));
   // The in-process prober takes about a millisecond a file: the scan the cancel
   // and pause tests stop are slowed down so that they are still running when the page acts.
+  // Four pictures at once: every scan here ends with its pictures, which one at a time took most of this file's time.
   stack = await startStack(
-    { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2' },
+    { SCAN_BATCH_SIZE: '5', PROBE_CONCURRENCY: '2', THUMBNAIL_CONCURRENCY: '4' },
     {
       wrapProber: (prober) =>
         withProbeHook(prober, async (file) => {

@@ -52,11 +52,13 @@ describe('a scan through the API on a real Temporal server', () => {
     // A prober that takes ~40 ms more per file than ffprobe alone, so that a
     // few hundred files make a scan long enough to watch.
     wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 40, hangOn: 'HANG' });
+    // Four pictures at once: the scans here that run to their end make a picture of every file.
     stack = await startStack({
       FFPROBE_PATH: wrapper.path,
       PROBE_TIMEOUT_MS: '1500',
       PROBE_CONCURRENCY: '2',
       SCAN_BATCH_SIZE: '20',
+      THUMBNAIL_CONCURRENCY: '4',
     });
   });
 
