@@ -315,26 +315,20 @@ export function createActivities({
       (video) => (input.recursive || path.dirname(video.path) === input.root) && !underUnseen(video.path) && !isExcludedPath(video.path),
     );
     const warnings: { path: string; error: string }[] = [];
-    for (const dir of o.emptyFolders) {
-      const held = candidates.filter((video) => under(video.path, dir)).length;
-      if (held === 0) continue;
-      warnings.push({
-        path: dir,
-        error: `${ErrorType.MissingCheckSkipped}: this folder is empty, where the library knows ${held} videos under it; none was marked missing (is a share mounted here?)`,
-      });
-    }
-    const vanished = candidates.filter((video) => !o.emptyFolders.some((dir) => under(video.path, dir)));
-    if (vanished.length === 0) return { moved: 0, missing: 0, warnings };
+    if (candidates.length === 0) return { moved: 0, missing: 0, warnings };
     if (o.found === 0) {
       warnings.push({
         path: input.root,
-        error: `${ErrorType.MissingCheckSkipped}: no video file was found under the root, where the library knows ${vanished.length}; nothing was marked missing (is the disk or share mounted?)`,
+        error: `${ErrorType.MissingCheckSkipped}: no video file was found under the root, where the library knows ${candidates.length}; nothing was marked missing (is the disk or share mounted?)`,
       });
       return { moved: 0, missing: 0, warnings };
     }
+    // A record under a folder that is empty now may still have moved (its file
+    // found again elsewhere in this scan, as after a rename that emptied the
+    // folder); only what stays unmatched there is held back from missing.
     let moved = 0;
-    const unmatched = new Set<VanishedVideo>(vanished);
-    const sizes = vanished.filter((video) => video.fingerprint !== null).map((video) => video.size);
+    const unmatched = new Set<VanishedVideo>(candidates);
+    const sizes = candidates.filter((video) => video.fingerprint !== null).map((video) => video.size);
     if (sizes.length > 0) {
       for (const candidate of await library.moveCandidates(input.scanId, sizes)) {
         o.signal.throwIfAborted();
@@ -354,7 +348,16 @@ export function createActivities({
       }
       if (moved > 0) await library.renumberProbeIndexes(input.scanId);
     }
-    const missing = await library.markMissing(input.scanId, [...unmatched], o.nextPosition);
+    const inEmptyFolder = (video: VanishedVideo): boolean => o.emptyFolders.some((dir) => under(video.path, dir));
+    for (const dir of o.emptyFolders) {
+      const held = [...unmatched].filter((video) => under(video.path, dir)).length;
+      if (held === 0) continue;
+      warnings.push({
+        path: dir,
+        error: `${ErrorType.MissingCheckSkipped}: this folder is empty, where the library knows ${held} videos under it; none was marked missing (is a share mounted here?)`,
+      });
+    }
+    const missing = await library.markMissing(input.scanId, [...unmatched].filter((video) => !inEmptyFolder(video)), o.nextPosition);
     return { moved, missing, warnings };
   }
 
