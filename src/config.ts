@@ -96,6 +96,7 @@ const envSchema = z.object({
   PATH_MAP: pathMapSchema.optional(),
   /** Seconds between `heartbeat` messages on /ws; fractions allowed (tests). */
   WS_HEARTBEAT_INTERVAL: z.coerce.number().positive().max(86_400).default(30),
+  THUMBNAILS: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Deployment: TLS to Temporal, the frontend's own TLS, and what may listen unauthenticated.
   TEMPORAL_TLS_CA: z.string().min(1).optional(),
@@ -222,6 +223,8 @@ export interface Config {
   fsCallTimeoutMs: number;
   /** SCAN_ROOT_MARKER: a file name that must exist in a scan root for it to count as online; unset: no such check. */
   scanRootMarker: string | undefined;
+  /** THUMBNAILS: whether a scan makes pictures when its request does not say (a worker's default). */
+  thumbnails: boolean;
   /** Running scans beyond which new starts are refused with 429. */
   maxConcurrentScans: number;
   /** Event streams one client (remote address) may hold open; past it 429 TOO_MANY_STREAMS. */
@@ -320,6 +323,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     scanSettleSeconds: e.SCAN_SETTLE_SECONDS,
     fsCallTimeoutMs: parseDuration(e.FS_CALL_TIMEOUT) as number,
     scanRootMarker: e.SCAN_ROOT_MARKER,
+    thumbnails: e.THUMBNAILS === 'on',
     maxConcurrentScans: e.MAX_CONCURRENT_SCANS,
     maxStreamsPerClient: e.MAX_STREAMS_PER_CLIENT,
     batchSize: e.SCAN_BATCH_SIZE,

@@ -51,6 +51,7 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       ...(options.client ? { admission: new ScanAdmission(options.client, config.maxConcurrentScans, taskQueue) } : {}),
       fsCallTimeoutMs: config.fsCallTimeoutMs,
       scanRootMarker: config.scanRootMarker,
+      thumbnailsByDefault: config.thumbnails,
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
     // capping the throttle at one second is what lets a cancel land within about a second.

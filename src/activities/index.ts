@@ -55,6 +55,8 @@ export interface ActivityDependencies {
   fsCallTimeoutMs?: number;
   /** SCAN_ROOT_MARKER: a file name that must exist in a root for it to count as online; unset: no such check. */
   scanRootMarker?: string;
+  /** THUMBNAILS: whether a scan whose request does not say makes pictures; true when absent. */
+  thumbnailsByDefault?: boolean;
 }
 
 /** How often a scheduled run that waits for a slot asks again. */
@@ -117,6 +119,7 @@ export function createActivities({
   thumbnailConcurrency = 1,
   fsCallTimeoutMs = DEFAULT_FS_CALL_TIMEOUT_MS,
   scanRootMarker,
+  thumbnailsByDefault = true,
   admission,
 }: ActivityDependencies) {
   const thumbnailSlots = pLimit(thumbnailConcurrency);
@@ -265,7 +268,7 @@ export function createActivities({
         }
       }
       // Unchanged videos still without a picture follow the probed files in the picture phase.
-      pictureless = await library.numberPicturelessFiles(input.scanId, toProbe);
+      if (input.thumbnails ?? thumbnailsByDefault) pictureless = await library.numberPicturelessFiles(input.scanId, toProbe);
     } catch (error) {
       // The walk throws the signal's reason; Temporal reports a cancelled
       // activity only when it ends with a CancelledFailure.
@@ -274,7 +277,9 @@ export function createActivities({
     } finally {
       stopTicker();
     }
-    return { discovered, toProbe, toThumbnail: toProbe + pictureless, skipped, failed, moved, missing };
+    // No picture phase at all when this scan makes no pictures (the request's thumbnails: false, or THUMBNAILS=off).
+    const toThumbnail = (input.thumbnails ?? thumbnailsByDefault) ? toProbe + pictureless : 0;
+    return { discovered, toProbe, toThumbnail, skipped, failed, moved, missing };
   }
 
   /** What settleVanished needs: the scan, what its walk saw and could not see. */

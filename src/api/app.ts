@@ -156,6 +156,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
       force: body.force,
       exclude: body.exclude,
       maxParallelFiles: body.max_parallel_files,
+      thumbnails: body.thumbnails,
     });
     httpMetrics.scansStarted.inc();
     logger.info({ jobId, root, created }, 'scan started');

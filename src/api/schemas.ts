@@ -34,6 +34,8 @@ export const scanRequestSchema = z
      * parallel reads, such as SMB (see docs/shares.md).
      */
     max_parallel_files: z.number().int().min(1, 'max_parallel_files must be at least 1').max(1024, 'max_parallel_files is at most 1024').optional(),
+    /** false: no picture phase; absent: the workers' THUMBNAILS default. */
+    thumbnails: z.boolean().optional(),
   })
   .strict();
 

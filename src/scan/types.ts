@@ -185,6 +185,8 @@ export interface ScanInput {
   settleSeconds?: number;
   /** Files of this root in flight at once across all workers (max_parallel_files); absent: the workers' own limits alone. */
   maxParallelFiles?: number;
+  /** The request's `thumbnails`: false, no picture phase; absent, the worker's THUMBNAILS default. */
+  thumbnails?: boolean;
   /** Set by continue-as-new. */
   cursor?: ScanCursor;
   /** Paused before it started (a pause of its pending job): the scan begins paused. Absent: not paused. */
@@ -211,7 +213,7 @@ export interface ScanProgress {
 
 // ---- activity inputs and results (one object in, one object out) ----
 
-export type DiscoverInput = Pick<ScanInput, 'scanId' | 'root' | 'recursive' | 'force' | 'extensions' | 'retryOf' | 'exclude' | 'settleSeconds'>;
+export type DiscoverInput = Pick<ScanInput, 'scanId' | 'root' | 'recursive' | 'force' | 'extensions' | 'retryOf' | 'exclude' | 'settleSeconds' | 'thumbnails'>;
 
 export interface DiscoverResult {
   discovered: number;

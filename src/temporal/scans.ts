@@ -94,6 +94,8 @@ export interface StartScanRequest {
   keptExclude?: string[];
   /** Files of this root in flight at once across all workers (max_parallel_files); unset: the workers' own limits alone. */
   maxParallelFiles?: number;
+  /** The request's `thumbnails`: false, no picture phase; unset, the workers' THUMBNAILS default. */
+  thumbnails?: boolean;
 }
 
 /** How long a progress query may take before the job is described from the library instead. */
@@ -245,6 +247,7 @@ export class ScanService {
         // Always in the input, so that a later change of the default leaves running scans alone.
         maxBatchesPerRun: request.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN,
         ...(request.maxParallelFiles !== undefined ? { maxParallelFiles: request.maxParallelFiles } : {}),
+        ...(request.thumbnails !== undefined ? { thumbnails: request.thumbnails } : {}),
       },
       memo,
       // The workflow stops itself at its limit with a summary; this is the

@@ -454,6 +454,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
         retryOf: input.retryOf,
         exclude: input.exclude,
         settleSeconds: input.settleSeconds,
+        thumbnails: input.thumbnails,
       });
       cursor.toProbe = discovered.toProbe;
       cursor.counts.moved = discovered.moved ?? 0;

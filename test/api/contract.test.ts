@@ -270,7 +270,7 @@ describe('the edge', () => {
       expect(Object.keys(doc.body.paths)).toContain(route);
     }
     const scan = doc.body.paths['/api/v1/videos/scan'] as { post: { requestBody: { content: { 'application/json': { schema: { properties: object; additionalProperties: boolean } } } } } };
-    expect(Object.keys(scan.post.requestBody.content['application/json'].schema.properties)).toEqual(['path', 'recursive', 'force', 'exclude', 'max_parallel_files']);
+    expect(Object.keys(scan.post.requestBody.content['application/json'].schema.properties)).toEqual(['path', 'recursive', 'force', 'exclude', 'max_parallel_files', 'thumbnails']);
   });
 
   it('names the failing part with 503 when Temporal does not answer', async () => {

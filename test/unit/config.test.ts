@@ -11,6 +11,11 @@ describe('configuration', () => {
     expect(config.databaseUrl).toMatch(/^sqlite:.*library\.sqlite$/);
     expect(config.scanRoots).toBeUndefined();
     expect(config.scanTimeoutMs).toBeUndefined();
+    expect(config.thumbnails).toBe(true);
+  });
+
+  it('reads THUMBNAILS=off as a worker that makes no pictures unless asked', () => {
+    expect(loadConfig({ THUMBNAILS: 'off' }).thumbnails).toBe(false);
   });
 
   test.each([
@@ -22,6 +27,7 @@ describe('configuration', () => {
     ['SCAN_ROOTS', 'relative/media'],
     ['TEMPORAL_UI_URL', 'not a url'],
     ['DATABASE_URL', 'mysql://x'],
+    ['THUMBNAILS', 'maybe'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid ${name}: `));
     try {
