@@ -173,6 +173,8 @@ describe('dashboard', () => {
     await fs.link(files[0] as string, hostile);
     const { page, traffic } = await openDashboard(stack.baseUrl);
     await recordProgress(page);
+    // The feed's opening reads the list once (what started before it opened): let that be done first.
+    await page.waitForFunction(() => document.body.dataset.feed === 'open', undefined, { timeout: 60_000 });
 
     await page.fill('#scan-path', folder);
     await page.click('#scan-start');
