@@ -238,7 +238,8 @@ describe('a root whose scan ended while no worker could close its guard', () => 
       await api.stopWorker();
       // The scan ends (an operator terminates it); its guard needs a worker to notice, and there is none.
       await api.client.workflow.getHandle(first.body.job_id).terminate('test: the scan ends while no worker runs');
-      expect((await getJob(api.baseUrl, first.body.job_id)).status).toBe('cancelled');
+      // Status reads may be served from the job cache for a moment (well under a second): wait for the end to show.
+      expect((await waitFor(() => getJob(api.baseUrl, first.body.job_id), (j) => j.status !== 'running', 10_000)).status).toBe('cancelled');
 
       const second = await postScan(api.baseUrl, folder);
       expect(second.status).toBe(202);
