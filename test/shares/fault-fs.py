@@ -14,6 +14,8 @@ JSON line:
       "only_pid": the one process whose calls the rule applies to.
   {"cmd": "hung"}   the calls hanging now: [{"op", "path", "pid"}]
   {"cmd": "clear"}  drops every rule and answers every hanging call
+  {"cmd": "calls", "op": "readdir", "under": "/tree"}
+                    how many such calls were made on that path or below it
   {"cmd": "ping"}
 
 A hanging call is one the daemon has read from the kernel and does not
@@ -55,6 +57,7 @@ class FaultFs(fusepy.Operations):
         self.hanging = {}
         self.next_hang = 0
         self._released = threading.Event()
+        self.calls = {}
 
     def real(self, path):
         return os.path.join(self.source, path.lstrip("/"))
@@ -68,6 +71,7 @@ class FaultFs(fusepy.Operations):
         """Applies the first rule for this call, if any."""
         caller = tgid_of(fusepy.fuse_get_context()[2])
         with self._mutex:
+            self.calls[(op, path)] = self.calls.get((op, path), 0) + 1
             rule = next(
                 (
                     r
@@ -162,6 +166,15 @@ class FaultFs(fusepy.Operations):
                 release, self._released = self._released, threading.Event()
             release.set()
             return {"ok": True}
+        if cmd == "calls":
+            op, under = message.get("op", "*"), message.get("under", "/").rstrip("/")
+            with self._mutex:
+                count = sum(
+                    n
+                    for (call_op, call_path), n in self.calls.items()
+                    if op in (call_op, "*") and (call_path == (under or "/") or call_path.startswith(under + "/"))
+                )
+            return {"ok": True, "count": count}
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 

@@ -29,6 +29,8 @@ export interface FaultFs {
   rule(op: FaultOp, relative: string, fault: FaultAction, options?: { excludePid?: number; onlyPid?: number }): Promise<void>;
   /** The calls hanging now. */
   hung(): Promise<HungCall[]>;
+  /** How many `op` calls were made on `relative` (a path from the mount's root) or below it. */
+  calls(op: FaultOp, relative: string): Promise<number>;
   /** Drops every rule and answers every hanging call. */
   clear(): Promise<void>;
   /** Unmounts it as an administrator would (the mount point is an empty folder again). */
@@ -105,6 +107,9 @@ export async function mountFaultFs(source: string, mountpoint: string, controlDi
     },
     async hung() {
       return (await send(control, { cmd: 'hung' })).hung as HungCall[];
+    },
+    async calls(op, relative) {
+      return (await send(control, { cmd: 'calls', op, under: relative })).count as number;
     },
     async clear() {
       if (mounted) await send(control, { cmd: 'clear' });
