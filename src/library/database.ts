@@ -136,7 +136,7 @@ export async function openDatabase(url: string): Promise<OpenedDatabase> {
     }
     // Writers wait for each other's lock only briefly: better-sqlite3 waits
     // synchronously, stalling its process; past that the library retries
-    // asynchronously (library.ts), and past that Temporal retries the activity.
+    // asynchronously (repository.ts), and past that Temporal retries the activity.
     database.pragma('busy_timeout = 100');
     return { db, dialect: 'sqlite', migrations, sqlite: database };
   }

@@ -1,6 +1,7 @@
 /**
  * The library database's public shape: what activities write and the API reads.
- * One implementation (library.ts) serves SQLite and PostgreSQL through Kysely.
+ * One facade (library.ts) over a repository per table serves SQLite and
+ * PostgreSQL through Kysely.
  */
 
 export interface StreamCounts {

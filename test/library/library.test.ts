@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Library } from '../../src/library/library';
 import type { NewScanFile } from '../../src/library/types';
 import { bothDialects, sampleMetadata } from '../support/library-dialects';
+import { recordProbe, videoByPath } from '../support/library-rows';
 
 const dialects = bothDialects('scanner_test', path.join('lib', 'library.sqlite'));
 const metadata = sampleMetadata;
@@ -59,10 +60,10 @@ describe.each(dialects)('the library on %s', (_name, url) => {
   it('upserts videos by path, tells new from updated, and keeps the verdict on a repeat', async () => {
     const [f0, f1] = await library.getProbeFiles('s1', 0, 2);
     const file = { path: f0!.path, size: f0!.size, mtimeMs: f0!.mtimeMs };
-    expect(await library.recordProbe('s1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
-    expect(await library.recordProbe('s1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
-    expect(await library.recordProbe('s1', f1!.position, { kind: 'failed', reason: 'timeout' })).toBe('failed');
-    const video = await library.getVideoByPath(file.path);
+    expect(await recordProbe(library, 's1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
+    expect(await recordProbe(library, 's1', f0!.position, { kind: 'probed', file, metadata })).toBe('new');
+    expect(await recordProbe(library, 's1', f1!.position, { kind: 'failed', reason: 'timeout' })).toBe('failed');
+    const video = await videoByPath(url(), file.path);
     expect(video).toMatchObject({ filename: 'f0001.mp4', file_size: 5_000_000_001, width: 320, frame_rate_numerator: 25, stream_counts: { video: 1, audio: 1, subtitle: 0, data: 0 }, status: 'present' });
     expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
     const known = await library.knownFiles([file.path, '/m/none.mp4']);
@@ -71,8 +72,8 @@ describe.each(dialects)('the library on %s', (_name, url) => {
 
     await library.createScan({ scanId: 's2', root: '/m', recursive: true, force: true, retryOf: null });
     await library.addScanFiles('s2', [{ position: 0, probeIndex: 0, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' }]);
-    expect(await library.recordProbe('s2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 640 } })).toBe('updated');
-    expect((await library.getVideoByPath(file.path))?.width).toBe(640);
+    expect(await recordProbe(library, 's2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 640 } })).toBe('updated');
+    expect((await videoByPath(url(), file.path))?.width).toBe(640);
     expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
   });
 
@@ -86,7 +87,7 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     await expect(library.recordProbes('group', [probed(0), unwritable])).rejects.toThrow();
     // All or nothing: the good result is not recorded either, so its file is still to probe (a retry probes it).
     expect((await library.getProbeFiles('group', 0, 4)).map((f) => f.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
-    expect(await library.getVideoByPath(files[0]!.path)).toBeUndefined();
+    expect(await videoByPath(url(), files[0]!.path)).toBeUndefined();
 
     expect(await library.recordProbes('group', [probed(2), { position: 1, outcome: { kind: 'failed', reason: 'timeout' } }, probed(0)])).toEqual(['new', 'failed', 'new']);
     expect((await library.getProbeFiles('group', 0, 4)).map((f) => f.status)).toEqual(['new', 'failed', 'new', 'pending']);
@@ -106,8 +107,8 @@ describe.each(dialects)('the library on %s', (_name, url) => {
       probed(0, '/t/y.mkv', 800),
     ]);
     expect(statuses).toEqual(['new', 'updated', 'failed', 'new']);
-    expect((await library.getVideoByPath('/t/x.mkv'))?.width).toBe(640);
-    expect((await library.getVideoByPath('/t/y.mkv'))?.width).toBe(800);
+    expect((await videoByPath(url(), '/t/x.mkv'))?.width).toBe(640);
+    expect((await videoByPath(url(), '/t/y.mkv'))?.width).toBe(800);
     expect((await library.getProbeFiles('twice', 0, 2)).map((f) => [f.status, f.error])).toEqual([
       ['new', null],
       ['updated', null],
@@ -148,15 +149,15 @@ describe.each(dialects)('the library on %s', (_name, url) => {
         await library.createScan({ scanId, root: '/same-ms', recursive: true, force: true, retryOf: null });
         await library.addScanFiles(scanId, [{ position: 0, probeIndex: 0, ...file, status: 'pending' }]);
       }
-      expect(await library.recordProbe('same-ms-1', 0, { kind: 'probed', file, metadata })).toBe('new');
-      const first = await library.getVideoByPath(file.path);
+      expect(await recordProbe(library, 'same-ms-1', 0, { kind: 'probed', file, metadata })).toBe('new');
+      const first = await videoByPath(url(), file.path);
       expect(first?.created_at).toBe('2026-03-01T12:00:00.000Z');
       // A second scan writes the same path at the same instant: an update.
-      expect(await library.recordProbe('same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
+      expect(await recordProbe(library, 'same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
       // Its retried batch writes it again: still the first verdict.
-      expect(await library.recordProbe('same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
+      expect(await recordProbe(library, 'same-ms-2', 0, { kind: 'probed', file, metadata: { ...metadata, width: 1280 } })).toBe('updated');
       expect(await library.batchSummary('same-ms-2', 0, 1)).toMatchObject({ probed: 1, new: 0, updated: 1 });
-      expect(await library.getVideoByPath(file.path)).toMatchObject({ id: first!.id, width: 1280, created_at: first!.created_at });
+      expect(await videoByPath(url(), file.path)).toMatchObject({ id: first!.id, width: 1280, created_at: first!.created_at });
     } finally {
       jest.useRealTimers();
     }
@@ -181,7 +182,7 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     const names = ['/x/Holiday 50%_off.mkv', '/x/holidayX50a-off.mkv', '/x/other.mp4'];
     await library.addScanFiles('s3', names.map((p, i) => ({ position: i, probeIndex: i, path: p, ...base, status: 'pending' as const })));
     for (let i = 0; i < names.length; i += 1) {
-      await library.recordProbe('s3', i, { kind: 'probed', file: { path: names[i] as string, ...base }, metadata });
+      await recordProbe(library, 's3', i, { kind: 'probed', file: { path: names[i] as string, ...base }, metadata });
     }
     const hits = await library.searchVideos('HOLIDAY 50%_', 10, 0);
     expect(hits.items.map((v) => v.path)).toEqual(['/x/Holiday 50%_off.mkv']);

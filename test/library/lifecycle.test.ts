@@ -6,6 +6,7 @@
 import { Library } from '../../src/library/library';
 import type { NewScanFile } from '../../src/library/types';
 import { bothDialects, sampleMetadata } from '../support/library-dialects';
+import { recordProbe, videoByPath } from '../support/library-rows';
 
 const dialects = bothDialects('scanner_lifecycle');
 const metadata = sampleMetadata;
@@ -27,9 +28,9 @@ describe.each(dialects)('on %s', (_name, url) => {
     await library.createScan({ scanId: 'first', root: '/m', recursive: true, force: false, retryOf: null });
     await library.addScanFiles('first', known.map((p, i): NewScanFile => ({ position: i, probeIndex: i, path: p, size: 100 + i, mtimeMs: 1000, status: 'pending' })));
     for (const [i, p] of known.entries()) {
-      await library.recordProbe('first', i, { kind: 'probed', file: { path: p, size: 100 + i, mtimeMs: 1000, fingerprint: `fp-${i}` }, metadata });
+      await recordProbe(library, 'first', i, { kind: 'probed', file: { path: p, size: 100 + i, mtimeMs: 1000, fingerprint: `fp-${i}` }, metadata });
     }
-    const before = await library.getVideoByPath('/m/sub/c.mp4');
+    const before = await videoByPath(url(), '/m/sub/c.mp4');
 
     // The rescan finds a.mp4, two new files (one of c's size) and misses b, c and d.
     await library.createScan({ scanId: 'second', root: '/m', recursive: true, force: false, retryOf: null });
@@ -48,9 +49,9 @@ describe.each(dialects)('on %s', (_name, url) => {
     await library.renumberProbeIndexes('second');
     expect((await library.getProbeFiles('second', 0, 10)).map((f) => [f.probeIndex, f.path])).toEqual([[0, '/m/new/z.mp4']]);
 
-    const moved = await library.getVideoByPath('/m/new/c.mp4');
+    const moved = await videoByPath(url(), '/m/new/c.mp4');
     expect(moved).toMatchObject({ id: before?.id, moved_from: '/m/sub/c.mp4', status: 'present', width: 320 });
-    expect(await library.getVideoByPath('/m/sub/c.mp4')).toBeUndefined();
+    expect(await videoByPath(url(), '/m/sub/c.mp4')).toBeUndefined();
 
     expect(await library.markMissing('second', [vanished[0]!, vanished[2]!], 3)).toBe(2);
     const missing = await library.listVideos({ limit: 10, offset: 0, status: 'missing' });
@@ -58,6 +59,6 @@ describe.each(dialects)('on %s', (_name, url) => {
     expect(missing.items.every((v) => v.missing_since !== null)).toBe(true);
     expect(await library.countScanFiles('second')).toEqual({ discovered: 3, toProbe: 1, skipped: 1 });
     expect((await library.scanTotals('second')).counts).toMatchObject({ discovered: 3, moved: 1, missing: 2 });
-    expect((await library.getVideoByPath('/m2/e.mp4'))?.status).toBe('present');
+    expect((await videoByPath(url(), '/m2/e.mp4'))?.status).toBe('present');
   });
 });

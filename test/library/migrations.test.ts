@@ -16,6 +16,7 @@ import pg from 'pg';
 import { Library } from '../../src/library/library';
 import { libraryMigrations } from '../../src/library/migrations';
 import type { VideoMetadata } from '../../src/library/types';
+import { recordProbe, videoByPath } from '../support/library-rows';
 
 const ROOT = path.join(__dirname, '..', '..');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -169,7 +170,7 @@ describe.each([
       expect(await raw.indexes()).toEqual(expect.arrayContaining(['scans_finished_at']));
 
       // The library's own reads see the old rows.
-      expect(await library.getVideoByPath('/media/a.mkv')).toMatchObject({ id: 1, file_size: 5_000_000_001, modified_at: new Date(1_700_000_000_123.456).toISOString(), frame_rate_numerator: 24000, stream_counts: { video: 1, audio: 2, subtitle: 1, data: 0 } });
+      expect(await videoByPath(raw.url, '/media/a.mkv')).toMatchObject({ id: 1, file_size: 5_000_000_001, modified_at: new Date(1_700_000_000_123.456).toISOString(), frame_rate_numerator: 24000, stream_counts: { video: 1, audio: 2, subtitle: 1, data: 0 } });
       expect(await library.getScan('scan-v0-finished')).toMatchObject({ outcome: 'completed', counts: { discovered: 6, failed: 2 }, filesPrunedAt: null });
       expect(await library.unfinishedFiles('scan-v0-running')).toEqual(['/media/sub/c.webm']);
       expect(await library.scanErrors('scan-v0-finished', 10, 0)).toEqual({ errors: [{ path: '/media/broken.avi', error: 'invalid_data' }, { path: '/media/locked', error: 'unreadable_folder' }], total: 2 });
@@ -177,13 +178,13 @@ describe.each([
       // Writes carry on where the old code stopped: the scan in flight
       // finishes, and a new video takes an id past every one ever used.
       const file = { path: '/media/sub/c.webm', size: 4321, mtimeMs: 1_700_000_010_000 };
-      expect(await library.recordProbe('scan-v0-running', 1, { kind: 'probed', file, metadata })).toBe('new');
-      expect((await library.getVideoByPath(file.path))!.id).toBeGreaterThan(3);
+      expect(await recordProbe(library, 'scan-v0-running', 1, { kind: 'probed', file, metadata })).toBe('new');
+      expect((await videoByPath(raw.url, file.path))!.id).toBeGreaterThan(3);
       const b = { path: '/media/b.mp4', size: 1300, mtimeMs: 1_700_000_009_000 };
       await library.createScan({ scanId: 'after-upgrade', root: '/media', recursive: true, force: true, retryOf: null });
       await library.addScanFiles('after-upgrade', [{ position: 0, probeIndex: 0, ...b, status: 'pending' }]);
-      expect(await library.recordProbe('after-upgrade', 0, { kind: 'probed', file: b, metadata })).toBe('updated');
-      expect((await library.getVideoByPath(b.path))!.id).toBe(2);
+      expect(await recordProbe(library, 'after-upgrade', 0, { kind: 'probed', file: b, metadata })).toBe('updated');
+      expect((await videoByPath(raw.url, b.path))!.id).toBe(2);
     } finally {
       await library.close();
     }

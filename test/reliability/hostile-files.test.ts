@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, ffmpegPath, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, writeProberWrapper, type Stack } from '../support/stack';
+import { videoByPath } from '../support/library-rows';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 
@@ -118,16 +119,16 @@ describe('a scan among hostile files', () => {
     const errors = new Map((await stack.library.scanErrors(job.job_id, 1000, 0)).errors.map((e) => [e.path, e.error]));
     const outcomes: Record<string, string> = {};
     for (const [file, want] of expected) {
-      const present = (await stack.library.getVideoByPath(file)) !== undefined;
+      const present = (await videoByPath(stack.config.databaseUrl, file)) !== undefined;
       const got = present ? 'present' : (errors.get(file) ?? 'missing');
       outcomes[path.relative(root, file)] = got;
       expect({ file, got }).toEqual({ file, got: want });
     }
-    for (const file of ordinary) expect(await stack.library.getVideoByPath(file)).toBeDefined();
+    for (const file of ordinary) expect(await videoByPath(stack.config.databaseUrl, file)).toBeDefined();
     expect(job.counts.discovered).toBe(ordinary.length + expected.size);
     expect(job.result?.scanned).toBe(job.counts.discovered);
     // The folder named like a video, the loop and the non-video names are not files to scan.
-    expect(await stack.library.getVideoByPath(place('folder.mp4'))).toBeUndefined();
+    expect(await videoByPath(stack.config.databaseUrl, place('folder.mp4'))).toBeUndefined();
     process.stderr.write(`hostile outcomes: ${JSON.stringify(outcomes)}\n`);
   });
 });
@@ -158,8 +159,8 @@ describe('a file still being written while it is scanned', () => {
     expect(writtenDuringScan).toBe(true);
     // It changed between its discovery and its probe: left out of the library for the next scan.
     expect(during.result?.errors).toEqual([{ path: growing, error: 'still_changing' }]);
-    expect(await stack.library.getVideoByPath(growing)).toBeUndefined();
-    for (const file of ordinary) expect(await stack.library.getVideoByPath(file)).toBeDefined();
+    expect(await videoByPath(stack.config.databaseUrl, growing)).toBeUndefined();
+    for (const file of ordinary) expect(await videoByPath(stack.config.databaseUrl, file)).toBeDefined();
 
     await handle.write(bytes.subarray(half + 4096));
     await handle.close();
@@ -167,7 +168,7 @@ describe('a file still being written while it is scanned', () => {
     const after = await waitFor(() => stack.scans.get(again.body.job_id), terminal, 60_000, 100);
     expect(after.status).toBe('completed');
     expect(after.result).toMatchObject({ scanned: ordinary.length + 1, skipped: ordinary.length, errors: [] });
-    const finished = await stack.library.getVideoByPath(growing);
+    const finished = await videoByPath(stack.config.databaseUrl, growing);
     expect(finished?.file_size).toBe(bytes.length);
     expect(finished?.duration_seconds).toBeCloseTo(source.durationSeconds, 1);
   });

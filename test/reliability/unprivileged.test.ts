@@ -15,6 +15,7 @@ import { ScanService, type JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { killPart, startPart, type Part } from '../support/processes';
 import { temporalAddress, waitFor } from '../support/stack';
+import { videoByPath } from '../support/library-rows';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -87,16 +88,16 @@ describe('a worker running as an unprivileged user', () => {
       { path: lockedFolder, error: 'unreadable_folder' },
       { path: lockedFile, error: 'permission_denied' },
     ]);
-    for (const file of ordinary) expect(await library.getVideoByPath(file)).toBeDefined();
-    expect(await library.getVideoByPath(lockedFile)).toBeUndefined();
-    expect(await library.getVideoByPath(hidden)).toBeUndefined();
+    for (const file of ordinary) expect(await videoByPath(config.databaseUrl, file)).toBeDefined();
+    expect(await videoByPath(config.databaseUrl, lockedFile)).toBeUndefined();
+    expect(await videoByPath(config.databaseUrl, hidden)).toBeUndefined();
 
     await fs.chmod(lockedFile, 0o644);
     await fs.chmod(lockedFolder, 0o755);
     const second = await endOf((await scans.retry(first.job_id)).jobId);
     expect(second).toMatchObject({ status: 'completed', retry_of: first.job_id });
     expect(second.result).toMatchObject({ scanned: 2, new: 2, errors: [] });
-    expect(await library.getVideoByPath(lockedFile)).toBeDefined();
-    expect(await library.getVideoByPath(hidden)).toBeDefined();
+    expect(await videoByPath(config.databaseUrl, lockedFile)).toBeDefined();
+    expect(await videoByPath(config.databaseUrl, hidden)).toBeDefined();
   });
 });

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { JobBody } from '../../src/temporal/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
+import { videoByPath, thumbnailError } from '../support/library-rows';
 
 jest.setTimeout(300_000);
 
@@ -108,9 +109,9 @@ it('makes no picture from, and opens nothing of, what lies outside the root, wha
   // All probed as videos, none of their pictures tried yet: what follows is between probe and picture.
   const ids = new Map<string, number>();
   for (const file of swapped) {
-    const video = await stack.library.getVideoByPath(file);
+    const video = await videoByPath(stack.config.databaseUrl, file);
     expect({ file, recorded: video !== undefined, thumbnail_at: video?.thumbnail_at }).toEqual({ file, recorded: true, thumbnail_at: null });
-    expect(await stack.library.thumbnailError(video?.id as number)).toBeNull();
+    expect(await thumbnailError(stack.config.databaseUrl, video?.id as number)).toBeNull();
     ids.set(file, video?.id as number);
   }
 
@@ -135,10 +136,10 @@ it('makes no picture from, and opens nothing of, what lies outside the root, wha
   const outcome: Record<string, unknown> = {};
   for (const file of swapped) {
     const id = ids.get(file) as number;
-    const video = await stack.library.getVideoByPath(file);
+    const video = await videoByPath(stack.config.databaseUrl, file);
     const res = await fetch(`${stack.baseUrl}/api/v1/videos/${id}/thumbnail`);
     await res.arrayBuffer();
-    outcome[path.relative(root, file)] = { thumbnail_at: video?.thumbnail_at ?? null, error: await stack.library.thumbnailError(id), served: res.headers.get('x-thumbnail') };
+    outcome[path.relative(root, file)] = { thumbnail_at: video?.thumbnail_at ?? null, error: await thumbnailError(stack.config.databaseUrl, id), served: res.headers.get('x-thumbnail') };
   }
   const refused = (error: string | RegExp): Record<string, unknown> => ({ thumbnail_at: null, error, served: 'placeholder' });
   expect(outcome).toEqual({
@@ -149,6 +150,6 @@ it('makes no picture from, and opens nothing of, what lies outside the root, wha
     'z-folder/inner.mp4': refused('outside_scan_root'),
   });
   // The ordinary files got their pictures: the phase did run past the swapped ones.
-  for (const file of ordinary) expect({ file, made: (await stack.library.getVideoByPath(file))?.thumbnail_at !== null }).toEqual({ file, made: true });
+  for (const file of ordinary) expect({ file, made: (await videoByPath(stack.config.databaseUrl, file))?.thumbnail_at !== null }).toEqual({ file, made: true });
   expect(job.counts.thumbnails).toBe(ORDINARY);
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { JobBody } from '../../src/temporal/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';
+import { thumbnailError } from '../support/library-rows';
 
 jest.setTimeout(300_000);
 
@@ -117,7 +118,7 @@ describe('a picture that cannot be written', () => {
     expect(videos.total).toBe(files.length);
     for (const video of videos.items) {
       expect(video.thumbnail_at).toBeNull();
-      expect(await stack.library.thumbnailError(video.id)).toMatch(/^thumbnail_failed: .*(EEXIST|ENOTDIR)/);
+      expect(await thumbnailError(stack.config.databaseUrl, video.id)).toMatch(/^thumbnail_failed: .*(EEXIST|ENOTDIR)/);
     }
   });
 });

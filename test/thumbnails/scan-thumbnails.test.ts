@@ -10,6 +10,7 @@ import type { JobBody } from '../../src/temporal/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, ensureThumbnailClips, jpegSize, type VideoClip } from '../support/media';
 import { http as call, processesMatching, startStack, waitFor, type Stack } from '../support/stack';
+import { thumbnailError } from '../support/library-rows';
 
 jest.setTimeout(300_000);
 
@@ -112,7 +113,7 @@ describe('thumbnails of a scan', () => {
     expect(got.headers.get('content-type')).toBe('image/jpeg');
     expect(got.headers.get('x-thumbnail')).toBe('placeholder');
     expect(jpegSize(got.body).width).toBeGreaterThan(0);
-    expect(await stack.library.thumbnailError(corrupt.id)).toMatch(/^thumbnail_/);
+    expect(await thumbnailError(stack.config.databaseUrl, corrupt.id)).toMatch(/^thumbnail_/);
   });
 
   it('answers 404 for an unknown id', async () => {
