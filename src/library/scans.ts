@@ -1,6 +1,7 @@
 /**
  * The scans table: one row per scan, from its start to its end (outcome,
- * counts, error). The API reads a job's record here once its history is gone.
+ * counts, error). The API's jobs are these rows: reads of them, one or a
+ * page, belong here.
  */
 import type { ScanCounts } from '../scan/types';
 import { Repository } from './repository';
