@@ -47,10 +47,15 @@ let clientTls: (who: 'api' | 'worker') => Record<string, string>;
 const parts: Part[] = [];
 
 /**
- * A frontend port whose block (P … P+8, see serverPorts) is free, below
- * 32768 as the server's membership table needs, so its other services can bind.
+ * A frontend port whose block (P … P+8, see serverPorts) and the Web UI's port
+ * (P+9) are free, below 32768 as the server's membership table needs, and below
+ * the kernel's ephemeral range: the kernel never hands out such a port for an
+ * outgoing connection or a bind to port 0, so between this check and the
+ * server's bind only a deliberate listener could take it.
  */
-async function freeServerPort(): Promise<number> {
+async function freeServerPorts(): Promise<{ frontend: number; ui: number }> {
+  const ephemeralLow = Number((await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
+  const highest = Math.min(32_759, ephemeralLow - 1) - 9;
   const canBind = (port: number): Promise<boolean> =>
     new Promise((resolve) => {
       const server = net.createServer();
@@ -58,9 +63,9 @@ async function freeServerPort(): Promise<number> {
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => canBind(port + i)));
-    if (free.every(Boolean)) return port;
+    const port = 20_000 + Math.floor(Math.random() * (highest - 20_000));
+    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => canBind(port + i)));
+    if (free.every(Boolean)) return { frontend: port, ui: port + 9 };
   }
 }
 
@@ -90,8 +95,9 @@ beforeAll(async () => {
   // Built from the Go module proxy on a fresh machine (minutes), cached under .cache/ after.
   await obtainTemporalBinaries({ projectRoot: findProjectRoot(), log: (line) => process.stderr.write(`${line}\n`) });
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'cluster-')));
-  address = `127.0.0.1:${await freeServerPort()}`;
-  uiPort = await freePort();
+  const ports = await freeServerPorts();
+  address = `127.0.0.1:${ports.frontend}`;
+  uiPort = ports.ui;
   certs = path.join(work, 'certs');
   execFileSync('sh', [path.join(findProjectRoot(), 'scripts', 'make-certs.sh'), certs, path.join(work, 'ca')], { stdio: 'ignore' });
   const tlsFor = (who: string): Record<string, string> => ({
