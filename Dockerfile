@@ -44,6 +44,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# The dashboard's page, stylesheet and script, served as they are (src/api/dashboard.ts finds them here).
+COPY dashboard ./dashboard
 COPY scripts/make-certs.sh ./scripts/make-certs.sh
 # DATA_DIR (./data: the pictures, or a SQLite library) and the certificates'
 # mount point belong to the user the image runs as; a named volume mounted

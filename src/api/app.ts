@@ -30,7 +30,7 @@ import {
   searchVideosQuerySchema,
   videoIdSchema,
 } from './schemas';
-import { dashboardHtml } from './dashboard';
+import { createDashboardRouter } from './dashboard';
 import { EventStream, JobEvents, type JobEvent, type JobSubscription } from './job-events';
 import { openApiDocument } from './openapi';
 import { apiThumbnails, createThumbnailsRouter } from './thumbnails';
@@ -81,10 +81,6 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-    if (req.path === '/') {
-      // blob: for the library's pictures, fetched with the token and shown through object URLs.
-      res.setHeader('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; img-src 'self' blob:");
-    }
     next();
   });
 
@@ -121,12 +117,10 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.get('/health', health);
   app.get('/health/ready', health);
 
-  // The dashboard page holds no data, and a browser cannot send a bearer
+  // The dashboard's files hold no data, and a browser cannot send a bearer
   // token when it opens a page: the page asks for the token and sends it
   // with every API call it makes.
-  app.get('/', (_req, res) => {
-    res.type('html').send(dashboardHtml);
-  });
+  app.use(createDashboardRouter());
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });

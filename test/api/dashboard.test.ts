@@ -11,6 +11,7 @@
  * stream's and the pictures' included).
  */
 import { promises as fs } from 'node:fs';
+import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -73,6 +74,19 @@ async function openDashboard(baseUrl: string): Promise<{ page: Page; traffic: Tr
   // Content-Security-Policy or script errors would stop the page from working at all.
   expect(problems).toEqual([]);
   return { page, traffic };
+}
+
+/** The status of GET `route` sent with exactly these headers (fetch() sets its own Host and, on a conditional request, Cache-Control). */
+function statusOf(baseUrl: string, route: string, headers: Record<string, string>): Promise<number> {
+  const url = new URL(route, baseUrl);
+  return new Promise((resolve, reject) => {
+    request({ host: url.hostname, port: url.port, path: url.pathname, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 const scanRow = (jobId: string): string => `#scans > li[data-job-id="${jobId}"]`;
@@ -551,6 +565,67 @@ describe('dashboard', () => {
     await page.click('#scan-start');
     await page.waitForFunction(() => document.getElementById('message')?.classList.contains('error'));
     expect(await page.textContent('#message')).toMatch(/^INVALID_PATH: /);
+    await page.close();
+  });
+});
+
+describe('dashboard files and policy', () => {
+  it('serves the page, its stylesheet and its script for revalidation on every load, behind the Host check', async () => {
+    const port = new URL(stack.baseUrl).port;
+    for (const [route, type] of [['/', 'text/html'], ['/dashboard.css', 'text/css'], ['/dashboard.js', 'text/javascript']] as const) {
+      const res = await fetch(`${stack.baseUrl}${route}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain(type);
+      expect(res.headers.get('cache-control')).toBe('no-cache');
+      const etag = res.headers.get('etag') as string;
+      expect(etag).toBeTruthy();
+      expect(await statusOf(stack.baseUrl, route, { 'if-none-match': etag })).toBe(304);
+      expect(await statusOf(stack.baseUrl, route, { host: `rebind.attacker.example:${port}` })).toBe(403);
+    }
+    // Only the page's own files: nothing else under the folder, and no way out of it.
+    for (const route of ['/index.html/', '/tsconfig.dashboard.json', '/..%2fpackage.json', '/dashboard.js.map']) {
+      expect((await fetch(`${stack.baseUrl}${route}`)).status).not.toBe(200);
+    }
+  });
+
+  it('runs under a Content-Security-Policy that allows nothing inline, breaking none of it', async () => {
+    const folder = path.join(work, 'policy');
+    await buildLibrary(folder, 3, clips);
+    await scanToEnd(folder);
+    const page = await browser.newPage();
+    const refused: string[] = [];
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) refused.push(message.text());
+    });
+    await page.addInitScript(() => {
+      const seen: string[] = [];
+      (window as unknown as { violations: string[] }).violations = seen;
+      document.addEventListener('securitypolicyviolation', (event) => seen.push(`${event.effectiveDirective} ${event.blockedURI}`));
+    });
+    const response = await page.goto(`${stack.baseUrl}/`);
+    const policy = response?.headers()['content-security-policy'] ?? '';
+    expect(policy).not.toMatch(/unsafe-/);
+    const directives = new Map(policy.split(';').map((directive) => {
+      const [name = '', ...values] = directive.trim().split(/\s+/);
+      return [name, values.join(' ')];
+    }));
+    expect(directives.get('script-src')).toBe("'self'");
+    expect(directives.get('style-src')).toBe("'self'");
+    expect(directives.get('default-src')).toBe("'none'");
+
+    // The script ran (the feed opened, the library was read, its pictures drawn through blob: URLs),
+    // and the stylesheet applied (the page's width is dashboard.css's).
+    await page.waitForFunction(() => document.body.dataset.feed === 'open', undefined, { timeout: 60_000 });
+    await page.fill('#search-q', folder);
+    await page.press('#search-q', 'Enter');
+    await page.waitForFunction(() => document.getElementById('search-total')?.textContent === '3 videos match');
+    await page.$eval('#library', (section) => section.scrollIntoView());
+    await visiblePicturesLoaded(page);
+    expect(await page.$$eval('#videos img.thumb', (imgs) => imgs.map((img) => (img as HTMLImageElement).src.startsWith('blob:')))).toEqual([true, true, true]);
+    expect(await page.evaluate(() => getComputedStyle(document.body).maxWidth)).toBe('1024px');
+
+    expect(await page.evaluate(() => (window as unknown as { violations: string[] }).violations)).toEqual([]);
+    expect(refused).toEqual([]);
     await page.close();
   });
 });
