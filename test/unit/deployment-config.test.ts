@@ -13,7 +13,8 @@ import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../src/config';
 import { exposureCheck } from '../../src/api/listen';
 import { temporalTls, temporalUnavailable } from '../../src/temporal/client';
-import { forEachLine, frontendTlsConfig } from '../../src/temporal/server';
+import { forEachLine } from '../../src/temporal/server';
+import { frontendTlsConfig } from '../../src/temporal/server-config';
 
 let dir: string;
 let certs: string;
