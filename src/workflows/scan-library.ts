@@ -1,13 +1,13 @@
 /**
- * The scan workflow: discover, probe in batches through a sliding window,
- * finish with a summary. Deterministic: all I/O happens in activities.
+ * The scan workflow: discover, probe in batches through a sliding window
+ * (window.ts), make the pictures through the same window, finish with a
+ * summary. Deterministic: all I/O happens in activities.
  */
 import {
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  condition,
   continueAsNew,
   isCancellation,
   log,
@@ -34,6 +34,7 @@ import {
   type ScanResult,
 } from '../scan/types';
 import { PauseRejection, pauseScanUpdate, progressQuery, resumeScanUpdate } from './definitions';
+import { runWindow, type WindowPlan } from './window';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -245,202 +246,60 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     showDetails();
   };
 
-  /** Probes every index from the cursor on; returns 'continue' when this run should hand over to a new one. */
-  const probeAll = async (): Promise<'done' | 'continue'> => {
-    const inFlight = new Set<number>();
-    let failure: unknown;
-    try {
-      for (;;) {
-        if (failure !== undefined) throw failure;
-        if (paused) {
-          // No new batches; the ones in flight finish and are counted. The
-          // scan timeout keeps running, and a cancel ends this wait.
-          await condition(() => !paused || failure !== undefined);
-          continue;
-        }
-        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
-        if (cursor.nextIndex >= cursor.toProbe || handOver) {
-          await condition(() => inFlight.size === 0 || failure !== undefined);
-          if (failure !== undefined) throw failure;
-          return cursor.nextIndex < cursor.toProbe ? 'continue' : 'done';
-        }
-        if (inFlight.size >= window) {
-          await condition(() => inFlight.size < window || failure !== undefined);
-          continue;
-        }
-        const fromIndex = cursor.nextIndex;
-        const toIndex = Math.min(fromIndex + input.batchSize, cursor.toProbe);
-        cursor.nextIndex = toIndex;
+  /**
+   * The window over the probes or the pictures, in the shape the scan started
+   * with (stoppable: STOPPABLE_BATCHES_PATCH), from where the cursor says.
+   */
+  const windowOf = <R>(plan: Pick<WindowPlan<R>, 'end' | 'next' | 'advance' | 'start' | 'done'>): Promise<'done' | 'continue'> =>
+    runWindow({
+      ...plan,
+      size: window,
+      batchSize: input.batchSize,
+      launched: () => {
         launched += 1;
-        inFlight.add(fromIndex);
-        probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs, ...perBatch }).then(
-          (result) => {
-            inFlight.delete(fromIndex);
-            applyBatch(result);
-          },
-          (error: unknown) => {
-            inFlight.delete(fromIndex);
-            if (failure === undefined) failure = error;
-          },
-        );
-      }
-    } catch (error) {
-      // Let the in-flight batches hear the cancellation and kill their ffprobe
-      // processes before this scan reports an end.
-      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
-      throw error;
-    }
-  };
+      },
+      handOver: () => launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested,
+      paused: () => paused,
+      running: (count) => {
+        running = count;
+      },
+      stoppable: stoppable ? { relaunch: (cursor.relaunch ??= []), changed: showDetails } : undefined,
+    });
+
+  /** Probes every index from the cursor on. */
+  const probeAll = (): Promise<'done' | 'continue'> =>
+    windowOf({
+      end: cursor.toProbe,
+      next: () => cursor.nextIndex,
+      advance: (to) => {
+        cursor.nextIndex = to;
+      },
+      start: (fromIndex, toIndex) => probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs, ...perBatch }),
+      done: applyBatch,
+    });
 
   /**
    * Makes the pictures of the files this scan probed, batch by batch over the
    * same probe indexes, after every probe: the library fills first, pictures
-   * follow. Pause, cancel, the scan timeout and continue-as-new work as in
-   * probeAll; the cursor's thumbnailIndex says where a new run goes on.
+   * follow. The cursor's thumbnailIndex says where a new run goes on. This
+   * round's shape also covers unchanged videos without a picture (toThumbnail)
+   * and counts the pictures done for the progress.
    */
-  const thumbnailAll = async (): Promise<'done' | 'continue'> => {
-    const inFlight = new Set<number>();
-    let failure: unknown;
-    try {
-      for (;;) {
-        if (failure !== undefined) throw failure;
-        if (paused) {
-          await condition(() => !paused || failure !== undefined);
-          continue;
-        }
-        const next = cursor.thumbnailIndex ?? 0;
-        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
-        if (next >= cursor.toProbe || handOver) {
-          await condition(() => inFlight.size === 0 || failure !== undefined);
-          if (failure !== undefined) throw failure;
-          return (cursor.thumbnailIndex ?? 0) < cursor.toProbe ? 'continue' : 'done';
-        }
-        if (inFlight.size >= window) {
-          await condition(() => inFlight.size < window || failure !== undefined);
-          continue;
-        }
-        const toIndex = Math.min(next + input.batchSize, cursor.toProbe);
-        cursor.thumbnailIndex = toIndex;
-        launched += 1;
-        inFlight.add(next);
-        makeThumbnails({ scanId: input.scanId, fromIndex: next, toIndex, timeoutMs: input.probeTimeoutMs, ...perBatch }).then(
-          (result) => {
-            inFlight.delete(next);
-            cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
-            finishedThisRun += 1;
-            showDetails();
-          },
-          (error: unknown) => {
-            inFlight.delete(next);
-            if (failure === undefined) failure = error;
-          },
-        );
-      }
-    } catch (error) {
-      // Let the in-flight batches hear the cancellation and kill their ffmpeg before the scan reports an end.
-      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
-      throw error;
-    }
-  };
-
-  /**
-   * The window of batches of this round's shape (STOPPABLE_BATCHES_PATCH),
-   * for probes and for pictures alike. A pause cancels the batches in flight
-   * (a probe that is running is stopped: an interruption, never a verdict)
-   * and keeps their ranges to launch again on resume, where each skips what
-   * the library has recorded; the job reads `pause_requested` until they have
-   * all stopped, then `paused`. A batch's failure cancels its siblings.
-   */
-  const windowed = async (kind: 'probes' | 'pictures'): Promise<'done' | 'continue'> => {
-    const end = kind === 'probes' ? cursor.toProbe : (cursor.toThumbnail ?? cursor.toProbe);
-    const nextOf = (): number => (kind === 'probes' ? cursor.nextIndex : (cursor.thumbnailIndex ?? 0));
-    const advance = (to: number): void => {
-      if (kind === 'probes') cursor.nextIndex = to;
-      else cursor.thumbnailIndex = to;
-    };
-    cursor.relaunch ??= [];
-    const relaunch = cursor.relaunch;
-    const inFlight = new Map<number, number>();
-    let failure: unknown;
-    let scope = new CancellationScope();
-    const launch = (fromIndex: number, toIndex: number): void => {
-      launched += 1;
-      inFlight.set(fromIndex, toIndex);
-      running = inFlight.size;
-      const batchScope = scope;
-      const work =
-        kind === 'probes'
-          ? batchScope.run(() => probeBatch({ scanId: input.scanId, fromIndex, toIndex, probeTimeoutMs: input.probeTimeoutMs, ...perBatch }))
-          : batchScope.run(() => makeThumbnails({ scanId: input.scanId, fromIndex, toIndex, timeoutMs: input.probeTimeoutMs, ...perBatch }));
-      work.then(
-        (result) => {
-          inFlight.delete(fromIndex);
-          running = inFlight.size;
-          if ('probed' in result) applyBatch(result);
-          else {
-            cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
-            cursor.picturesDone = (cursor.picturesDone ?? 0) + result.made + result.failed;
-            finishedThisRun += 1;
-            showDetails();
-          }
-        },
-        (error: unknown) => {
-          inFlight.delete(fromIndex);
-          running = inFlight.size;
-          if (paused && isCancellation(error) && failure === undefined) {
-            // Stopped by the pause: launched again on resume.
-            relaunch.push([fromIndex, toIndex]);
-          } else if (failure === undefined) {
-            failure = error;
-            // Its siblings stop too: the scan is failing, their work would be for nothing.
-            if (!isCancellation(error)) scope.cancel();
-          }
-          showDetails();
-        },
-      );
-    };
-    try {
-      for (;;) {
-        if (failure !== undefined) throw failure;
-        if (paused) {
-          if (inFlight.size > 0) {
-            scope.cancel();
-            await condition(() => inFlight.size === 0);
-            // A fresh scope for the batches after the resume.
-            scope = new CancellationScope();
-            showDetails();
-          }
-          await condition(() => !paused || failure !== undefined);
-          continue;
-        }
-        const handOver = launched >= maxBatchesPerRun || workflowInfo().continueAsNewSuggested;
-        if ((nextOf() >= end && relaunch.length === 0) || handOver) {
-          await condition(() => inFlight.size === 0 || failure !== undefined || paused);
-          if (failure !== undefined) throw failure;
-          if (paused) continue;
-          return nextOf() < end || relaunch.length > 0 ? 'continue' : 'done';
-        }
-        if (inFlight.size >= window) {
-          await condition(() => inFlight.size < window || failure !== undefined || paused);
-          continue;
-        }
-        const again = relaunch.shift();
-        if (again !== undefined) {
-          launch(again[0], again[1]);
-          continue;
-        }
-        const fromIndex = nextOf();
-        const toIndex = Math.min(fromIndex + input.batchSize, end);
-        advance(toIndex);
-        launch(fromIndex, toIndex);
-      }
-    } catch (error) {
-      // Let the in-flight batches hear the cancellation (the scan's, or the
-      // one their sibling's failure sent) and stop before this scan reports an end.
-      await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
-      throw error;
-    }
-  };
+  const thumbnailAll = (): Promise<'done' | 'continue'> =>
+    windowOf({
+      end: stoppable ? (cursor.toThumbnail ?? cursor.toProbe) : cursor.toProbe,
+      next: () => cursor.thumbnailIndex ?? 0,
+      advance: (to) => {
+        cursor.thumbnailIndex = to;
+      },
+      start: (fromIndex, toIndex) => makeThumbnails({ scanId: input.scanId, fromIndex, toIndex, timeoutMs: input.probeTimeoutMs, ...perBatch }),
+      done: (result) => {
+        cursor.counts.thumbnails = (cursor.counts.thumbnails ?? 0) + result.made;
+        if (stoppable) cursor.picturesDone = (cursor.picturesDone ?? 0) + result.made + result.failed;
+        finishedThisRun += 1;
+        showDetails();
+      },
+    });
 
   const run = async (): Promise<'done' | 'continue'> => {
     if (cursor.toProbe < 0) {
@@ -472,7 +331,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     if (cursor.thumbnailIndex === undefined) {
       phase = 'probing';
       showDetails();
-      if ((await (stoppable ? windowed('probes') : probeAll())) === 'continue') return 'continue';
+      if ((await probeAll()) === 'continue') return 'continue';
     }
     // Histories recorded before thumbnails went from the last probe to the finish.
     if (!patched(THUMBNAILS_PATCH)) return 'done';
@@ -481,7 +340,7 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
     if (stoppable) cursor.picturesStartedAtMs ??= Date.now();
     phase = 'thumbnails';
     showDetails();
-    return stoppable ? windowed('pictures') : thumbnailAll();
+    return thumbnailAll();
   };
 
   const finish = async (end: ScanOutcome, error: string | null): Promise<ScanResult> => {
