@@ -21,7 +21,7 @@ import path from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import pg from 'pg';
 import { findProjectRoot } from '../../src/temporal/go-binary';
-import { obtainTemporalBinaries } from '../../src/temporal/server';
+import { NAMESPACE_RETENTION_DAYS, obtainTemporalBinaries } from '../../src/temporal/server';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, waitFor, writeProberWrapper } from '../support/stack';
@@ -188,6 +188,10 @@ describe('npm run temporal:server', () => {
     // The Web UI answers, and knows the namespace through the server.
     const namespaces = await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces`)).text();
     expect(namespaces).toMatch(/"name":\s*"default"/);
+    // Registered with the retention the command gives it (a Duration in JSON: "<seconds>s").
+    const registered = (JSON.parse(namespaces) as { namespaces: { namespaceInfo: { name: string }; config: { workflowExecutionRetentionTtl: string } }[] }).namespaces;
+    const retention = registered.find((namespace) => namespace.namespaceInfo.name === 'default')?.config.workflowExecutionRetentionTtl;
+    expect(retention).toBe(`${NAMESPACE_RETENTION_DAYS * 24 * 60 * 60}s`);
     const versionBefore = await admin(async () => {
       const client = new pg.Client({ connectionString: serverUrl(temporalDb) });
       await client.connect();
