@@ -1,15 +1,13 @@
 /**
  * The dashboard's files, served as they are written: `dashboard/` at the
  * package's root holds the page (index.html), its stylesheet and its script
- * (checked by `npm run typecheck` through tsconfig.dashboard.json). The page
- * holds no data: it talks to the API like any other client, with the token.
+ * modules (checked by `npm run typecheck` through tsconfig.dashboard.json).
+ * The page holds no data: it talks to the API like any other client, with
+ * the token.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Router } from 'express';
-
-/** The three files the page is made of, at the URLs index.html names. */
-const ROUTES = ['/', '/dashboard.css', '/dashboard.js'];
 
 /**
  * The page's policy: its own script and stylesheet only, nothing inline (no
@@ -39,9 +37,11 @@ export function dashboardDirectory(from: string = __dirname): string {
 }
 
 /**
- * GET / and the page's two files. They are not fingerprinted, so a browser
+ * GET / (the page) and GET /dashboard/* (its stylesheet and modules, as
+ * index.html names them). They are not fingerprinted, so a browser
  * revalidates them on every load (`no-cache` with the ETag and Last-Modified
- * that express.static sends), and a new version shows at once.
+ * that express.static sends), and a new version shows at once. Only requests
+ * under /dashboard look at the disk: API calls never do.
  */
 export function createDashboardRouter(directory: string = dashboardDirectory()): Router {
   const router = express.Router();
@@ -55,6 +55,7 @@ export function createDashboardRouter(directory: string = dashboardDirectory()):
       if (file.endsWith('.html')) res.setHeader('Content-Security-Policy', dashboardPolicy);
     },
   });
-  router.get(ROUTES, files);
+  router.get('/', files);
+  router.use('/dashboard', files);
   return router;
 }

@@ -570,9 +570,14 @@ describe('dashboard', () => {
 });
 
 describe('dashboard files and policy', () => {
-  it('serves the page, its stylesheet and its script for revalidation on every load, behind the Host check', async () => {
+  it('serves the page, its stylesheet and its script modules for revalidation on every load, behind the Host check', async () => {
     const port = new URL(stack.baseUrl).port;
-    for (const [route, type] of [['/', 'text/html'], ['/dashboard.css', 'text/css'], ['/dashboard.js', 'text/javascript']] as const) {
+    const files = [
+      ['/', 'text/html'],
+      ['/dashboard/dashboard.css', 'text/css'],
+      ...['dashboard', 'page', 'scans', 'library', 'schedules'].map((module) => [`/dashboard/${module}.js`, 'text/javascript']),
+    ];
+    for (const [route = '', type = ''] of files) {
       const res = await fetch(`${stack.baseUrl}${route}`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain(type);
@@ -583,7 +588,7 @@ describe('dashboard files and policy', () => {
       expect(await statusOf(stack.baseUrl, route, { host: `rebind.attacker.example:${port}` })).toBe(403);
     }
     // Only the page's own files: nothing else under the folder, and no way out of it.
-    for (const route of ['/index.html/', '/tsconfig.dashboard.json', '/..%2fpackage.json', '/dashboard.js.map']) {
+    for (const route of ['/dashboard.js', '/tsconfig.dashboard.json', '/dashboard/..%2fpackage.json', '/dashboard/%2e%2e/package.json', '/dashboard/dashboard.js.map']) {
       expect((await fetch(`${stack.baseUrl}${route}`)).status).not.toBe(200);
     }
   });
