@@ -1,6 +1,7 @@
 /**
  * The scan's end: its outcome and counts written to the library.
  */
+import { Context } from '@temporalio/activity';
 import type { FinishScanInput, FinishScanResult } from '../scan/types';
 import { scanMetrics } from '../metrics';
 import { startHeartbeatTicker, type ActivityContext } from './shared';
@@ -15,7 +16,9 @@ export function createFinishScan({ library }: ActivityContext) {
     const stopTicker = startHeartbeatTicker(() => ({ finishing: input.scanId }));
     try {
       const { counts, errors } = await library.scanTotals(input.scanId);
-      await library.finishScan(input.scanId, { outcome: input.outcome, counts, error: input.error });
+      // This is the scan's last run: its id makes the row's link to the Temporal UI.
+      const runId = Context.current().info.workflowExecution?.runId;
+      await library.finishScan(input.scanId, { outcome: input.outcome, counts, error: input.error, ...(runId !== undefined ? { runId } : {}) });
       scanMetrics.scans.inc({ outcome: input.outcome });
       return { counts, errors };
     } finally {

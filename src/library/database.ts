@@ -52,6 +52,8 @@ export interface ScansTable {
   finished_at: string | null;
   /** When the scan's file records were pruned (SCAN_RECORD_RETENTION); null while they are kept. */
   files_pruned_at: string | null;
+  /** The scan's last Temporal run, recorded with its end (null before, and in rows older than the column). */
+  run_id: string | null;
 }
 
 export interface ScanFilesTable {

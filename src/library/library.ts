@@ -18,7 +18,7 @@ import { openDatabase, type Database, type Dialect, type MigrationReport } from 
 import { ProbeRepository, type ProbeResult, type ProbeVerdict } from './probes';
 import { RetentionRepository } from './retention';
 import { ScanFileRepository, type ProbeSummary } from './scan-files';
-import { ScanRepository, type NewScan } from './scans';
+import { ScanRepository, type NewScan, type ScanEnd, type ScanListOptions } from './scans';
 import { ThumbnailRepository, type ThumbnailTarget } from './thumbnails';
 import type { ListVideosOptions, NewScanFile, Page, ScanFileRow, ScanRecord, VanishedVideo, Video } from './types';
 import { VanishedRepository } from './vanished';
@@ -75,8 +75,13 @@ export class Library {
     return this.scans.getScan(scanId);
   }
 
-  finishScan(scanId: string, end: { outcome: string; counts: Partial<ScanCounts>; error: string | null }): Promise<void> {
+  finishScan(scanId: string, end: ScanEnd): Promise<void> {
     return this.scans.finishScan(scanId, end);
+  }
+
+  /** See ScanRepository.listScans. */
+  listScans(options: ScanListOptions): Promise<ScanRecord[]> {
+    return this.scans.listScans(options);
   }
 
   /** A scan's counts and first errors, recomputed from its per-file records. */

@@ -124,6 +124,8 @@ export interface ScanRecord {
   finishedAt: string | null;
   /** When its file records were pruned after SCAN_RECORD_RETENTION; null while they are kept. */
   filesPrunedAt: string | null;
+  /** Its last Temporal run, recorded with its end; null before, and for scans recorded before it was kept. */
+  runId: string | null;
 }
 
 export interface ListVideosOptions {

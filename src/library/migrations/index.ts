@@ -14,6 +14,7 @@ import { initialSchema } from './0001-initial';
 import { scanRecordRetention } from './0002-scan-record-retention';
 import { missingAndMoved } from './0003-missing-and-moved';
 import { thumbnails } from './0004-thumbnails';
+import { jobsList } from './0005-jobs-list';
 import type { Dialect } from './dialect';
 
 export type { Dialect } from './dialect';
@@ -25,6 +26,7 @@ export function libraryMigrations(dialect: Dialect): Record<string, Migration> {
     '0002_scan_record_retention': scanRecordRetention,
     '0003_missing_and_moved': missingAndMoved,
     '0004_thumbnails': thumbnails,
+    '0005_jobs_list': jobsList,
   };
 }
 
