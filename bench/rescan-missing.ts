@@ -24,7 +24,7 @@ import { createIsolatedProber } from '../src/probe/isolated';
 import { locateTemporalCli } from '../src/temporal/cli';
 import { connectClient } from '../src/temporal/client';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
-import { ScanService } from '../src/temporal/scans';
+import { ScanService } from '../src/scans';
 import { createScanWorker } from '../src/worker';
 import { ensureTestMedia } from '../test/support/media';
 import { freePort } from '../test/support/processes';

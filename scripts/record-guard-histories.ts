@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ffprobe from '@ffprobe-installer/ffprobe';
-import { guardIdOf } from '../src/temporal/scans';
+import { guardIdOf } from '../src/scans';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { HISTORIES_DIR, recordRun } from '../test/support/histories';
@@ -57,8 +57,8 @@ async function main(): Promise<void> {
     await buildLibrary(cancelled, 30, clips);
     const second = await stack.scans.start({ root: cancelled, recursive: true, force: false });
     const scans = stack.scans;
-    await waitFor(() => scans.get(second.jobId), (job) => job.status === 'running');
-    await scans.cancel(second.jobId);
+    await waitFor(() => scans.get(second.scanId), (job) => job.status === 'running');
+    await scans.cancel(second.scanId);
     await recordRun(stack.client, guardIdOf(cancelled), await guardRunEnded(stack, cancelled), 'guard-v2-cancelled');
     process.stdout.write(`recorded guard-v2-completed and guard-v2-cancelled in ${HISTORIES_DIR}\n`);
   } finally {

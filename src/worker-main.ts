@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   // PROBER, or libavformat in the probe hosts when it loads here, else ffprobe: logged once.
   const { prober } = await openProber(config, logger);
   const connection = await connectWorker(config);
-  // For admission of scheduled runs under MAX_CONCURRENT_SCANS (temporal/admission.ts).
+  // For admission of scheduled runs under MAX_CONCURRENT_SCANS (scans/admission.ts).
   const { client, connection: clientConnection } = await connectClient(config);
   const worker = await createScanWorker({ config, connection, library, prober, client });
   const metrics =

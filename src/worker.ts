@@ -5,7 +5,8 @@
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { ScanAdmission } from './temporal/admission';
+import { ScanAdmission } from './scans/admission';
+import { RootGuards } from './scans/guard';
 import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
 import type { Config } from './config';
 import { temporalConnectionOptions } from './temporal/client';
@@ -48,7 +49,7 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       // In the probe hosts when they run libav, else one ffmpeg per picture.
       thumbnailer: thumbnailerFor(options.prober, { dir: config.thumbnailDir, width: config.thumbnailWidth }),
       thumbnailConcurrency: config.thumbnailConcurrency,
-      ...(options.client ? { admission: new ScanAdmission(options.client, config.maxConcurrentScans, taskQueue) } : {}),
+      ...(options.client ? { admission: admissionOf(options.client, options.library, config.maxConcurrentScans, taskQueue) } : {}),
       fsCallTimeoutMs: config.fsCallTimeoutMs,
       scanRootMarker: config.scanRootMarker,
       thumbnailsByDefault: config.thumbnails,
@@ -69,4 +70,14 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
 /** Connects to the Temporal frontend named in the configuration (with its TLS and API key). */
 export async function connectWorker(config: Config): Promise<NativeConnection> {
   return NativeConnection.connect(temporalConnectionOptions(config));
+}
+
+/** Admission of scheduled runs, as the API's starts are admitted, and the freeing of a root whose guard is closing. */
+function admissionOf(client: Client, library: Library, maxConcurrentScans: number, taskQueue: string) {
+  const admission = new ScanAdmission(client, maxConcurrentScans, taskQueue);
+  const guards = new RootGuards(client, library, taskQueue);
+  return {
+    reserve: (guardId: string) => admission.reserve(guardId),
+    releaseEndedGuard: (guardId: string) => guards.releaseEnded(guardId),
+  };
 }

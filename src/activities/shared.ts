@@ -25,7 +25,7 @@ export interface ActivityDependencies {
   /** Pictures made at once on this worker (THUMBNAIL_CONCURRENCY). */
   thumbnailConcurrency?: number;
   /**
-   * Admission under MAX_CONCURRENT_SCANS (src/temporal/admission.ts), for
+   * Admission under MAX_CONCURRENT_SCANS (src/scans/admission.ts), for
    * scheduled runs; without it a scheduled run is admitted at once.
    */
   admission?: { reserve(guardId: string): Promise<() => void>; releaseEndedGuard(guardId: string): Promise<boolean> };

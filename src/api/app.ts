@@ -11,7 +11,7 @@ import { DomainError, notFound } from '../errors';
 import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
-import type { ScanService } from '../temporal/scans';
+import { ScanError, type JobStatus, type ScanService } from '../scans';
 import { temporalUnavailable } from '../temporal/client';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
@@ -20,7 +20,7 @@ import { tokenGuard } from './auth';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { healthHandler, healthReport, serviceProberVersion } from './health';
 import { resolveScanRoot } from './paths';
-import type { JobStatus } from '../temporal/status';
+import { httpErrorOf } from './scan-errors';
 import {
   jobIdSchema,
   listJobsQuerySchema,
@@ -138,13 +138,13 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   app.use(jsonBodiesOnly);
   app.use('/api/v1/hooks', createHooksRouter({ config, scans, library, logger }));
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
-  app.use('/api/v1/schedules', createSchedulesRouter({ config, schedules: scans.schedules(), scans, library, logger }));
+  app.use('/api/v1/schedules', createSchedulesRouter({ config, scans, logger }));
 
   /** Starts a scan of a directory: 202 with the new job's id. */
   app.post('/api/v1/videos/scan', async (req, res) => {
     const body = parse(scanRequestSchema, req.body ?? {}, 'INVALID_PATH');
     const root = await resolveScanRoot(body.path, config.scanRoots);
-    const { jobId, created } = await scans.start({
+    const { scanId, created } = await scans.start({
       root,
       recursive: body.recursive,
       force: body.force,
@@ -153,8 +153,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
       thumbnails: body.thumbnails,
     });
     httpMetrics.scansStarted.inc();
-    logger.info({ jobId, root, created }, 'scan started');
-    res.status(created ? 202 : 200).json({ job_id: jobId });
+    logger.info({ scanId, root, created }, 'scan started');
+    res.status(created ? 202 : 200).json({ job_id: scanId });
   });
 
   /** Scans, newest first, filtered by status, paged by token. */
@@ -165,41 +165,41 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   });
 
   /** A job's status, progress and result. */
-  app.get('/api/v1/jobs/:jobId', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
-    res.json(await scans.get(jobId));
+  app.get('/api/v1/jobs/:job_id', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
+    res.json(await scans.get(scanId));
   });
 
   /** Requests cancellation of a running job. */
-  app.post('/api/v1/jobs/:jobId/cancel', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
-    const job = await scans.cancel(jobId);
-    logger.info({ jobId }, 'scan cancel requested');
+  app.post('/api/v1/jobs/:job_id/cancel', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
+    const job = await scans.cancel(scanId);
+    logger.info({ scanId }, 'scan cancel requested');
     res.status(202).json(job);
   });
 
   /** Pauses a running job: no new probes until it is resumed. */
-  app.post('/api/v1/jobs/:jobId/pause', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
-    const job = await scans.pause(jobId);
-    logger.info({ jobId }, 'scan paused');
+  app.post('/api/v1/jobs/:job_id/pause', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
+    const job = await scans.pause(scanId);
+    logger.info({ scanId }, 'scan paused');
     res.status(202).json(job);
   });
 
   /** Resumes a paused job where it stopped. */
-  app.post('/api/v1/jobs/:jobId/resume', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
-    const job = await scans.resume(jobId);
-    logger.info({ jobId }, 'scan resumed');
+  app.post('/api/v1/jobs/:job_id/resume', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
+    const job = await scans.resume(scanId);
+    logger.info({ scanId }, 'scan resumed');
     res.status(202).json(job);
   });
 
   /** Starts a new scan of what a finished one failed on or never reached. */
-  app.post('/api/v1/jobs/:jobId/retry', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
-    const claim = await scans.retry(jobId);
-    logger.info({ jobId: claim.jobId, retryOf: jobId, created: claim.created }, 'scan retry started');
-    res.status(claim.created ? 202 : 200).json({ job_id: claim.jobId });
+  app.post('/api/v1/jobs/:job_id/retry', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
+    const retry = await scans.retry(scanId);
+    logger.info({ scanId: retry.scanId, retryOf: scanId, created: retry.created }, 'scan retry started');
+    res.status(retry.created ? 202 : 200).json({ job_id: retry.scanId });
   });
 
   // One reader per watched job, shared by all its streams.
@@ -212,8 +212,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
    * (job-events.ts); a client may hold MAX_STREAMS_PER_CLIENT of them open
    * at once (429 TOO_MANY_STREAMS past it).
    */
-  app.get('/api/v1/jobs/:jobId/events', async (req, res) => {
-    const jobId = parseJobId(req.params.jobId);
+  app.get('/api/v1/jobs/:job_id/events', async (req, res) => {
+    const scanId = parseScanId(req.params.job_id);
     const release = jobEvents.admit(req.socket.remoteAddress ?? 'unknown');
     let closed = false;
     let unsubscribe = (): void => undefined;
@@ -227,7 +227,7 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     const send = (event: JobEvent): void => stream?.send(event);
     let subscription: JobSubscription;
     try {
-      subscription = await jobEvents.subscribe(jobId, send);
+      subscription = await jobEvents.subscribe(scanId, send);
     } catch (error) {
       release();
       throw error;
@@ -304,6 +304,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     const unreachable = temporalUnavailable(error);
     if (error instanceof DomainError) {
       domain = error;
+    } else if (error instanceof ScanError) {
+      domain = httpErrorOf(error);
     } else if (unreachable) {
       // Temporal restarting or unreachable: a clear 503 within the call's deadline, not a hang.
       domain = unreachable;
@@ -325,7 +327,8 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
   return app;
 }
 
-function parseJobId(raw: unknown): string {
+/** The scan id of a route's `job_id` (the API's word for it; see JobBody). */
+function parseScanId(raw: unknown): string {
   const result = jobIdSchema.safeParse(raw);
   if (!result.success) throw notFound(`job ${String(raw).slice(0, 100)}`);
   return result.data;

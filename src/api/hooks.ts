@@ -15,7 +15,7 @@ import { DomainError } from '../errors';
 import type { Logger } from '../logger';
 import { httpMetrics } from '../metrics';
 import type { Library } from '../library/library';
-import type { ScanService } from '../temporal/scans';
+import type { ScanService } from '../scans';
 import { containedPath, realRoots, resolveScanRoot } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */
@@ -257,10 +257,10 @@ export function createHooksRouter({ config, scans, library, logger }: HooksDepen
     const wanted = target.kind === 'scan' || target.kind === 'deleted-folder' ? target.folder : path.posix.dirname(target.file);
     await containedPath(wanted, config.scanRoots);
     const root = await resolveScanRoot(await nearestExistingFolder(wanted, target.base), config.scanRoots);
-    const { jobId, created } = await scans.start({ root, recursive: true, force: false });
+    const { scanId, created } = await scans.start({ root, recursive: true, force: false });
     if (created) httpMetrics.scansStarted.inc();
-    logger.info({ ...log, jobId, root, created }, 'webhook scan');
-    res.status(created ? 202 : 200).json({ job_id: jobId, event: hook.eventType, path: root });
+    logger.info({ ...log, scanId, root, created }, 'webhook scan');
+    res.status(created ? 202 : 200).json({ job_id: scanId, event: hook.eventType, path: root });
   });
 
   return router;

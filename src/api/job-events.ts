@@ -11,8 +11,7 @@
  */
 import { DomainError } from '../errors';
 import type { Logger } from '../logger';
-import type { JobBody, ScanService } from '../temporal/scans';
-import { TERMINAL_STATUSES } from '../temporal/status';
+import { TERMINAL_STATUSES, type JobBody, type ScanService } from '../scans';
 
 /** How often a job's reader reads it: fast enough to look live, cheap enough to share. */
 export const JOB_EVENTS_INTERVAL_MS = 250;

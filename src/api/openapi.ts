@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import type { Video } from '../library/types';
-import type { JobBody } from '../temporal/scans';
-import type { ScheduleBody } from '../temporal/schedules';
+import type { JobBody } from '../scans';
+import type { ScheduleBody } from '../scans';
 import { arrWebhookResponseSchema, arrWebhookSchema } from './hooks';
 import {
   errorSchema,

@@ -6,25 +6,22 @@
 import express, { type Router } from 'express';
 import type { Config } from '../config';
 import { DomainError } from '../errors';
-import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { parseDuration } from '../scan/duration';
-import type { ScanService } from '../temporal/scans';
-import type { ScheduleService } from '../temporal/schedules';
+import type { ScanService } from '../scans';
 import { resolveScanRoot } from './paths';
 import { parse, scheduleIdSchema, scheduleRequestSchema } from './schemas';
 
 export interface SchedulesDependencies {
   config: Config;
-  schedules: ScheduleService;
   scans: ScanService;
-  library: Library;
   logger: Logger;
 }
 
 /** Mounted at /api/v1/schedules, after the JSON body parser. */
-export function createSchedulesRouter({ config, schedules, scans, library, logger }: SchedulesDependencies): Router {
+export function createSchedulesRouter({ config, scans, logger }: SchedulesDependencies): Router {
   const router = express.Router();
+  const schedules = scans.schedules();
   const scheduleId = (value: unknown): string => {
     // A malformed id names no schedule.
     if (!scheduleIdSchema.safeParse(value).success) throw new DomainError('NOT_FOUND', 404, 'schedule not found');
@@ -58,19 +55,9 @@ export function createSchedulesRouter({ config, schedules, scans, library, logge
   /** Runs a schedule now: 202 with the scan it started, or with the scan that already holds its root. */
   router.post('/:scheduleId/trigger', async (req, res) => {
     const id = scheduleId(req.params.scheduleId);
-    const run = await schedules.trigger(id);
-    let jobId = run.jobId;
-    if (jobId === null) {
-      // The root was held: the run started nothing, and the job to follow is the one holding it, or, when
-      // that scan has just ended, a scan started with everything the schedule's request gave.
-      jobId = (await scans.start(await schedules.scanRequestOf(id))).jobId;
-    } else {
-      // As a start through the API records it: GET finds the job while its scan is pending.
-      const schedule = await schedules.get(id);
-      await library.createScan({ scanId: jobId, root: schedule.path, recursive: schedule.recursive, force: schedule.force, retryOf: null });
-    }
-    logger.info({ scheduleId: id, jobId, run: run.runId }, 'scan schedule triggered');
-    res.status(202).json({ job_id: jobId });
+    const started = await scans.triggerSchedule(id);
+    logger.info({ scheduleId: id, scanId: started.scanId, run: started.runId }, 'scan schedule triggered');
+    res.status(202).json({ job_id: started.scanId });
   });
 
   router.post('/:scheduleId/pause', async (req, res) => {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DomainError } from '../errors';
 import { parseDuration } from '../scan/duration';
-import { JOB_STATUSES } from '../temporal/status';
+import { JOB_STATUSES } from '../scans';
 
 /** Parses with a schema or throws a 400 with the first problem named. */
 export function parse<T extends z.ZodType>(schema: T, value: unknown, code: 'INVALID_PATH' | 'INVALID_REQUEST' = 'INVALID_REQUEST'): z.infer<T> {

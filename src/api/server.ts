@@ -11,7 +11,7 @@ import { Library } from '../library/library';
 import { createLogger } from '../logger';
 import { connectApiClient } from '../temporal/client';
 import { registerSearchAttributes } from '../temporal/dev-server';
-import { ScanService } from '../temporal/scans';
+import { ScanService } from '../scans';
 import { activityFeedOf, createApp } from './app';
 import { exposureCheck, listen } from './listen';
 

@@ -4,7 +4,7 @@
  * must tell apart (the API said no, or the API could not be reached).
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { JobBody } from '../temporal/scans';
+import type { JobBody } from '../scans';
 
 /** The API answered with a 4xx: it understood and refused. */
 export class ApiRefusedError extends Error {

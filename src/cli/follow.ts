@@ -4,7 +4,7 @@
  * second) when piped, or one JSON line per event with `--json`.
  */
 import { Presets, SingleBar } from 'cli-progress';
-import type { JobBody } from '../temporal/scans';
+import type { JobBody } from '../scans';
 import { ApiUnreachableError, type ApiClient, type JobEvent } from './api-client';
 import { filesDone, formatPercent, formatSeconds, jobLine, jobSummary, rateUnit, TERMINAL } from './format';
 

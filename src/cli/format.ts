@@ -4,8 +4,8 @@
  * follower word things the same way.
  */
 import type { Video } from '../library/types';
-import type { JobBody } from '../temporal/scans';
-import type { ScheduleBody } from '../temporal/schedules';
+import type { JobBody } from '../scans';
+import type { ScheduleBody } from '../scans';
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timeout']);
 

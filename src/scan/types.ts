@@ -308,6 +308,10 @@ export interface ScanMemo {
    * so that a retry keeps them; absent in scans started before they were kept.
    */
   exclude?: string[];
+  /** The request's max_parallel_files, kept for a retry; absent when it gave none. */
+  maxParallelFiles?: number;
+  /** The request's thumbnails, kept for a retry; absent when it gave none. */
+  thumbnails?: boolean;
 }
 
 /** What a root's guard carries in its memo: the job it holds, readable without a worker. */

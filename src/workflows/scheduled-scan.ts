@@ -1,5 +1,5 @@
 /**
- * The action of a scan schedule (src/temporal/schedules.ts). Temporal gives
+ * The action of a scan schedule (src/scans/schedules.ts). Temporal gives
  * every scheduled run a workflow id of its own (the schedule's, with the
  * scheduled time appended), so a run cannot itself be the root's guard: it
  * starts the guard as a child under the root's guard id, exactly as a scan
@@ -33,7 +33,7 @@ export const SCHEDULE_KEEPS_REQUEST_PATCH = 'schedule-keeps-request';
 
 /** What a schedule's action carries: the guard to start, without the scan id and time each run chooses. */
 export interface ScheduledScanInput {
-  /** The root's guard id (guardIdOf in src/temporal/scans.ts): hashing needs Node, so the schedule computes it. */
+  /** The root's guard id (guardIdOf in src/scans/guard.ts): hashing needs Node, so the schedule computes it. */
   guardId: string;
   scan: ScanRootGuardInput['scan'];
   executionTimeoutMs: number | null;
@@ -69,7 +69,7 @@ export async function scheduledScan(input: ScheduledScanInput): Promise<Schedule
   /** A pause (or resume) of the pending job while the run waited. */
   let startPaused: boolean | undefined;
   if (patched(SCHEDULED_ADMISSION_PATCH)) {
-    // Admission is the API's rule too (src/temporal/admission.ts): a burst of
+    // Admission is the API's rule too (src/scans/admission.ts): a burst of
     // schedules firing together must not overshoot MAX_CONCURRENT_SCANS.
     const { awaitScanSlot } = proxyActivities<Activities>({
       // Waits as long as slots stay taken; the heartbeat shows the run is alive and lets a cancel in.

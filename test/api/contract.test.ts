@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Video } from '../../src/library/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http as call, startStack, waitFor, type Stack } from '../support/stack';

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page, type WebSocket as PageSocket } from 'playwright-core';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 

@@ -15,7 +15,7 @@ import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, ensureThumbnailClips, jpegSize, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 

@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp } from '../../src/api/app';
 import { createLogger } from '../../src/logger';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
-import { TERMINAL_STATUSES } from '../../src/temporal/status';
+import { ScanService, type JobBody } from '../../src/scans';
+import { TERMINAL_STATUSES } from '../../src/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 
@@ -80,7 +80,7 @@ it('keeps a non-reading client bounded and stays up after the job ends, the end 
     for (const socket of connections) mostBuffered = Math.max(mostBuffered, socket.writableLength);
   }, 5);
   try {
-    const { jobId } = await scans.start({ root: path.join(work, 'media'), recursive: true, force: false });
+    const { scanId: jobId } = await scans.start({ root: path.join(work, 'media'), recursive: true, force: false });
 
     // The client asks for the stream and then reads nothing.
     const client = net.connect(socketPath);

@@ -13,7 +13,7 @@ import type { Server } from 'node:http';
 import { createApp } from '../../src/api/app';
 import { JOB_EVENTS_INTERVAL_MS } from '../../src/api/job-events';
 import { createLogger } from '../../src/logger';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http as call, startStack, waitFor, type Stack, withProbeHook, type StackProber } from '../support/stack';
 

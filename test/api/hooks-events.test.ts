@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, type VideoClip } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapToolPath } from '../../src/api/hooks';
 import { loadConfig } from '../../src/config';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, type Stack, holdingProber } from '../support/stack';
 

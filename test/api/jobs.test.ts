@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, writeProberWrapper, type Stack } from '../support/stack';
 
@@ -51,8 +51,8 @@ beforeAll(async () => {
   await buildLibrary(hanging, 2, clips);
   await fs.copyFile((clips.find((c) => c.hasVideo) as TestClip).file, path.join(hanging, 'HANG.mp4'));
   const running = await stack.scans.start({ root: hanging, recursive: true, force: false });
-  await waitFor(() => getJob(running.jobId), (j) => j.status === 'running' && j.phase === 'probing');
-  made.running.push(running.jobId);
+  await waitFor(() => getJob(running.scanId), (j) => j.status === 'running' && j.phase === 'probing');
+  made.running.push(running.scanId);
 
   // Then, round after round: timed-out scans (a file the prober hangs on,
   // and a limit of 3 s), failed scans (the root is gone by the time a worker
@@ -65,16 +65,16 @@ beforeAll(async () => {
     await fs.copyFile((clips.find((c) => c.hasVideo) as TestClip).file, path.join(slow, 'HANG.mp4'));
     const late = await stack.scans.start({ root: slow, recursive: true, force: false, scanTimeoutMs: 3000 });
     const gone = await stack.scans.start({ root: path.join(work, `gone-${i}`), recursive: true, force: false });
-    expect((await endOf(gone.jobId)).status).toBe('failed');
-    expect((await endOf(late.jobId)).status).toBe('timeout');
-    made.timeout.push(late.jobId);
-    made.failed.push(gone.jobId);
+    expect((await endOf(gone.scanId)).status).toBe('failed');
+    expect((await endOf(late.scanId)).status).toBe('timeout');
+    made.timeout.push(late.scanId);
+    made.failed.push(gone.scanId);
     if (i < 2) {
       const folder = path.join(work, `small-${i}`);
       await buildLibrary(folder, 1, clips);
       const done = await stack.scans.start({ root: folder, recursive: true, force: false });
-      expect((await endOf(done.jobId)).status).toBe('completed');
-      made.completed.push(done.jobId);
+      expect((await endOf(done.scanId)).status).toBe('completed');
+      made.completed.push(done.scanId);
     }
   }
 });

@@ -17,7 +17,7 @@ import type { Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { MAX_BATCHES_PER_RUN, type ScanInput } from '../../src/scan/types';
 import { connectClient } from '../../src/temporal/client';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { createScanWorker } from '../../src/worker';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, workflowBundle, type Stack, type StackProber } from '../support/stack';

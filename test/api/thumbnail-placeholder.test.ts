@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, ensureThumbnailClips, jpegSize, type TestClip } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 

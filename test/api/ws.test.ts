@@ -15,7 +15,7 @@ import WebSocket from 'ws';
 import { createApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { ScanService } from '../../src/temporal/scans';
+import { ScanService } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 
@@ -128,7 +128,7 @@ describe('GET /ws', () => {
   it('tells of a scan started elsewhere, from its start to its completion with the videos it recorded', async () => {
     const client = await connect(stack.baseUrl);
     const root = await folder('done', 3);
-    const { jobId } = await elsewhere().start({ root, recursive: true, force: false });
+    const { scanId: jobId } = await elsewhere().start({ root, recursive: true, force: false });
     const started = await client.next('scan_started', (p) => p.job_id === jobId);
     expect(started.payload).toEqual({ path: root, job_id: jobId });
     const completed = await client.next('scan_completed', (p) => p.job_id === jobId);
@@ -140,7 +140,7 @@ describe('GET /ws', () => {
     const client = await connect(stack.baseUrl);
     const root = await folder('slow-pause', 60);
     const other = elsewhere();
-    const { jobId } = await other.start({ root, recursive: true, force: false });
+    const { scanId: jobId } = await other.start({ root, recursive: true, force: false });
     await client.next('scan_started', (p) => p.job_id === jobId);
     await waitFor(async () => (await other.get(jobId)).status, (status) => status === 'running');
     await http(stack.baseUrl, 'POST', `/api/v1/jobs/${jobId}/pause`, undefined, auth);
@@ -155,7 +155,7 @@ describe('GET /ws', () => {
   it('tells of a scan that failed (here: past its time limit)', async () => {
     const client = await connect(stack.baseUrl);
     const root = await folder('slow-timeout', 60);
-    const { jobId } = await elsewhere().start({ root, recursive: true, force: false, scanTimeoutMs: 1500 });
+    const { scanId: jobId } = await elsewhere().start({ root, recursive: true, force: false, scanTimeoutMs: 1500 });
     await client.next('scan_started', (p) => p.job_id === jobId);
     const failed = await client.next('scan_failed', (p) => p.job_id === jobId);
     expect(failed.payload).toEqual(expect.objectContaining({ path: root, job_id: jobId }));

@@ -9,7 +9,7 @@ import http_ from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { freePort } from '../support/processes';
 import { http, startStack, waitFor, type Stack, holdingProber } from '../support/stack';

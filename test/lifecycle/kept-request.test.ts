@@ -1,14 +1,15 @@
 /**
  * A scan keeps everything its request gave: a retry of a scan runs with the
- * scan's exclusions, and a start on a schedule's behalf (its run found the
- * root's previous scan just closing) with the schedule's.
+ * scan's exclusions, max_parallel_files and thumbnails, and a start on a
+ * schedule's behalf (its run found the root's previous scan just closing)
+ * with the schedule's.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { ScanRootGuardInput } from '../../src/scan/types';
-import { guardIdOf, ScanService } from '../../src/temporal/scans';
+import { guardIdOf, ScanService } from '../../src/scans';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 
 jest.setTimeout(180_000);
@@ -34,20 +35,48 @@ async function guardInput(root: string): Promise<ScanRootGuardInput> {
   return defaultPayloadConverter.fromPayload(payload);
 }
 
-it('a retry of a scan keeps its exclusions', async () => {
+it('a retry of a scan that never started keeps its exclusions, max_parallel_files and thumbnails', async () => {
   const folder = path.join(work, 'retried');
   await fs.mkdir(folder, { recursive: true });
   // No worker polls this queue: the job stays pending until cancelled, and its retry is started afresh.
   const idle = new ScanService(stack.client, stack.config, stack.library, `kept-request-idle-${process.pid}-${Date.now()}`);
-  const first = await idle.start({ root: folder, recursive: true, force: false, exclude: ['samples/**'] });
-  await idle.cancel(first.jobId);
-  await waitFor(() => idle.get(first.jobId), (job) => job.status === 'cancelled', 60_000, 100);
-  const retry = await idle.retry(first.jobId);
+  const first = await idle.start({ root: folder, recursive: true, force: false, exclude: ['samples/**'], maxParallelFiles: 3, thumbnails: false });
+  await idle.cancel(first.scanId);
+  await waitFor(() => idle.get(first.scanId), (job) => job.status === 'cancelled', 60_000, 100);
+  const retry = await idle.retry(first.scanId);
   expect(retry.created).toBe(true);
   const input = await guardInput(folder);
-  expect(input.scanId).toBe(retry.jobId);
+  expect(input.scanId).toBe(retry.scanId);
   expect(input.scan.exclude).toContain('samples/**');
-  await idle.cancel(retry.jobId);
+  expect(input.scan).toMatchObject({ maxParallelFiles: 3, thumbnails: false });
+  await idle.cancel(retry.scanId);
+});
+
+it('a retry through the API of a scan that ran keeps its max_parallel_files and thumbnails', async () => {
+  const folder = path.join(work, 'ran');
+  await fs.mkdir(folder, { recursive: true });
+  // Not a video: the scan completes with a file error, which a retry probes again.
+  await fs.writeFile(path.join(folder, 'broken.mp4'), 'not a video');
+  const started = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: folder, max_parallel_files: 2, thumbnails: false });
+  expect(started.status).toBe(202);
+  const ended = await waitFor(
+    async () => (await http<{ status: string; counts: { failed: number } }>(stack.baseUrl, 'GET', `/api/v1/jobs/${started.body.job_id}`)).body,
+    (job) => job.status === 'completed',
+    90_000,
+    100,
+  );
+  expect(ended.counts.failed).toBe(1);
+  const retry = await http<{ job_id: string }>(stack.baseUrl, 'POST', `/api/v1/jobs/${started.body.job_id}/retry`);
+  expect(retry.status).toBe(202);
+  const input = await guardInput(folder);
+  expect(input.scanId).toBe(retry.body.job_id);
+  expect(input.scan).toMatchObject({ retryOf: started.body.job_id, maxParallelFiles: 2, thumbnails: false });
+  await waitFor(
+    async () => (await http<{ status: string }>(stack.baseUrl, 'GET', `/api/v1/jobs/${retry.body.job_id}`)).body,
+    (job) => job.status === 'completed',
+    90_000,
+    100,
+  );
 });
 
 it('a start on behalf of a schedule keeps the schedule\'s exclusions', async () => {
@@ -61,6 +90,6 @@ it('a start on behalf of a schedule keeps the schedule\'s exclusions', async () 
   const idle = new ScanService(stack.client, stack.config, stack.library, `kept-request-idle-${process.pid}-${Date.now()}`);
   const started = await idle.start(request);
   expect((await guardInput(folder)).scan.exclude).toContain('extras/**');
-  await idle.cancel(started.jobId);
+  await idle.cancel(started.scanId);
   await http(stack.baseUrl, 'DELETE', `/api/v1/schedules/${created.body.schedule_id}`);
 });

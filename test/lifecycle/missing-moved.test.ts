@@ -10,7 +10,7 @@ import fsSync, { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack, type StackProber } from '../support/stack';
 
@@ -157,7 +157,7 @@ describe('vanished, returning and moved files', () => {
     await scan(stack, { path: root });
     await fs.rm(root, { recursive: true });
     // Started as a schedule would, past the API's own check of the path.
-    const { jobId } = await stack.scans.start({ root, recursive: true, force: false });
+    const { scanId: jobId } = await stack.scans.start({ root, recursive: true, force: false });
     const job = await waitFor(() => stack.scans.get(jobId), (j) => TERMINAL.includes(j.status), 120_000, 100);
     expect(job.status).toBe('failed');
     expect(job.error).toMatch(/not a readable directory/);

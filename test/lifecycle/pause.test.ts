@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { progressQuery } from '../../src/workflows/definitions';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
@@ -256,7 +256,7 @@ describe('a pause across a worker killed with SIGKILL', () => {
     const folder = path.join(work, 'sigkill');
     const files = await buildLibrary(folder, 40, clips);
     const first = await startWorker();
-    const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+    const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 4, 120_000, 50);
     const pausing = await scans.pause(jobId);
     expect(pausing.status === 'paused' || pausing.pause_requested).toBe(true);

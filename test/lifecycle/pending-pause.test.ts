@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { guardIdOf, ScanService } from '../../src/temporal/scans';
+import { guardIdOf, ScanService } from '../../src/scans';
 import { createScanWorker } from '../../src/worker';
 import { recordRun } from '../support/histories';
 import { buildLibrary, ensureTestMedia } from '../support/media';
@@ -36,7 +36,7 @@ it('pauses a pending job: its scan starts paused once a worker takes it', async 
   // No worker polls this queue until the test starts one: the job stays pending.
   const taskQueue = `pending-pause-${process.pid}-${Date.now()}`;
   const scans = new ScanService(stack.client, stack.config, stack.library, taskQueue);
-  const { jobId } = await scans.start({ root, recursive: true, force: false });
+  const { scanId: jobId } = await scans.start({ root, recursive: true, force: false });
   expect((await scans.get(jobId)).status).toBe('pending');
 
   const paused = await scans.pause(jobId);

@@ -8,8 +8,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { JobBody } from '../../src/temporal/scans';
-import { guardIdOf } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
+import { guardIdOf } from '../../src/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';
 

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MAX_BATCHES_PER_RUN, type ScanMemo, type ScanRootGuardInput, type ScanRootGuardMemo } from '../../src/scan/types';
-import { guardIdOf, ScanService } from '../../src/temporal/scans';
+import { guardIdOf, ScanService } from '../../src/scans';
 import { GUARD_WORKFLOW_TYPE, scanRootSearchAttribute } from '../../src/workflows/definitions';
 import { startStack, waitFor, type Stack } from '../support/stack';
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
 import type { IsolatedProber } from '../../src/probe/isolated';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 

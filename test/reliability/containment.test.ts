@@ -13,7 +13,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { ScanInput } from '../../src/scan/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import type { scanLibrary } from '../../src/workflows';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';

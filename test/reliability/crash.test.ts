@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, temporalAddress, waitFor, writeProberWrapper } from '../support/stack';
@@ -78,7 +78,7 @@ describe('a worker that dies mid-scan', () => {
     const folder = path.join(work, 'sigkill');
     const files = await buildLibrary(folder, 240, clips);
     const first = await start('worker-main', WORKER_READY);
-    const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+    const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 60, 60_000, 50);
 
     first.child.kill('SIGKILL');
@@ -106,7 +106,7 @@ describe('a worker that dies mid-scan', () => {
     const folder = path.join(work, 'sigterm');
     const files = await buildLibrary(folder, 240, clips);
     const first = await start('worker-main', WORKER_READY);
-    const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+    const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 60, 60_000, 50);
 
     first.child.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
 import { createLogger } from '../../src/logger';
 import { ensureTemporalServer } from '../../src/temporal/dev-server';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { startStack, temporalAddress, waitFor, writeProberWrapper, type Stack } from '../support/stack';
@@ -62,7 +62,7 @@ describe('a database that fails for a while', () => {
     try {
       const folder = path.join(work, 'sqlite-busy');
       const files = await buildLibrary(folder, 120, clips);
-      const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
+      const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => stack.scans.get(jobId), (job) => job.counts.probed >= 20, 60_000, 50);
       // Another writer holds the lock until two batches' writes have met it
       // (the first has been turned away by the time the second begins).
@@ -110,7 +110,7 @@ describe('a database that fails for a while', () => {
     try {
       const folder = path.join(work, 'pg-drop');
       const files = await buildLibrary(folder, 120, clips);
-      const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
+      const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
       for (const at of [20, 60]) {
         await waitFor(() => readJob(stack.scans, jobId), (job) => (job?.counts.probed ?? 0) >= at, 60_000, 50);
         const dropped = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
@@ -146,7 +146,7 @@ describe('the Temporal server stopped and restarted on the same database file mi
     try {
       const folder = path.join(work, 'server-restart');
       const files = await buildLibrary(folder, 150, clips);
-      const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
+      const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => stack.scans.get(jobId), (job) => job.counts.probed >= 30, 60_000, 50);
       await server.stop();
       // Down: its port refuses connections (the worker's calls fail) until it is started again.
@@ -190,7 +190,7 @@ describe('twenty scans at once on one worker process', () => {
         await buildLibrary(roots[i] as string, 25, clips);
       }
       const jobs = await Promise.all(roots.map((root) => scans.start({ root, recursive: true, force: false })));
-      expect(new Set(jobs.map((j) => j.jobId)).size).toBe(20);
+      expect(new Set(jobs.map((j) => j.scanId)).size).toBe(20);
       let peakMb = 0;
       const sample = async (): Promise<void> => {
         const status = await fs.readFile(`/proc/${worker?.child.pid}/status`, 'utf8').catch(() => '');
@@ -200,7 +200,7 @@ describe('twenty scans at once on one worker process', () => {
       const ends = await waitFor(
         async () => {
           await sample();
-          return Promise.all(jobs.map((j) => scans.get(j.jobId)));
+          return Promise.all(jobs.map((j) => scans.get(j.scanId)));
         },
         (all) => all.every((job) => TERMINAL.includes(job.status)),
         300_000,

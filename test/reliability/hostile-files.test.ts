@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, ffmpegPath, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, writeProberWrapper, type Stack } from '../support/stack';
 import { videoByPath } from '../support/library-rows';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, temporalAddress, waitFor, writeProberWrapper } from '../support/stack';
@@ -114,7 +114,7 @@ describe.each(['ffprobe', 'libav'])('a worker whose process group gets SIGTERM m
     try {
       const scans = new ScanService(new Client({ connection }), config, library, taskQueue);
       const first = await groupLeader(env);
-      const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+      const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 20, 120_000, 50);
       if (prober === 'ffprobe') {
         // The signal reaches the group's processes in no set order: here the
@@ -157,7 +157,7 @@ describe('a worker stopped with SIGTERM', () => {
     try {
       const scans = new ScanService(new Client({ connection }), config, library, taskQueue);
       const worker = await groupLeader(env);
-      const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+      const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
       await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 1 || TERMINAL.includes(job.status), 120_000, 50);
       const hosts = await childrenOf(worker.pid);
       expect(hosts.length).toBeGreaterThan(0);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { Library } from '../../src/library/library';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { killPart, startPart, type Part } from '../support/processes';
 import { temporalAddress, waitFor } from '../support/stack';
@@ -81,7 +81,7 @@ describe('a worker running as an unprivileged user', () => {
     const scans = new ScanService(new Client({ connection }), config, library, config.temporal.taskQueue);
     const endOf = (jobId: string): Promise<JobBody> => waitFor(() => scans.get(jobId), (job) => TERMINAL.includes(job.status), 120_000, 200);
 
-    const first = await endOf((await scans.start({ root, recursive: true, force: false })).jobId);
+    const first = await endOf((await scans.start({ root, recursive: true, force: false })).scanId);
     expect(first.status).toBe('completed');
     const errors = [...(first.result?.errors ?? [])].sort((a, b) => a.path.localeCompare(b.path));
     expect(errors).toEqual([
@@ -94,7 +94,7 @@ describe('a worker running as an unprivileged user', () => {
 
     await fs.chmod(lockedFile, 0o644);
     await fs.chmod(lockedFolder, 0o755);
-    const second = await endOf((await scans.retry(first.job_id)).jobId);
+    const second = await endOf((await scans.retry(first.job_id)).scanId);
     expect(second).toMatchObject({ status: 'completed', retry_of: first.job_id });
     expect(second.result).toMatchObject({ scanned: 2, new: 2, errors: [] });
     expect(await videoByPath(config.databaseUrl, lockedFile)).toBeDefined();

@@ -14,7 +14,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { mountFaultFs, type FaultFs } from '../shares/fault-fs';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 

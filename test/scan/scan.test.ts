@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';
@@ -177,7 +177,7 @@ describe('a scan through the API on a real Temporal server', () => {
   it('stops a scan that runs past its time limit and reports it as timeout', async () => {
     const folder = path.join(work, 'too-slow');
     await buildLibrary(folder, 400, clips);
-    const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, scanTimeoutMs: 1500 });
+    const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, scanTimeoutMs: 1500 });
     const job = await waitForEnd(stack, jobId);
     expect(job.status).toBe('timeout');
     expect(job.error).toMatch(/time limit/);
@@ -248,7 +248,7 @@ describe('a scan through the API on a real Temporal server', () => {
   it('hands a long scan over to new runs with continue-as-new without losing count', async () => {
     const folder = path.join(work, 'continued');
     const files = await buildLibrary(folder, 120, clips);
-    const { jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, maxBatchesPerRun: 2 });
+    const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, maxBatchesPerRun: 2 });
     const firstRun = (await getJob(stack, jobId)).temporal.run_id;
     const polls: number[] = [];
     const job = await waitFor(

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { holdingProber, http, startStack, temporalCallsOf, waitFor, type Stack } from '../support/stack';
 

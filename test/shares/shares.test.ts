@@ -17,7 +17,7 @@ import { temporal } from '@temporalio/proto';
 import { registry } from '../../src/metrics';
 import type { Video } from '../../src/library/types';
 import type { IsolatedProber } from '../../src/probe/isolated';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 import { mountFaultFs, type FaultFs } from './fault-fs';

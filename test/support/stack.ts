@@ -18,7 +18,7 @@ import type { FileProber } from '../../src/probe/contained';
 import type { Prober } from '../../src/probe/ffprobe';
 import { createIsolatedProber } from '../../src/probe/isolated';
 import { connectClient } from '../../src/temporal/client';
-import { ScanService } from '../../src/temporal/scans';
+import { ScanService } from '../../src/scans';
 import { createScanWorker } from '../../src/worker';
 
 let bundle: Promise<WorkflowBundle> | undefined;

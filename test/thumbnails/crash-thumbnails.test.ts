@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type Config } from '../../src/config';
 import { Library } from '../../src/library/library';
-import { ScanService, type JobBody } from '../../src/temporal/scans';
+import { ScanService, type JobBody } from '../../src/scans';
 import { createThumbnailer } from '../../src/thumbnails/thumbnailer';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { killPart, startPart, type Part } from '../support/processes';
@@ -67,7 +67,7 @@ describe('a worker killed in the thumbnail phase', () => {
     await buildLibrary(folder, FILES, clips);
     const thumbnails = createThumbnailer({ dir: config.thumbnailDir, width: config.thumbnailWidth });
     const first = await startWorker();
-    const { jobId } = await scans.start({ root: folder, recursive: true, force: false });
+    const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.phase === 'thumbnails', 180_000, 20);
     // Killed halfway through a batch (of 20): its first pictures are made and recorded, the rest are not.
     const pictures = async (): Promise<string[]> =>

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 import { videoByPath, thumbnailError } from '../support/library-rows';

@@ -13,7 +13,7 @@ import { createActivities } from '../../src/activities';
 import type { Thumbnailer } from '../../src/thumbnails/thumbnailer';
 import { createThumbnailer } from '../../src/thumbnails/thumbnailer';
 import type { ThumbnailBatchResult } from '../../src/scan/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';
 

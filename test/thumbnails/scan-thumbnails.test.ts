@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Video } from '../../src/library/types';
-import type { JobBody } from '../../src/temporal/scans';
+import type { JobBody } from '../../src/scans';
 import { recordHistory } from '../support/histories';
 import { buildLibrary, ensureTestMedia, ensureThumbnailClips, jpegSize, type VideoClip } from '../support/media';
 import { http as call, processesMatching, startStack, waitFor, type Stack } from '../support/stack';

@@ -8,7 +8,7 @@ import path from 'node:path';
 const SRC = path.join(__dirname, '..', '..', 'src');
 
 /** The scan's side of the code: its workflows, activities, Temporal service and worker. */
-const CHECKED = ['workflows', 'activities', 'library', 'scan', 'cli', 'thumbnails', 'temporal/scans.ts', 'temporal/schedules.ts', 'temporal/status.ts', 'worker.ts', 'worker-main.ts'];
+const CHECKED = ['workflows', 'activities', 'library', 'scan', 'cli', 'thumbnails', 'scans', 'worker.ts', 'worker-main.ts'];
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true });

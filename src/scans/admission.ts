@@ -1,16 +1,16 @@
 /**
  * Admission of scans under MAX_CONCURRENT_SCANS, decided in one place for
  * every way a scan starts: the API's starts (REST, retry, webhook, a
- * schedule's trigger) through ScanService, and scheduled runs through the
+ * schedule's trigger) through ScanService (service.ts), and scheduled runs through the
  * worker's `awaitScanSlot` activity (src/workflows/scheduled-scan.ts). A
  * root is held by its running guard (its scan running or pending); past the
  * limit of held roots a new root is refused (the API answers 429), or, for a
  * scheduled run, waits for a slot.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { DomainError } from '../errors';
-import type { ScanRootGuardMemo } from '../scan/types';
+import type { Client } from '@temporalio/client';
 import { GUARD_WORKFLOW_TYPE } from '../workflows/definitions';
+import { ScanError } from './errors';
+import { literal } from './guard';
 
 /**
  * How long a guard this process started may stay invisible to visibility
@@ -62,37 +62,8 @@ export class ScanAdmission {
     this.recentStarts.delete(guardId);
   }
 
-  /**
-   * Ends a root's guard whose scan has ended but which has not closed yet (it
-   * needs a worker to), as a start through the API does before it starts a
-   * fresh guard: true when the root is free now. A guard whose scan runs or
-   * is pending, or one started before guards carried their scan id, is left.
-   */
-  async releaseEndedGuard(guardId: string): Promise<boolean> {
-    const describe = async (workflowId: string) => {
-      try {
-        return await this.client.workflow.getHandle(workflowId).describe();
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
-    };
-    const guard = await describe(guardId);
-    if (guard === null || guard.status.name !== 'RUNNING') return true;
-    const scanId = (guard.memo as Partial<ScanRootGuardMemo> | undefined)?.scanId;
-    if (scanId === undefined) return false;
-    const scan = await describe(scanId);
-    if (scan === null || scan.status.name === 'RUNNING') return false;
-    try {
-      await this.client.workflow.getHandle(guardId, guard.runId).terminate('its scan has ended; a scheduled scan of the root replaces it');
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    }
-    return true;
-  }
-
   private async reserveNow(guardId: string): Promise<ReleaseSlot> {
-    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.taskQueue.replace(/'/g, "''")}'`;
+    const query = `WorkflowType = '${GUARD_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = ${literal(this.taskQueue)}`;
     const count = await this.countHeldRoots(query);
     const now = Date.now();
     for (const [id, at] of this.recentStarts) if (now - at > VISIBILITY_LAG_MS) this.recentStarts.delete(id);
@@ -103,7 +74,7 @@ export class ScanAdmission {
       if (held.has(guardId)) return () => undefined;
       for (const id of this.recentStarts.keys()) held.add(id);
       if (held.size >= this.maxConcurrentScans) {
-        throw new DomainError('TOO_MANY_SCANS', 429, `${held.size} scans are running or pending, the most this service runs at once; try again when one ends`);
+        throw new ScanError('TOO_MANY_SCANS', `${held.size} scans are running or pending, the most this service runs at once; try again when one ends`);
       }
     }
     const at = Date.now();

@@ -19,11 +19,12 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import type { Config } from '../config';
-import { DomainError, notFound } from '../errors';
-import { MAX_BATCHES_PER_RUN } from '../scan/types';
 import { SCHEDULED_SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
 import type { ScheduledScanInput, ScheduledScanMemo } from '../workflows/scheduled-scan';
-import { guardIdOf, type StartScanRequest } from './scans';
+import { ScanError, scheduleNotFound } from './errors';
+import { guardIdOf } from './guard';
+import type { StartScanRequest } from './job';
+import { guardedScanOf } from './scan-input';
 
 /** The schedule body of API.md. */
 export interface ScheduleBody {
@@ -78,24 +79,9 @@ export class ScheduleService {
   /** Creates a schedule of scans of one root. */
   async create(request: CreateScheduleRequest): Promise<ScheduleBody> {
     const scheduleId = `${SCHEDULE_PREFIX}${randomUUID()}`;
-    const scanTimeoutMs = this.config.scanTimeoutMs ?? null;
     const input: ScheduledScanInput = {
       guardId: guardIdOf(request.root),
-      scan: {
-        root: request.root,
-        recursive: request.recursive,
-        force: request.force,
-        extensions: [],
-        exclude: [...this.config.scanExclude, ...(request.exclude ?? [])],
-        settleSeconds: this.config.scanSettleSeconds,
-        retryOf: null,
-        batchSize: this.config.batchSize,
-        window: this.config.window,
-        probeTimeoutMs: this.config.probeTimeoutMs,
-        scanTimeoutMs,
-        maxBatchesPerRun: MAX_BATCHES_PER_RUN,
-      },
-      executionTimeoutMs: scanTimeoutMs !== null ? scanTimeoutMs + 5 * 60_000 : null,
+      ...guardedScanOf(this.config, { root: request.root, recursive: request.recursive, force: request.force, ...(request.exclude ? { exclude: request.exclude } : {}) }),
     };
     const memo: ScheduleMemo = {
       path: request.root,
@@ -123,10 +109,10 @@ export class ScheduleService {
       });
     } catch (error) {
       // The SDK (a TypeError) and the server judge a cron expression: what they refuse is the request's fault.
-      if (error instanceof TypeError) throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${error.message}`);
+      if (error instanceof TypeError) throw new ScanError('INVALID_SCHEDULE', `the schedule was refused: ${error.message}`);
       const grpc = (error instanceof ServiceError ? error.cause : error) as { code?: number; details?: string; message?: string } | undefined;
       if (grpc?.code === GRPC_INVALID_ARGUMENT) {
-        throw new DomainError('INVALID_REQUEST', 400, `the schedule was refused: ${grpc.details ?? grpc.message ?? 'invalid'}`);
+        throw new ScanError('INVALID_SCHEDULE', `the schedule was refused: ${grpc.details ?? grpc.message ?? 'invalid'}`);
       }
       throw error;
     }
@@ -172,7 +158,7 @@ export class ScheduleService {
    * always starts a run (overlap ALLOW_ALL): a run that finds the root held
    * starts no scan, so two scans of a root never overlap either way.
    */
-  async trigger(scheduleId: string): Promise<{ runId: string; jobId: string | null }> {
+  async trigger(scheduleId: string): Promise<{ runId: string; scanId: string | null }> {
     const before = await this.describe(scheduleId);
     const seen = new Set(before.info.recentActions.map((action) => action.action.workflow.workflowId));
     const handle = this.client.schedule.getHandle(scheduleId);
@@ -186,11 +172,11 @@ export class ScheduleService {
       }
       if (runId !== undefined) {
         const memo = await this.runMemo(runId);
-        if (memo !== null) return { runId, jobId: memo.scanId };
+        if (memo !== null) return { runId, scanId: memo.scanId };
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    throw new DomainError('UNAVAILABLE', 503, `schedule ${scheduleId} was triggered, but no worker has started its run yet; see the schedule's last_job_id`);
+    throw new ScanError('BUSY', `schedule ${scheduleId} was triggered, but no worker has started its run yet; see the schedule's last_job_id`);
   }
 
   /**
@@ -209,6 +195,8 @@ export class ScheduleService {
       recursive: scan?.recursive ?? memo.recursive ?? true,
       force: scan?.force ?? memo.force ?? false,
       ...(Array.isArray(scan?.exclude) ? { keptExclude: scan.exclude } : {}),
+      ...(typeof scan?.maxParallelFiles === 'number' ? { maxParallelFiles: scan.maxParallelFiles } : {}),
+      ...(typeof scan?.thumbnails === 'boolean' ? { thumbnails: scan.thumbnails } : {}),
     };
   }
 
@@ -228,15 +216,15 @@ export class ScheduleService {
   }
 
   private async describe(scheduleId: string): Promise<ScheduleDescription> {
-    if (!scheduleId.startsWith(SCHEDULE_PREFIX)) throw notFound(`schedule ${scheduleId}`);
+    if (!scheduleId.startsWith(SCHEDULE_PREFIX)) throw scheduleNotFound(scheduleId);
     try {
       const description = await this.client.schedule.getHandle(scheduleId).describe();
       if (description.action.type !== 'startWorkflow' || description.action.workflowType !== SCHEDULED_SCAN_WORKFLOW_TYPE) {
-        throw notFound(`schedule ${scheduleId}`);
+        throw scheduleNotFound(scheduleId);
       }
       return description;
     } catch (error) {
-      if (error instanceof ScheduleNotFoundError) throw notFound(`schedule ${scheduleId}`);
+      if (error instanceof ScheduleNotFoundError) throw scheduleNotFound(scheduleId);
       throw error;
     }
   }
@@ -244,11 +232,11 @@ export class ScheduleService {
   /** The body of a schedule; last_job_id is the scan its latest run started (runs that found the root held started none). */
   private async bodyOf(scheduleId: string, schedule: ScheduleSummary | ScheduleDescription): Promise<ScheduleBody> {
     const memo = (schedule.memo ?? {}) as Partial<ScheduleMemo>;
-    let lastJobId: string | null = null;
+    let lastScanId: string | null = null;
     for (const action of [...schedule.info.recentActions].reverse()) {
       const run = await this.runMemo(action.action.workflow.workflowId);
       if (run?.scanId) {
-        lastJobId = run.scanId;
+        lastScanId = run.scanId;
         break;
       }
     }
@@ -262,7 +250,7 @@ export class ScheduleService {
       force: memo.force ?? false,
       paused: schedule.state.paused,
       next_run_at: next && !schedule.state.paused ? next.toISOString() : null,
-      last_job_id: lastJobId,
+      last_job_id: lastScanId,
     };
   }
 }
