@@ -1,16 +1,18 @@
 /**
  * The jobs list: the library's scans table, newest first, a keyset page at a
- * time (every scan has its row from its start on, whoever started it). What
- * the table cannot know, whether an unfinished scan is pending, running or
- * paused, and its live counts, comes from one visibility listing of the
- * executions that are live now (bounded by MAX_CONCURRENT_SCANS), never
- * from a call per scan.
+ * time (every scan has its row from its start on, whoever started it). An
+ * ended scan is its row. What the table cannot know, whether an unfinished
+ * scan is pending, running or paused, and its live counts, comes from the
+ * live view: one visibility listing of the executions that are live
+ * (bounded by MAX_CONCURRENT_SCANS), never a call per scan, taken at most
+ * every VIEW_FRESH_MS and shared by the lists meanwhile, so that a page
+ * waits for Temporal only when the view is older than VIEW_MAX_AGE_MS.
  *
  * A scan that ended without recording its end (terminated, timed out by
  * Temporal, reset from the Web UI) would read as unfinished forever: one
- * that is not live and older than visibility's lag is read once through
- * Temporal, as GET reads it, and its end recorded in its row, so the next
- * list finds it finished.
+ * that a view does not show, though it is older than visibility's lag, is
+ * read once through Temporal, as GET reads it, and its end recorded in its
+ * row, so every later list finds it ended.
  */
 import type { Client } from '@temporalio/client';
 import type { Library } from '../library/library';
@@ -29,6 +31,12 @@ import { TERMINAL_STATUSES, type JobStatus } from './job-status';
  * listed read as pending.
  */
 const VISIBILITY_LAG_MS = 3_000;
+
+/** How long a live view serves lists before the next list takes a new one (in the background). */
+const VIEW_FRESH_MS = 250;
+
+/** How old a live view may be and still serve a list (the contract's freshness of a second); older, a list waits for a new one. */
+const VIEW_MAX_AGE_MS = 1_000;
 
 /** Unfinished scans read at most per list (running, pending, and those whose end is still to be recorded). */
 const UNFINISHED_MAX = 1000;
@@ -51,7 +59,23 @@ interface Live {
   holders: Map<string, Execution>;
 }
 
+/**
+ * A live view as lists use it: asked for at `at` (what it may miss is
+ * younger than that), in hand from `landedAt` (its age counts from there: a
+ * listing slow under load must not leave every list waiting for the next),
+ * and the bodies of the scans its settling read.
+ */
+interface View {
+  at: number;
+  landedAt: number;
+  live: Live;
+  settled: Map<string, JobBody>;
+}
+
 export class JobList {
+  private view: View | null = null;
+  private refreshing: Promise<View> | null = null;
+
   constructor(
     private readonly client: Client,
     private readonly library: Library,
@@ -63,8 +87,7 @@ export class JobList {
   /** A page of scans newest first (by created_at), with the status filter of API.md. */
   async list(request: ListRequest): Promise<{ jobs: JobBody[]; nextPageToken: string | null }> {
     const after = request.pageToken === undefined ? undefined : parseToken(request.pageToken);
-    const live = await this.live();
-    const settled = await this.settleUnfinished(live);
+    const { live, settled } = await this.currentView();
     const bodyOf = async (row: ScanRecord): Promise<JobBody> => settled.get(row.scanId) ?? this.bodyOf(row, live);
     const { status, limit } = request;
     if (status === 'pending' || status === 'running' || status === 'paused') {
@@ -83,11 +106,46 @@ export class JobList {
     return { jobs, nextPageToken: rows.length > limit && last ? tokenOf({ createdAt: last.createdAt, scanId: last.scanId }) : null };
   }
 
+  /** Forgets the live view: the next list waits for a new one (a cancel, pause or resume through this process). */
+  invalidate(): void {
+    this.view = null;
+  }
+
+  /** A view young enough to serve; one older than VIEW_FRESH_MS is renewed in the background. */
+  private async currentView(): Promise<View> {
+    const view = this.view;
+    const age = view === null ? Infinity : Date.now() - view.landedAt;
+    if (view !== null && age < VIEW_FRESH_MS) return view;
+    const renewed = this.refresh();
+    if (view !== null && age < VIEW_MAX_AGE_MS) {
+      renewed.catch(() => undefined);
+      return view;
+    }
+    return renewed;
+  }
+
+  /** Takes a new live view (one at a time: lists meanwhile share it) and settles the rows it shows have ended. */
+  private refresh(): Promise<View> {
+    this.refreshing ??= (async () => {
+      const at = Date.now();
+      const live = await this.live();
+      const settled = await this.settleUnfinished(live, at);
+      const view = { at, landedAt: Date.now(), live, settled };
+      // A view invalidated meanwhile was taken before the change: kept only for lists that waited for it.
+      if (this.view === null || this.view.at < at) this.view = view;
+      return view;
+    })().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
   /** The body of a listed row: from the row when it has ended, else from what is live. */
   private async bodyOf(row: ScanRecord, live: Live): Promise<JobBody> {
     const running = live.scans.get(row.scanId);
-    // Also a scan whose row says it ended, when it runs again (reset from the Web UI).
-    if (running !== undefined) return this.reader.scanBody(running, row, { pending: false, query: false });
+    // A scan running again after its recorded end (reset from the Web UI) is running; else its end is what the row says.
+    const runsAgain = running !== undefined && row.finishedAt !== null && running.startTime.getTime() > Date.parse(row.finishedAt);
+    if (running !== undefined && (row.outcome === null || runsAgain)) return this.reader.scanBody(running, row, { pending: false, query: false });
     if (row.outcome !== null) return this.reader.recordedBody({ ...row, outcome: row.outcome });
     const holder = live.holders.get(row.scanId) ?? null;
     // Held by its guard, or started too recently for visibility to show either.
@@ -117,14 +175,13 @@ export class JobList {
    * older than visibility's lag (they ended without recording it), each read
    * once through Temporal. Returns the bodies read, by scan id.
    */
-  private async settleUnfinished(live: Live): Promise<Map<string, JobBody>> {
+  private async settleUnfinished(live: Live, at: number): Promise<Map<string, JobBody>> {
     const unfinished = await this.library.listScans({ outcome: 'unfinished', limit: UNFINISHED_MAX });
     const known = new Set(unfinished.map((row) => row.scanId));
     for (const [scanId, holder] of live.holders) if (!known.has(scanId)) await this.guards.record(scanId, holderMemoOf(holder));
     for (const [scanId, scan] of live.scans) if (!known.has(scanId)) await this.guards.record(scanId, { ...holderMemoOf(scan), scanId });
-    const now = Date.now();
     const stale = unfinished.filter(
-      (row) => !live.scans.has(row.scanId) && !live.holders.has(row.scanId) && now - Date.parse(row.createdAt) > VISIBILITY_LAG_MS,
+      (row) => !live.scans.has(row.scanId) && !live.holders.has(row.scanId) && at - Date.parse(row.createdAt) > VISIBILITY_LAG_MS,
     );
     const bodies = new Map<string, JobBody>();
     for (const row of stale) {

@@ -142,13 +142,13 @@ export class ScanService {
    * would wait for one, holding the root and a slot of MAX_CONCURRENT_SCANS.
    */
   async cancel(scanId: string): Promise<JobBody> {
-    this.reader.forget(scanId);
+    this.forget(scanId);
     const job = await this.reader.read(scanId);
     if (TERMINAL_STATUSES.has(job.status)) throw alreadyEnded(scanId, job.status);
     if (job.status !== 'pending') {
       await this.client.workflow.getHandle(scanId).cancel();
       // Read again by the next get: the scan now says its cancel was requested.
-      this.reader.forget(scanId);
+      this.forget(scanId);
       return { ...job, cancel_requested: true };
     }
     // Recorded first, so the scan reads cancelled however the terminations below interleave with a worker.
@@ -166,7 +166,7 @@ export class ScanService {
       if (scan.historyLength <= 2) await this.client.workflow.getHandle(scanId, scan.runId).terminate('scan cancelled before a worker took it');
       else await this.client.workflow.getHandle(scanId).cancel();
     }
-    this.reader.forget(scanId);
+    this.forget(scanId);
     return { ...(await this.get(scanId)), cancel_requested: true };
   }
 
@@ -181,7 +181,7 @@ export class ScanService {
   }
 
   private async setPaused(scanId: string, pause: boolean): Promise<JobBody> {
-    this.reader.forget(scanId);
+    this.forget(scanId);
     const job = await this.reader.read(scanId);
     if (TERMINAL_STATUSES.has(job.status)) throw alreadyEnded(scanId, job.status);
     const alreadyPaused = new ScanError('ALREADY_PAUSED', `job ${scanId} is already paused`);
@@ -190,7 +190,7 @@ export class ScanService {
     // A pending scan's holder keeps the pause until the scan starts, which then begins paused.
     const startedMeanwhile = job.status === 'pending' && !(await this.setPendingPaused(scanId, job.path, pause));
     if (job.status === 'pending' && !startedMeanwhile) {
-      this.reader.forget(scanId);
+      this.forget(scanId);
       return { ...job, pause_requested: pause };
     }
     try {
@@ -219,7 +219,7 @@ export class ScanService {
       if (error instanceof WorkflowUpdateFailedError) throw error;
       throw new ScanError('BUSY', `no worker answered the ${pause ? 'pause' : 'resume'} of job ${scanId}; try again later`);
     }
-    this.reader.forget(scanId);
+    this.forget(scanId);
     return this.get(scanId);
   }
 
@@ -250,6 +250,12 @@ export class ScanService {
     if ((await this.guards.describeOrNull(scanId)) !== null) return false;
     if (!sent) throw new ScanError('BUSY', `job ${scanId} is between its guard and its scan; try again in a moment`);
     return true;
+  }
+
+  /** Forgets what this process read of a scan (its body, the live view): the next reads see a change made here. */
+  private forget(scanId: string): void {
+    this.reader.forget(scanId);
+    this.jobs.invalidate();
   }
 
   /**
