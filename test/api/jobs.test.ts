@@ -1,7 +1,8 @@
 /**
- * The jobs list: filtered by status in the visibility query (so a page is
- * never short because rows were dropped after fetching), newest first across
- * pages, running and finished jobs alike.
+ * The jobs list: the library's scans, filtered by status in the query (so a
+ * page is never short because rows were dropped after fetching), newest
+ * first across pages, running and finished jobs alike, with no call to
+ * Temporal per job; and honest about scans that ended without recording it.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -139,5 +140,37 @@ describe('GET /api/v1/jobs', () => {
     const bad = await http<{ code: string }>(stack.baseUrl, 'GET', `/api/v1/jobs?page_token=${Buffer.from('{"cursor":7}').toString('base64url')}`);
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('INVALID_REQUEST');
+  });
+
+  it('reads a page with no call to Temporal per job, at most one listing of what is live', async () => {
+    const before = stack.temporalCalls.length;
+    const { body } = await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=50');
+    expect(body.jobs.length).toBeGreaterThan(10);
+    const calls = stack.temporalCalls.slice(before).map((call) => call.method);
+    expect(calls.filter((method) => method !== 'listWorkflowExecutions')).toEqual([]);
+    expect(calls.length).toBeLessThanOrEqual(1);
+  });
+
+  it('lists a scan terminated from outside (the Web UI, the CLI) as GET reads it, and records its end', async () => {
+    const folder = path.join(work, 'terminated');
+    await fs.mkdir(folder);
+    await fs.copyFile((clips.find((c) => c.hasVideo) as TestClip).file, path.join(folder, 'HANG.mp4'));
+    const { scanId } = await stack.scans.start({ root: folder, recursive: true, force: false });
+    await waitFor(() => getJob(scanId), (j) => j.status === 'running' && j.phase === 'probing');
+    // Ended with no chance to record it: its library row still says nothing of an end.
+    await stack.client.workflow.getHandle(scanId).terminate('ended from outside');
+    const ended = await endOf(scanId);
+    expect(ended.status).toBe('cancelled');
+    expect((await stack.library.getScan(scanId))?.outcome).toBeNull();
+    const cancelled = await waitFor(
+      async () => (await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?status=cancelled&limit=10')).body.jobs,
+      (jobs) => jobs.some((j) => j.job_id === scanId),
+      30_000,
+      200,
+    );
+    expect(cancelled.find((j) => j.job_id === scanId)).toEqual(await getJob(scanId));
+    expect((await stack.library.getScan(scanId))?.outcome).toBe('cancelled');
+    const all = (await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=50')).body.jobs;
+    expect(all.find((j) => j.job_id === scanId)?.status).toBe('cancelled');
   });
 });
