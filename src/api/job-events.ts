@@ -42,8 +42,8 @@ export interface JobEventsOptions {
   intervalMs?: number;
 }
 
-/** Reads one job every interval for as long as anyone listens. */
-class JobReader {
+/** Reads one scan every interval for as long as anyone listens. */
+class ScanPoller {
   readonly listeners = new Set<JobEventListener>();
   /** The last event sent, replayed to a stream that joins later. */
   latest: JobEvent | undefined;
@@ -54,9 +54,9 @@ class JobReader {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly jobId: string,
+    private readonly scanId: string,
     private readonly options: Required<Pick<JobEventsOptions, 'intervalMs'>> & JobEventsOptions,
-    private readonly onStop: (reader: JobReader) => void,
+    private readonly onStop: (reader: ScanPoller) => void,
   ) {
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (error?: unknown) => (error === undefined ? resolve() : reject(error));
@@ -76,7 +76,7 @@ class JobReader {
   private async read(): Promise<void> {
     let job: JobBody;
     try {
-      job = await this.options.scans.get(this.jobId);
+      job = await this.options.scans.get(this.scanId);
     } catch (error) {
       if (this.latest === undefined) {
         // The job does not exist (or cannot be read at all): every waiting stream answers with the error.
@@ -84,7 +84,7 @@ class JobReader {
         this.settleReady(error);
         return;
       }
-      this.options.logger.warn({ err: error, jobId: this.jobId }, 'event stream could not read the job; retrying');
+      this.options.logger.warn({ err: error, scanId: this.scanId }, 'event stream could not read the job; retrying');
       this.schedule();
       return;
     }
@@ -113,7 +113,7 @@ class JobReader {
  * One per app: `createApp` builds it.
  */
 export class JobEvents {
-  private readonly readers = new Map<string, JobReader>();
+  private readonly readers = new Map<string, ScanPoller>();
   private readonly openByClient = new Map<string, number>();
   private readonly options: Required<Pick<JobEventsOptions, 'intervalMs'>> & JobEventsOptions;
 
@@ -152,13 +152,13 @@ export class JobEvents {
    * last. Rejects as the read does (NOT_FOUND). The job's reader stops with
    * its last subscriber.
    */
-  async subscribe(jobId: string, listener: JobEventListener): Promise<JobSubscription> {
-    let reader = this.readers.get(jobId);
+  async subscribe(scanId: string, listener: JobEventListener): Promise<JobSubscription> {
+    let reader = this.readers.get(scanId);
     if (reader === undefined) {
-      reader = new JobReader(jobId, this.options, (stopped) => {
-        if (this.readers.get(jobId) === stopped) this.readers.delete(jobId);
+      reader = new ScanPoller(scanId, this.options, (stopped) => {
+        if (this.readers.get(scanId) === stopped) this.readers.delete(scanId);
       });
-      this.readers.set(jobId, reader);
+      this.readers.set(scanId, reader);
     }
     const joined = reader;
     await joined.ready;

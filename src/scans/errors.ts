@@ -26,5 +26,5 @@ export class ScanError extends Error {
   }
 }
 
-export const jobNotFound = (jobId: string): ScanError => new ScanError('NOT_FOUND', `job ${jobId} not found`);
+export const scanNotFound = (scanId: string): ScanError => new ScanError('NOT_FOUND', `job ${scanId} not found`);
 export const scheduleNotFound = (scheduleId: string): ScanError => new ScanError('NOT_FOUND', `schedule ${scheduleId} not found`);

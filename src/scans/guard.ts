@@ -97,6 +97,7 @@ export class RootGuards {
   private async claimOfOldGuard(guardId: string, runId: string): Promise<string | null> {
     try {
       const claim = await this.client.withDeadline(Date.now() + 1000, () => this.client.workflow.getHandle(guardId).executeUpdate(claimScanUpdate));
+      // The claim is a recorded update result: its field keeps the name it was recorded with.
       return claim.jobId;
     } catch (error) {
       const closing = error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && error.cause.type === GUARD_CLOSING;

@@ -10,7 +10,7 @@ import type { Library } from '../library/library';
 import type { ScanRecord } from '../library/types';
 import { MAX_SUMMARY_ERRORS, type ScanCounts, type ScanMemo, type ScanPhase, type ScanProgress, type ScanResult } from '../scan/types';
 import { progressQuery, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
-import { jobNotFound } from './errors';
+import { scanNotFound } from './errors';
 import { holderMemoOf, type Execution, type RootGuards } from './guard';
 import { averageRate, countsOf, endedProgress, resultOf, zeroCounts, type JobBody } from './job';
 import { jobStatusOf, liveJobStatusOf, recordedStatusOf, TERMINAL_STATUSES, unstartedJobStatusOf, type JobStatus } from './job-status';
@@ -84,7 +84,7 @@ export class JobReader {
   async read(scanId: string): Promise<JobBody> {
     const [description, row] = await Promise.all([this.guards.describeOrNull(scanId), this.library.getScan(scanId)]);
     if (description === null) return this.unstarted(scanId, row);
-    if (description.type !== SCAN_WORKFLOW_TYPE) throw jobNotFound(scanId);
+    if (description.type !== SCAN_WORKFLOW_TYPE) throw scanNotFound(scanId);
     // Two events (started, first task scheduled) mean no worker has picked the scan up yet.
     const firstRun = description.raw.workflowExecutionInfo?.firstRunId;
     const untouched = description.historyLength <= 2 && (firstRun === undefined || firstRun === null || firstRun === description.runId);
@@ -99,7 +99,7 @@ export class JobReader {
    */
   private async unstarted(scanId: string, known: ScanRecord | undefined): Promise<JobBody> {
     const row = known ?? (await this.recordPending(scanId));
-    if (row === undefined) throw jobNotFound(scanId);
+    if (row === undefined) throw scanNotFound(scanId);
     const guard = await this.guards.holdingGuard(row.root, scanId);
     if (guard !== null && row.outcome === null) return this.pendingBody(guard, 'pending', row);
     // Not pending: its scan may have started a moment ago.
