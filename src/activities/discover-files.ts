@@ -9,8 +9,8 @@ import type { Library } from '../library/library';
 import type { NewScanFile } from '../library/types';
 import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../scan/types';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
-import { checkScanRoot, resolveInside, rootOffline } from './containment';
-import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from './discover';
+import { checkScanRoot, resolveInside, rootOffline } from '../filesystem/containment';
+import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from '../filesystem/walk';
 import { settleVanished } from './settle-vanished';
 import { startHeartbeatTicker, type ActivityContext } from './shared';
 

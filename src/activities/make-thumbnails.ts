@@ -7,7 +7,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { ErrorType, type ProbeBatchCheckpoint, type ThumbnailBatchInput, type ThumbnailBatchResult } from '../scan/types';
 import { isInterruption } from '../scan/interruption';
 import { ThumbnailError, type ThumbnailResult } from '../thumbnails/thumbnailer';
-import { checkScanRoot, resolveInside } from './containment';
+import { checkScanRoot, resolveInside } from '../filesystem/containment';
 import { batchLimit, settledOrCancelled, startHeartbeatTicker, type ActivityContext } from './shared';
 
 /** Why a picture could not be made, in a line: the error's code and message. */

@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { ErrorType, type ProbeBatchCheckpoint, type ProbeBatchInput, type ProbeBatchResult } from '../scan/types';
 import { scanMetrics } from '../metrics';
-import { checkScanRoot } from './containment';
+import { checkScanRoot } from '../filesystem/containment';
 import { createProbeRecorder } from './probe-recorder';
 import { batchLimit, settledOrCancelled, startHeartbeatTicker, type ActivityContext } from './shared';
 

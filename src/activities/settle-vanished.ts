@@ -8,7 +8,7 @@ import type { Library } from '../library/library';
 import type { VanishedVideo } from '../library/types';
 import { ErrorType, type DiscoverInput } from '../scan/types';
 import type { MediaFs } from '../filesystem/media-fs';
-import { resolveInside } from './containment';
+import { resolveInside } from '../filesystem/containment';
 
 /** What settleVanished needs: the scan, what its walk saw and could not see. */
 export interface SettleOptions {

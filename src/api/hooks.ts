@@ -16,6 +16,7 @@ import type { Logger } from '../logger';
 import { httpMetrics } from '../metrics';
 import type { Library } from '../library/library';
 import type { ScanService } from '../scans';
+import { isInside } from '../filesystem/containment';
 import { containedPath, realRoots, resolveScanRoot } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */
@@ -185,7 +186,7 @@ async function nearestExistingFolder(folder: string, base: string): Promise<stri
 async function rootOnline(real: string, base: string, scanRoots: string[] | undefined): Promise<boolean> {
   const root = scanRoots === undefined
     ? path.dirname(base)
-    : (await realRoots(scanRoots)).filter((r) => real === r || real.startsWith(r.endsWith('/') ? r : `${r}/`)).sort((a, b) => b.length - a.length)[0];
+    : (await realRoots(scanRoots)).filter((r) => isInside(r, real)).sort((a, b) => b.length - a.length)[0];
   if (root === undefined) return false;
   try {
     const dir = await fs.opendir(root);

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DomainError } from '../errors';
+import { isInside } from '../filesystem/containment';
 
 /**
  * The real path a requested path stands for, whether or not it exists: the
@@ -19,9 +20,9 @@ async function realPathOf(requested: string): Promise<string> {
   }
 }
 
-/** Whether `real` is one of `realRoots` or below one, by whole path components (`/media-evil` is not inside `/media`). */
-function isInside(real: string, realRoots: string[]): boolean {
-  return realRoots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
+/** Whether `real` is one of `realRoots` or below one (containment.ts's isInside: by whole path components). */
+function insideAny(real: string, realRoots: readonly string[]): boolean {
+  return realRoots.some((root) => isInside(root, real));
 }
 
 /** The real paths of the allowed roots (as given where one cannot be resolved). */
@@ -41,7 +42,7 @@ export async function containedPath(requested: string, allowedRoots: string[] | 
   if (!path.isAbsolute(requested)) throw new DomainError('INVALID_PATH', 400, 'path must be absolute');
   if (requested.split(/[\\/]/).includes('..')) throw new DomainError('INVALID_PATH', 400, 'path must not contain ".." segments');
   const real = await realPathOf(requested);
-  if (allowedRoots !== undefined && !isInside(real, await realRoots(allowedRoots))) {
+  if (allowedRoots !== undefined && !insideAny(real, await realRoots(allowedRoots))) {
     throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
   }
   return real;
@@ -65,7 +66,7 @@ export async function resolveScanRoot(requested: string, allowedRoots: string[] 
   if (!stat.isDirectory()) throw new DomainError('INVALID_PATH', 400, `path is not a directory: ${requested}`);
   // Resolved again now that it exists: a link created since the first look is followed, and contained.
   const resolved = await fs.realpath(real).catch(() => real);
-  if (allowedRoots !== undefined && !isInside(resolved, await realRoots(allowedRoots))) {
+  if (allowedRoots !== undefined && !insideAny(resolved, await realRoots(allowedRoots))) {
     throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
   }
   return resolved;

@@ -23,7 +23,7 @@ export const scanRequestSchema = z
     path: z.string().min(1, 'path is required').max(4096, 'path is too long'),
     recursive: z.boolean().default(true),
     force: z.boolean().default(false),
-    /** Globs of paths to leave out of this scan, added to SCAN_EXCLUDE (see discover.ts for how they match). */
+    /** Globs of paths to leave out of this scan, added to SCAN_EXCLUDE (see filesystem/walk.ts for how they match). */
     exclude: z
       .array(z.string().min(1, 'an exclude glob is empty').max(256, 'an exclude glob is too long').refine((glob) => !glob.includes('\0'), 'an exclude glob holds a NUL'))
       .max(50, 'at most 50 exclude globs')

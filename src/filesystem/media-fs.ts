@@ -14,7 +14,7 @@
  */
 import nodeFs, { promises as fs, type Dirent, type Stats } from 'node:fs';
 import { ErrorType } from '../scan/types';
-import { OPEN_FLAGS, fingerprintHandle } from '../activities/fingerprint';
+import { OPEN_FLAGS, fingerprintHandle } from './fingerprint';
 
 /** FS_CALL_TIMEOUT's default: a share that has not answered in 30 s is not about to. */
 export const DEFAULT_FS_CALL_TIMEOUT_MS = 30_000;

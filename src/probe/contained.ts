@@ -10,7 +10,7 @@
  * time limit would then land on one of those), each bounded by
  * FS_CALL_TIMEOUT (`fs_timeout`).
  */
-import { resolveInside } from '../activities/containment';
+import { resolveInside } from '../filesystem/containment';
 import type { MediaFs } from '../filesystem/media-fs';
 import type { ProbeOutcome } from '../library/types';
 import { ErrorType } from '../scan/types';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { walkVideoFiles } from '../../src/activities/discover';
+import { walkVideoFiles } from '../../src/filesystem/walk';
 import { VIDEO_EXTENSIONS } from '../../src/scan/types';
 
 let root: string;

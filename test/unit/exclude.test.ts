@@ -1,4 +1,4 @@
-import { createExcludeMatcher } from '../../src/activities/discover';
+import { createExcludeMatcher } from '../../src/filesystem/walk';
 import { DEFAULT_SCAN_EXCLUDE } from '../../src/scan/types';
 import { loadConfig } from '../../src/config';
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FINGERPRINT_EDGE_BYTES, fingerprintFile } from '../../src/activities/fingerprint';
+import { FINGERPRINT_EDGE_BYTES, fingerprintFile } from '../../src/filesystem/fingerprint';
 import { createMediaFs } from '../../src/filesystem/media-fs';
 
 const media = createMediaFs({ timeoutMs: 30_000 });

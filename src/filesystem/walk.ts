@@ -1,7 +1,7 @@
 import { type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
+import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from './media-fs';
 import { ErrorType } from '../scan/types';
 import { isInside, resolveInside } from './containment';
 

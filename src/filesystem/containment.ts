@@ -10,7 +10,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { ApplicationFailure } from '@temporalio/activity';
 import { ErrorType } from '../scan/types';
-import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
+import { mediaErrorReason, type MediaFs } from './media-fs';
 
 /**
  * True when `real` is `realRoot` or lies below it. Both must be real paths
