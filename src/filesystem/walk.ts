@@ -1,9 +1,10 @@
-import { type Dirent, type Stats } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from './media-fs';
+import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, fsTimeoutError, mediaErrorReason, type MediaFs } from './media-fs';
 import { ErrorType } from '../scan/types';
 import { isInside, resolveInside } from './containment';
+import { borrowWalkThread, EntryKind, WalkThreadStuck, type FileFacts, type ListedEntry, type Listing, type WalkThread } from './walker-thread';
 
 /**
  * Files stat-ed per round while walking a folder (at once, through the
@@ -48,6 +49,12 @@ export interface WalkOptions {
    * limited number in flight. By default FS_CALL_TIMEOUT's default and the signal.
    */
   fs?: MediaFs;
+  /**
+   * Lists and stats on a walk thread (walker-thread.ts), each call bounded by
+   * `fs`'s deadline, and through `fs` once that thread was stuck past it; true
+   * by default. False: every call through `fs`.
+   */
+  thread?: boolean;
   /**
    * Says whether an entry is left out (see createExcludeMatcher): an excluded
    * folder is never listed or entered, an excluded file never stat-ed.
@@ -105,6 +112,21 @@ interface PendingDir {
  * goes on around it, and no call on the tree runs on the event loop.
  */
 export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<WalkedFile> {
+  const thread = options.thread === false ? null : borrowWalkThread();
+  try {
+    yield* walk(options, thread);
+  } finally {
+    thread?.giveBack();
+  }
+}
+
+/** A Dirent as the walk sees it. */
+function entryOf(dirent: Dirent<Buffer>): ListedEntry {
+  const kind = dirent.isFile() ? EntryKind.File : dirent.isDirectory() ? EntryKind.Directory : dirent.isSymbolicLink() ? EntryKind.Link : EntryKind.Other;
+  return { name: dirent.name, kind };
+}
+
+async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGenerator<WalkedFile> {
   const { signal } = options;
   const fs = options.fs ?? createMediaFs({ timeoutMs: DEFAULT_FS_CALL_TIMEOUT_MS, signal });
   const realRoot = await fs.realpath(options.root);
@@ -126,38 +148,60 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     }
   }
   const visited = new Set<string>([start]);
+  // Listings asked of the walk thread ahead of their turn (see prefetchNext).
+  const prefetched = new Map<PendingDir, Promise<Listing>>();
   const isVideoName = (name: string): boolean => options.extensions.has(path.extname(name).toLowerCase());
   // Depth-first with an explicit stack of sorted directories, so the order is
   // deterministic and deep trees cannot overflow the call stack.
   const stack: PendingDir[] = [{ dir: from, real: start, relative: path.relative(options.root, from) }];
   while (stack.length > 0) {
     signal?.throwIfAborted();
-    const { dir, real: foundAt, relative: relativeDir } = stack.pop() as PendingDir;
+    const pending = stack.pop() as PendingDir;
+    const { dir, real: foundAt, relative: relativeDir } = pending;
     // The folder may have been swapped for a link since it was found: list it
     // only where it really is now, and only if that is still inside the root.
+    const isStart = foundAt === start && dir === from;
     let realDir: string;
+    let raw: ListedEntry[];
     try {
-      realDir = foundAt === start && dir === from ? start : await fs.realpath(dir);
-    } catch (error) {
-      signal?.throwIfAborted();
-      const reason = mediaErrorReason(error);
-      if (reason !== null) yield { path: dir, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
-      else options.onSkip?.(dir, error as NodeJS.ErrnoException);
-      continue;
-    }
-    if (!isInside(realRoot, realDir)) {
-      options.onSkip?.(dir, Object.assign(new Error(`${dir} now leads out of the scan root`), { code: 'EXDEV' }));
-      continue;
-    }
-    if (realDir !== foundAt) {
-      // Moved within the root since it was found: still entered once only.
-      if (visited.has(realDir)) continue;
-      visited.add(realDir);
-    }
-    let raw: Dirent<Buffer>[];
-    try {
-      // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
-      raw = await fs.readdir(realDir);
+      if (thread?.usable === true) {
+        // Real path, containment and listing in one message to the walk thread.
+        let listing: Listing;
+        const early = prefetched.get(pending);
+        prefetched.delete(pending);
+        try {
+          listing = await (early ?? thread.list(isStart ? start : dir, !isStart, realRoot, fs.timeoutMs, signal));
+        } catch (error) {
+          if (!(error instanceof WalkThreadStuck)) throw error;
+          // Asked alone, this listing is what the thread was stuck on; asked early, behind
+          // another folder's stats, it may not be: then it is asked again through the pool.
+          if (early === undefined) throw fsTimeoutError(`listing ${dir}`, fs.timeoutMs);
+          listing = await listThroughPool(dir, isStart ? start : null, realRoot, fs);
+        }
+        realDir = listing.real;
+        if (listing.outside) {
+          options.onSkip?.(dir, Object.assign(new Error(`${dir} now leads out of the scan root`), { code: 'EXDEV' }));
+          continue;
+        }
+        if (realDir !== foundAt) {
+          if (visited.has(realDir)) continue;
+          visited.add(realDir);
+        }
+        raw = listing.entries;
+      } else {
+        realDir = isStart ? start : await fs.realpath(dir);
+        if (!isInside(realRoot, realDir)) {
+          options.onSkip?.(dir, Object.assign(new Error(`${dir} now leads out of the scan root`), { code: 'EXDEV' }));
+          continue;
+        }
+        if (realDir !== foundAt) {
+          // Moved within the root since it was found: still entered once only.
+          if (visited.has(realDir)) continue;
+          visited.add(realDir);
+        }
+        // Names as bytes: a name that is not UTF-8 must be seen, not silently mangled.
+        raw = (await fs.readdir(realDir)).map(entryOf);
+      }
     } catch (error) {
       signal?.throwIfAborted();
       const reason = mediaErrorReason(error);
@@ -181,13 +225,13 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
         if (isVideoName(name)) problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.InvalidFileName });
         continue;
       }
-      let isDir = entry.isDirectory();
-      let isFile = entry.isFile();
+      let isDir = entry.kind === EntryKind.Directory;
+      let isFile = entry.kind === EntryKind.File;
       // Judged by name before anything else, so an excluded folder costs nothing (a link once resolved, below).
       const excluded = (asFolder: boolean): boolean => options.isExcluded?.(relative, asFolder) ?? false;
-      if (!entry.isSymbolicLink() && excluded(isDir)) continue;
+      if (entry.kind !== EntryKind.Link && excluded(isDir)) continue;
       let real = path.join(realDir, name);
-      if (entry.isSymbolicLink()) {
+      if (entry.kind === EntryKind.Link) {
         // Links cost a realpath each: a tree of links checks the signal between them.
         signal?.throwIfAborted();
         const resolved = await resolveInside(realRoot, real, fs);
@@ -221,6 +265,17 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
       }
       candidates.push({ path: full, real });
     }
+    // The folder walked next is listed on the thread while this one's files
+    // are stat-ed and handled here: one round trip per folder, not two.
+    const prefetchNext = (): void => {
+      if (thread?.usable !== true || !options.recursive) return;
+      const next = subdirs[0] ?? stack[stack.length - 1];
+      if (next === undefined || prefetched.has(next)) return;
+      const listing = thread.list(next.dir, true, realRoot, fs.timeoutMs, signal);
+      listing.catch(() => undefined);
+      prefetched.set(next, listing);
+    };
+    if (candidates.length === 0) prefetchNext();
     for (const problem of problems) yield problem;
     // Stat a folder's files a round at a time, the signal checked between
     // rounds. lstat of the real path: a file swapped for a link since the
@@ -229,10 +284,12 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
       signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const answers = await fs.lstatMany(slice.map((file) => file.real));
+      const round = statRound(slice.map((file) => file.real), fs, thread, signal);
+      if (i === 0) prefetchNext();
+      const answers = await round;
       signal?.throwIfAborted();
       // Told apart by shape, not instanceof: errors from Node's own fs may come from another realm (a VM context).
-      const stats = answers.map((answer): Stats | string | null => (typeof (answer as Stats).isFile === 'function' ? (answer as Stats) : mediaErrorReason(answer)));
+      const stats = answers.map((answer): FileFacts | string | null => (typeof (answer as FileFacts).isFile === 'function' ? (answer as FileFacts) : mediaErrorReason(answer)));
       for (let j = 0; j < slice.length; j += 1) {
         const stat = stats[j];
         const file = slice[j] as { path: string; real: string };
@@ -257,6 +314,34 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
     }
     // Push in reverse so the smallest name is walked first.
     for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as PendingDir);
+  }
+}
+
+/** A folder's real path, containment and listing through the thread pool (`start`: the walk's start, already real). */
+async function listThroughPool(dir: string, start: string | null, realRoot: string, fs: MediaFs): Promise<Listing> {
+  const real = start ?? (await fs.realpath(dir));
+  if (!isInside(realRoot, real)) return { real, outside: true, entries: [] };
+  return { real, outside: false, entries: (await fs.readdir(real)).map(entryOf) };
+}
+
+/**
+ * lstat of a round of files: on the walk thread while it answers; what it
+ * left unanswered when found stuck, and every round after, through the
+ * thread pool (each file bounded by the deadline there).
+ */
+async function statRound(files: string[], fs: MediaFs, thread: WalkThread | null, signal: AbortSignal | undefined): Promise<(FileFacts | NodeJS.ErrnoException)[]> {
+  if (thread?.usable !== true) return fs.lstatMany(files);
+  try {
+    return await thread.lstatMany(files, fs.timeoutMs, signal);
+  } catch (error) {
+    if (!(error instanceof WalkThreadStuck)) throw error;
+    const answers = files.map((_, i) => error.answered[i]);
+    const left = files.flatMap((file, i) => (answers[i] === undefined ? [i] : []));
+    const more = await fs.lstatMany(left.map((i) => files[i] as string));
+    left.forEach((index, i) => {
+      answers[index] = more[i];
+    });
+    return answers as (FileFacts | NodeJS.ErrnoException)[];
   }
 }
 

@@ -221,6 +221,8 @@ describe('a call that hangs', () => {
     expect((await share?.hung())?.some((c) => c.path === rel(stuck))).toBe(true);
     expect(await activityTrouble(localScan)).toEqual([]);
     expect(await activityTrouble(shareScan)).toEqual([]);
+    // The walk thread stuck in the call was abandoned (and counted); the walk went on through the thread pool.
+    expect(await registry.getSingleMetricAsString('scanner_walk_threads_abandoned_total')).toMatch(/scanner_walk_threads_abandoned_total [1-9]/);
   });
 
   it('in a probe host\'s open times out that file alone; the others complete and a new host takes over', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, renameSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { walkVideoFiles } from '../../src/filesystem/walk';
@@ -32,13 +32,28 @@ afterAll(async () => {
   await fs.rm(path.dirname(root), { recursive: true, force: true });
 });
 
+/** Whether the walks of the tests below list and stat on the walk thread (true) or through the thread pool. */
+let onThread = true;
+
 async function walkAll(
   recursive: boolean,
   at = root,
-  options: { from?: string; signal?: AbortSignal; onFile?: () => void } = {},
+  options: { from?: string; signal?: AbortSignal; onFile?: () => void; onEntry?: (relative: string) => void } = {},
 ): Promise<{ name: string; error?: string; size?: number }[]> {
   const found: { name: string; error?: string; size?: number }[] = [];
-  const walk = walkVideoFiles({ root: at, from: options.from, recursive, extensions: new Set(VIDEO_EXTENSIONS), signal: options.signal });
+  const walk = walkVideoFiles({
+    root: at,
+    from: options.from,
+    recursive,
+    extensions: new Set(VIDEO_EXTENSIONS),
+    signal: options.signal,
+    thread: onThread,
+    // Asked of every entry right after its folder's listing, before any stat: a hook into the walk's steps.
+    isExcluded: (relative) => {
+      options.onEntry?.(relative);
+      return false;
+    },
+  });
   for await (const file of walk) {
     found.push({ name: path.relative(at, file.path), ...(file.error ? { error: file.error } : { size: file.size }) });
     options.onFile?.();
@@ -59,7 +74,14 @@ async function walk(recursive: boolean): Promise<string[]> {
   return (await walkAll(recursive)).filter((f) => f.error === undefined).map((f) => f.name);
 }
 
-describe('the discovery walk', () => {
+describe.each([
+  ['on its thread', true],
+  ['through the thread pool', false],
+])('the discovery walk %s', (_mode, thread) => {
+  beforeAll(() => {
+    onThread = thread;
+  });
+
   it('yields regular video files in a fixed sorted order, folders depth-first', async () => {
     expect(await walk(true)).toEqual(['A.MKV', 'z.mp4', 'a/1.avi', 'a/2.webm', 'b/y.ts', 'b/deep/x.mov']);
   });
@@ -106,39 +128,33 @@ describe('the discovery walk', () => {
       await fs.writeFile(path.join(tree, 'c', '3.mp4'), 'c');
       await fs.writeFile(path.join(away, 'secret.mp4'), 'a secret held outside');
     });
-    afterEach(() => {
-      jest.restoreAllMocks();
-    });
 
-    /** Runs `change` once, right after the folder whose path ends with `/<name>` has been listed. */
-    function afterListing(name: string, change: () => Promise<void>): void {
-      const readdir = fs.readdir.bind(fs) as (...args: unknown[]) => Promise<unknown>;
+    /** A hook that runs `change` once, right after the folder `name` (below the tree) has been listed, before anything in it is stat-ed. */
+    function afterListing(name: string, change: () => void): (relative: string) => void {
       let done = false;
-      jest.spyOn(fs, 'readdir').mockImplementation((async (...args: unknown[]) => {
-        const listed = await readdir(...args);
-        if (!done && String(args[0]).endsWith(`${path.sep}${name}`)) {
+      return (relative) => {
+        if (!done && path.dirname(relative) === name) {
           done = true;
-          await change();
+          change();
         }
-        return listed;
-      }) as unknown as typeof fs.readdir);
+      };
     }
 
     it('does not list a folder swapped for a link out of the root after it was found', async () => {
-      afterListing('a', async () => {
-        await fs.rename(path.join(tree, 'b'), path.join(away, 'b-moved'));
-        await fs.symlink(away, path.join(tree, 'b'));
+      const onEntry = afterListing('a', () => {
+        renameSync(path.join(tree, 'b'), path.join(away, 'b-moved'));
+        symlinkSync(away, path.join(tree, 'b'));
       });
-      const found = await walkAll(true, tree);
+      const found = await walkAll(true, tree, { onEntry });
       expect(found.map((f) => f.name)).toEqual(['a/1.mp4', 'c/3.mp4']);
     });
 
     it('does not stat through a file swapped for a link out of the root after its folder was listed', async () => {
-      afterListing('c', async () => {
-        await fs.rm(path.join(tree, 'c', '3.mp4'));
-        await fs.symlink(path.join(away, 'secret.mp4'), path.join(tree, 'c', '3.mp4'));
+      const onEntry = afterListing('c', () => {
+        rmSync(path.join(tree, 'c', '3.mp4'));
+        symlinkSync(path.join(away, 'secret.mp4'), path.join(tree, 'c', '3.mp4'));
       });
-      const found = await walkAll(true, tree);
+      const found = await walkAll(true, tree, { onEntry });
       expect(found).toEqual([
         { name: 'a/1.mp4', size: 1 },
         { name: 'b/2.mp4', size: 1 },
@@ -157,20 +173,15 @@ describe('the discovery walk', () => {
 
     it('stops before the next folder once the signal aborts, in a tree with no videos', async () => {
       const controller = new AbortController();
-      const readdir = fs.readdir.bind(fs) as (...args: unknown[]) => Promise<unknown>;
-      let listed = 0;
-      const spy = jest.spyOn(fs, 'readdir').mockImplementation((async (...args: unknown[]) => {
-        listed += 1;
-        if (listed === 5) controller.abort(new Error('cancelled by the test'));
-        return readdir(...args);
-      }) as unknown as typeof fs.readdir);
-      try {
-        await expect(walkAll(true, path.join(tree, 'quiet'), { signal: controller.signal })).rejects.toThrow('cancelled by the test');
-      } finally {
-        spy.mockRestore();
-      }
+      // The folders listed: the root's own entries are its sub-folders, each other's their files.
+      const listed = new Set<string>();
+      const onEntry = (relative: string): void => {
+        listed.add(path.dirname(relative));
+        if (listed.size === 5) controller.abort(new Error('cancelled by the test'));
+      };
+      await expect(walkAll(true, path.join(tree, 'quiet'), { signal: controller.signal, onEntry })).rejects.toThrow('cancelled by the test');
       // 61 folders in all: the walk stopped right after the listing during which the signal aborted.
-      expect(listed).toBe(5);
+      expect(listed.size).toBe(5);
     });
 
     it('stops between rounds of stats once the signal aborts, in a folder of many videos', async () => {
@@ -191,10 +202,10 @@ describe('the discovery walk', () => {
   });
 
   it('walks 10,000 files in one folder and 50 nested folders', async () => {
-    const big = path.join(path.dirname(root), 'big');
+    const big = path.join(path.dirname(root), `big-${String(thread)}`);
     await fs.mkdir(big);
     await Promise.all(Array.from({ length: 10_000 }, (_, i) => fs.writeFile(path.join(big, `v${String(i).padStart(5, '0')}.mp4`), '')));
-    let deep = path.join(path.dirname(root), 'deep');
+    let deep = path.join(path.dirname(root), `deep-${String(thread)}`);
     const deepRoot = deep;
     for (let i = 0; i < 50; i += 1) deep = path.join(deep, `level-${i}`);
     await fs.mkdir(deep, { recursive: true });
