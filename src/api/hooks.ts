@@ -17,6 +17,8 @@ import { httpMetrics } from '../metrics';
 import type { Library } from '../library/library';
 import type { ScanService } from '../scans';
 import { isInside } from '../filesystem/containment';
+import { createMediaFs, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
+import { ErrorType } from '../scan/types';
 import { containedPath, realRoots, resolveScanRoot } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */
@@ -156,11 +158,19 @@ function targetOf(hook: ArrWebhook, pathMap: PathMapping[]): Target {
   }
 }
 
-/** Whether a path exists (without following a last link), as far as this process can tell. */
-async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(
+/**
+ * Whether a path exists (without following a last link), as far as this
+ * process can tell. A share that does not answer or fails the read rejects
+ * (fs_timeout, io_error): then nothing can be said.
+ */
+async function exists(file: string, media: MediaFs): Promise<boolean> {
+  return media.lstat(file).then(
     () => true,
-    (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' && error.code !== 'ENOTDIR',
+    (error: NodeJS.ErrnoException) => {
+      const reason = mediaErrorReason(error);
+      if (reason === ErrorType.FsTimeout || reason === ErrorType.IoError) throw error;
+      return error.code !== 'ENOENT' && error.code !== 'ENOTDIR';
+    },
   );
 }
 
@@ -183,21 +193,15 @@ async function nearestExistingFolder(folder: string, base: string): Promise<stri
  * the path, or without SCAN_ROOTS the folder holding the series or movie
  * folder (the tool's root folder).
  */
-async function rootOnline(real: string, base: string, scanRoots: string[] | undefined): Promise<boolean> {
+async function rootOnline(real: string, base: string, scanRoots: string[] | undefined, media: MediaFs): Promise<boolean> {
   const root = scanRoots === undefined
     ? path.dirname(base)
-    : (await realRoots(scanRoots)).filter((r) => isInside(r, real)).sort((a, b) => b.length - a.length)[0];
+    : (await realRoots(scanRoots, media.realpath)).filter((r) => isInside(r, real)).sort((a, b) => b.length - a.length)[0];
   if (root === undefined) return false;
-  try {
-    const dir = await fs.opendir(root);
-    try {
-      return (await dir.read()) !== null;
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    return false;
-  }
+  return media.readdir(root).then(
+    (entries) => entries.length > 0,
+    () => false,
+  );
 }
 
 export interface HooksDependencies {
@@ -240,10 +244,23 @@ export function createHooksRouter({ config, scans, library, logger }: HooksDepen
     const target = targetOf(hook, config.pathMap);
     if (target.kind !== 'scan') {
       const deleted = target.kind === 'deleted-file' ? target.file : target.folder;
-      // Containment before existence: outside the roots, the same answer whether or not the path exists.
-      const real = await containedPath(deleted, config.scanRoots);
-      if (!(await exists(real))) {
-        if (!(await rootOnline(real, target.base, config.scanRoots))) {
+      // The deleted path usually lies on a share: every call on it is bounded by FS_CALL_TIMEOUT.
+      const media = createMediaFs({ timeoutMs: config.fsCallTimeoutMs });
+      let real: string;
+      let present: boolean;
+      try {
+        // Containment before existence: outside the roots, the same answer whether or not the path exists.
+        real = await containedPath(deleted, config.scanRoots, media.realpath);
+        present = await exists(real, media);
+      } catch (error) {
+        const reason = mediaErrorReason(error);
+        if (reason !== ErrorType.FsTimeout && reason !== ErrorType.IoError) throw error;
+        logger.warn({ ...log, path: deleted, reason, err: error }, 'webhook delete: the share did not answer; nothing marked');
+        res.status(200).json({ job_id: null, event: hook.eventType, path: deleted, missing: 0, message: `the share did not answer (${reason}); nothing marked missing` });
+        return;
+      }
+      if (!present) {
+        if (!(await rootOnline(real, target.base, config.scanRoots, media))) {
           logger.warn({ ...log, path: real }, 'webhook delete: the scan root is offline or empty; nothing marked');
           res.status(200).json({ job_id: null, event: hook.eventType, path: real, missing: 0, message: 'the scan root is offline or empty; nothing marked missing' });
           return;

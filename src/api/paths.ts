@@ -2,18 +2,32 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DomainError } from '../errors';
 import { isInside } from '../filesystem/containment';
+import { mediaErrorReason } from '../filesystem/media-fs';
+import { ErrorType } from '../scan/types';
+
+/** A realpath call: fs.realpath by default, or media-fs.ts's bounded one where the path may lie on a share that hangs. */
+export type RealpathCall = (file: string) => Promise<string>;
+
+const plainRealpath: RealpathCall = (file) => fs.realpath(file);
+
+/** A share that did not answer (FS_CALL_TIMEOUT) or failed a read: nothing can be said of the path, so the error stands. */
+function unanswered(error: unknown): boolean {
+  const reason = mediaErrorReason(error);
+  return reason === ErrorType.FsTimeout || reason === ErrorType.IoError;
+}
 
 /**
  * The real path a requested path stands for, whether or not it exists: the
  * real path of its nearest existing ancestor (symlinks resolved) joined with
  * the components below it, which, not existing, cannot be links.
  */
-async function realPathOf(requested: string): Promise<string> {
+async function realPathOf(requested: string, realpath: RealpathCall): Promise<string> {
   const rest: string[] = [];
   for (let current = path.resolve(requested); ; current = path.dirname(current)) {
     try {
-      return path.join(await fs.realpath(current), ...rest.reverse());
-    } catch {
+      return path.join(await realpath(current), ...rest.reverse());
+    } catch (error) {
+      if (unanswered(error)) throw error;
       if (current === path.dirname(current)) return path.resolve(requested);
       rest.push(path.basename(current));
     }
@@ -26,8 +40,8 @@ function insideAny(real: string, realRoots: readonly string[]): boolean {
 }
 
 /** The real paths of the allowed roots (as given where one cannot be resolved). */
-export async function realRoots(allowedRoots: string[]): Promise<string[]> {
-  return Promise.all(allowedRoots.map((root) => fs.realpath(root).catch(() => root)));
+export async function realRoots(allowedRoots: string[], realpath: RealpathCall = plainRealpath): Promise<string[]> {
+  return Promise.all(allowedRoots.map((root) => realpath(root).catch(() => root)));
 }
 
 /**
@@ -36,13 +50,15 @@ export async function realRoots(allowedRoots: string[]): Promise<string[]> {
  * answer is 403 PATH_NOT_ALLOWED whether or not the path exists, so the API
  * tells no caller which paths exist on the host. Returns the real path
  * (resolved through its nearest existing ancestor; it may not exist).
+ * With `realpath` bounded (media-fs.ts), a share that does not answer
+ * rejects with its fs_timeout or io_error instead of hanging the request.
  */
-export async function containedPath(requested: string, allowedRoots: string[] | undefined): Promise<string> {
+export async function containedPath(requested: string, allowedRoots: string[] | undefined, realpath: RealpathCall = plainRealpath): Promise<string> {
   if (requested.includes('\0')) throw new DomainError('INVALID_PATH', 400, 'path contains a NUL byte');
   if (!path.isAbsolute(requested)) throw new DomainError('INVALID_PATH', 400, 'path must be absolute');
   if (requested.split(/[\\/]/).includes('..')) throw new DomainError('INVALID_PATH', 400, 'path must not contain ".." segments');
-  const real = await realPathOf(requested);
-  if (allowedRoots !== undefined && !insideAny(real, await realRoots(allowedRoots))) {
+  const real = await realPathOf(requested, realpath);
+  if (allowedRoots !== undefined && !insideAny(real, await realRoots(allowedRoots, realpath))) {
     throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
   }
   return real;

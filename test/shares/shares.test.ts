@@ -149,6 +149,7 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-missing'), ['m1']);
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
   await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
+  await placeClips(path.join(source, 'hook'), ['gone']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
   stack = await startStack(
@@ -391,5 +392,25 @@ describe('a share that is offline', () => {
     expect(second.counts.missing).toBe(0);
     expect(errorsOf(second).get(path.join(outer, 'share'))).toMatch(/^missing_check_skipped/);
     expect((await videosUnder(onShare(''))).filter((v) => v.status !== 'present')).toEqual([]);
+  });
+});
+
+describe('the webhook', () => {
+  it("answers a delete event whose file's stat hangs within FS_CALL_TIMEOUT, marking nothing missing, while the call hangs yet", async () => {
+    const stuck = fileOf('hook', 'gone');
+    await share?.rule('getattr', rel(stuck), { action: 'hang' });
+    const movieFileDelete = {
+      eventType: 'MovieFileDelete',
+      instanceName: 'Radarr',
+      movie: { id: 3, title: 'Gone', folderPath: onShare('hook') },
+      movieFile: { id: 9, relativePath: path.basename(stuck), path: onShare(stuck) },
+      deleteReason: 'manual',
+    };
+    const res = await http<{ job_id: string | null; missing: number; message: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', movieFileDelete);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(expect.objectContaining({ job_id: null, missing: 0 }));
+    expect(res.body.message).toContain('fs_timeout');
+    // Answered while the share's call still hangs: the request did not wait for it.
+    expect(await stillHanging('getattr', rel(stuck))).toBe(true);
   });
 });
