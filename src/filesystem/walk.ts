@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, fsTimeoutError, mediaErrorReason, type MediaFs } from './media-fs';
+import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from './media-fs';
 import { ErrorType } from '../scan/types';
 import { isInside, resolveInside } from './containment';
 import { borrowWalkThread, EntryKind, WalkThreadStuck, type FileFacts, type ListedEntry, type Listing, type WalkThread } from './walker-thread';
@@ -57,7 +57,8 @@ export interface WalkOptions {
   thread?: boolean;
   /**
    * Says whether an entry is left out (see createExcludeMatcher): an excluded
-   * folder is never listed or entered, an excluded file never stat-ed.
+   * folder is never listed or entered, an excluded file never yielded (on
+   * the walk thread it may be stat-ed with its folder's listing, before it is judged).
    * Given the path relative to the root; the root itself is never excluded.
    */
   isExcluded?: (relativePath: string, isDirectory: boolean) => boolean;
@@ -150,6 +151,8 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
   const visited = new Set<string>([start]);
   // Listings asked of the walk thread ahead of their turn (see prefetchNext).
   const prefetched = new Map<PendingDir, Promise<Listing>>();
+  // Extensions as the thread sees them, to stat the files named like videos with their folder's listing.
+  const exts = [...options.extensions].map((ext) => ext.toLowerCase());
   const isVideoName = (name: string): boolean => options.extensions.has(path.extname(name).toLowerCase());
   // Depth-first with an explicit stack of sorted directories, so the order is
   // deterministic and deep trees cannot overflow the call stack.
@@ -170,12 +173,12 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
         const early = prefetched.get(pending);
         prefetched.delete(pending);
         try {
-          listing = await (early ?? thread.list(isStart ? start : dir, !isStart, realRoot, fs.timeoutMs, signal));
+          listing = await (early ?? thread.list(isStart ? start : dir, !isStart, realRoot, exts, fs.timeoutMs, signal));
         } catch (error) {
           if (!(error instanceof WalkThreadStuck)) throw error;
-          // Asked alone, this listing is what the thread was stuck on; asked early, behind
-          // another folder's stats, it may not be: then it is asked again through the pool.
-          if (early === undefined) throw fsTimeoutError(`listing ${dir}`, fs.timeoutMs);
+          // The thread may have been stuck on the listing, on a file's stat
+          // taken with it, or on another folder's stats asked before it: asked
+          // again through the pool, which tells which (fs_timeout of the folder or of the file).
           listing = await listThroughPool(dir, isStart ? start : null, realRoot, fs);
         }
         realDir = listing.real;
@@ -214,7 +217,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     raw.sort((a, b) => Buffer.compare(a.name, b.name));
     const subdirs: PendingDir[] = [];
     // A candidate's name in the scan, and the real path to stat (never through a link out).
-    const candidates: { path: string; real: string }[] = [];
+    const candidates: { path: string; real: string; stat?: FileFacts | NodeJS.ErrnoException }[] = [];
     const problems: WalkedFile[] = [];
     for (const entry of raw) {
       const bytes = entry.name;
@@ -263,15 +266,16 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
         problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile });
         continue;
       }
-      candidates.push({ path: full, real });
+      candidates.push({ path: full, real, ...(entry.stat === undefined ? {} : { stat: entry.stat }) });
     }
     // The folder walked next is listed on the thread while this one's files
-    // are stat-ed and handled here: one round trip per folder, not two.
+    // are handled here, once this one's listing has been judged (so a folder
+    // swapped for a link meanwhile is seen): one round trip per folder, not two.
     const prefetchNext = (): void => {
       if (thread?.usable !== true || !options.recursive) return;
       const next = subdirs[0] ?? stack[stack.length - 1];
       if (next === undefined || prefetched.has(next)) return;
-      const listing = thread.list(next.dir, true, realRoot, fs.timeoutMs, signal);
+      const listing = thread.list(next.dir, true, realRoot, exts, fs.timeoutMs, signal);
       listing.catch(() => undefined);
       prefetched.set(next, listing);
     };
@@ -284,7 +288,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
       signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const round = statRound(slice.map((file) => file.real), fs, thread, signal);
+      const round = statRound(slice, fs, thread, signal);
       if (i === 0) prefetchNext();
       const answers = await round;
       signal?.throwIfAborted();
@@ -329,20 +333,36 @@ async function listThroughPool(dir: string, start: string | null, realRoot: stri
  * left unanswered when found stuck, and every round after, through the
  * thread pool (each file bounded by the deadline there).
  */
-async function statRound(files: string[], fs: MediaFs, thread: WalkThread | null, signal: AbortSignal | undefined): Promise<(FileFacts | NodeJS.ErrnoException)[]> {
-  if (thread?.usable !== true) return fs.lstatMany(files);
-  try {
-    return await thread.lstatMany(files, fs.timeoutMs, signal);
-  } catch (error) {
-    if (!(error instanceof WalkThreadStuck)) throw error;
-    const answers = files.map((_, i) => error.answered[i]);
-    const left = files.flatMap((file, i) => (answers[i] === undefined ? [i] : []));
-    const more = await fs.lstatMany(left.map((i) => files[i] as string));
-    left.forEach((index, i) => {
-      answers[index] = more[i];
-    });
-    return answers as (FileFacts | NodeJS.ErrnoException)[];
+async function statRound(
+  round: readonly { real: string; stat?: FileFacts | NodeJS.ErrnoException }[],
+  fs: MediaFs,
+  thread: WalkThread | null,
+  signal: AbortSignal | undefined,
+): Promise<(FileFacts | NodeJS.ErrnoException)[]> {
+  // Those stat-ed with their folder's listing are not asked again.
+  const answers = round.map((file) => file.stat);
+  const left = round.flatMap((file, i) => (file.stat === undefined ? [i] : []));
+  if (left.length === 0) return answers as (FileFacts | NodeJS.ErrnoException)[];
+  const files = left.map((i) => (round[i] as { real: string }).real);
+  let more: (FileFacts | NodeJS.ErrnoException | undefined)[];
+  if (thread?.usable !== true) more = await fs.lstatMany(files);
+  else {
+    try {
+      more = await thread.lstatMany(files, fs.timeoutMs, signal);
+    } catch (error) {
+      if (!(error instanceof WalkThreadStuck)) throw error;
+      more = files.map((_, i) => error.answered[i]);
+      const unanswered = files.flatMap((_, i) => (more[i] === undefined ? [i] : []));
+      const again = await fs.lstatMany(unanswered.map((i) => files[i] as string));
+      unanswered.forEach((index, i) => {
+        more[index] = again[i];
+      });
+    }
   }
+  left.forEach((index, i) => {
+    answers[index] = more[i];
+  });
+  return answers as (FileFacts | NodeJS.ErrnoException)[];
 }
 
 /** Reasons of a link that cannot be followed, kept as they are; any other is a broken link. */

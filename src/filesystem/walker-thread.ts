@@ -33,6 +33,8 @@ export const enum EntryKind {
 export interface ListedEntry {
   name: Buffer;
   kind: EntryKind;
+  /** Its lstat taken with the listing (a file named like a video), or that call's error. */
+  stat?: FileFacts | NodeJS.ErrnoException;
 }
 
 /** A folder listed by the thread: where it really is, and its entries (none when it lies outside the root: not listed). */
@@ -97,32 +99,69 @@ const SLICE_MS = 20;
 const kindOf = (d) => (d.isFile() ? 1 : d.isDirectory() ? 2 : d.isSymbolicLink() ? 3 : 0);
 const failure = (e) => ({ code: e && e.code, message: String(e && e.message) });
 const inside = (root, real) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+// Lists one folder: its real path, the root check, its entries, and the stats taken with them.
+const listOne = (dir, resolve, root, exts, progress) => {
+  let real = dir;
+  try {
+    if (resolve) real = fs.realpathSync.native(dir);
+    if (!inside(root, real)) return { real, outside: true };
+    const entries = fs.readdirSync(real, { encoding: 'buffer', withFileTypes: true });
+    // The files the walk will stat (regular, named like a video, a UTF-8
+    // name), stat-ed now while they are quick; once they are slow (a share)
+    // the walk asks for the rest itself, a round at a time.
+    const facts = new Float64Array(entries.length * 3).fill(-2);
+    const errors = [];
+    const started = performance.now();
+    for (let i = 0; i < entries.length && exts; i++) {
+      const e = entries[i];
+      if (!e.isFile()) continue;
+      const name = e.name.toString('utf8');
+      if (!exts.includes(path.extname(name).toLowerCase()) || !Buffer.from(name, 'utf8').equals(e.name)) continue;
+      if (performance.now() - started > SLICE_MS) break;
+      progress();
+      try {
+        const s = fs.lstatSync(path.join(real, name));
+        facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
+        facts[3 * i + 1] = s.size;
+        facts[3 * i + 2] = s.mtimeMs;
+      } catch (e) {
+        facts[3 * i] = -1;
+        errors.push([i, failure(e)]);
+      }
+    }
+    let bytes = 0;
+    for (const e of entries) bytes += e.name.length;
+    const names = new Uint8Array(bytes);
+    const ends = new Uint32Array(entries.length);
+    const kinds = new Uint8Array(entries.length);
+    let at = 0;
+    entries.forEach((e, i) => {
+      names.set(e.name, at);
+      at += e.name.length;
+      ends[i] = at;
+      kinds[i] = kindOf(e);
+    });
+    return { real, names, ends, kinds, facts, errors };
+  } catch (e) {
+    return { error: failure(e) };
+  }
+};
 parentPort.on('message', (m) => {
   if (m.op === 'list') {
-    let real = m.dir;
-    try {
-      if (m.resolve) real = fs.realpathSync.native(m.dir);
-      if (!inside(m.root, real)) {
-        parentPort.postMessage({ id: m.id, real, outside: true });
-        return;
+    // Several folders in one message each way: a message costs more than a folder's listing.
+    let last = performance.now();
+    const progress = () => {
+      const now = performance.now();
+      if (now - last > 5) {
+        parentPort.postMessage({ id: m.id, progress: true });
+        last = now;
       }
-      const entries = fs.readdirSync(real, { encoding: 'buffer', withFileTypes: true });
-      let bytes = 0;
-      for (const e of entries) bytes += e.name.length;
-      const names = Buffer.allocUnsafeSlow(bytes);
-      const ends = new Uint32Array(entries.length);
-      const kinds = new Uint8Array(entries.length);
-      let at = 0;
-      entries.forEach((e, i) => {
-        e.name.copy(names, at);
-        at += e.name.length;
-        ends[i] = at;
-        kinds[i] = kindOf(e);
-      });
-      parentPort.postMessage({ id: m.id, real, names: names.buffer, ends, kinds }, [names.buffer, ends.buffer, kinds.buffer]);
-    } catch (e) {
-      parentPort.postMessage({ id: m.id, error: failure(e) });
-    }
+    };
+    const listings = m.dirs.map((dir) => {
+      progress();
+      return listOne(dir, m.resolve, m.root, m.exts, progress);
+    });
+    parentPort.postMessage({ id: m.id, listings });
     return;
   }
   const files = m.files;
@@ -154,14 +193,23 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface ListAnswer {
-  id: number;
+/** One folder of a list answer. */
+interface FolderAnswer {
   real?: string;
   outside?: boolean;
-  names?: ArrayBuffer;
+  names?: Uint8Array;
   ends?: Uint32Array;
   kinds?: Uint8Array;
+  facts?: Float64Array;
+  errors?: [number, { code?: string; message: string }][];
   error?: { code?: string; message: string };
+}
+
+interface ListAnswer {
+  id: number;
+  /** Still at work (its stats are slow): the watchdog starts again. */
+  progress?: true;
+  listings?: FolderAnswer[];
 }
 
 interface StatAnswer {
@@ -176,6 +224,28 @@ type Answer = ListAnswer | StatAnswer;
 
 function asError(failure: { code?: string; message: string }): NodeJS.ErrnoException {
   return Object.assign(new Error(failure.message), failure.code === undefined ? {} : { code: failure.code });
+}
+
+/** A folder of a list answer as the walk sees it, or the error of its calls. */
+function listingOf(folder: FolderAnswer): Listing | NodeJS.ErrnoException {
+  if (folder.error !== undefined) return asError(folder.error);
+  const real = folder.real as string;
+  if (folder.outside === true) return { real, outside: true, entries: [] };
+  const bytes = folder.names as Uint8Array;
+  const names = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ends = folder.ends as Uint32Array;
+  const kinds = folder.kinds as Uint8Array;
+  const facts = folder.facts as Float64Array;
+  const entries: ListedEntry[] = new Array<ListedEntry>(ends.length);
+  let at = 0;
+  for (let i = 0; i < ends.length; i += 1) {
+    const end = ends[i] as number;
+    const kind = facts[3 * i] as number;
+    entries[i] = { name: names.subarray(at, end), kind: kinds[i] as EntryKind, ...(kind >= 0 ? { stat: new Facts(kind, facts[3 * i + 1] as number, facts[3 * i + 2] as number) } : {}) };
+    at = end;
+  }
+  for (const [index, failure] of folder.errors ?? []) (entries[index] as ListedEntry).stat = asError(failure);
+  return { real, outside: false, entries };
 }
 
 /** A thread's answer to one request, given as it comes (stats may come in parts); true once the request is over. */
@@ -227,29 +297,26 @@ export class WalkThread {
   }
 
   /**
-   * The real path of `dir` (resolved when `resolve`, else `dir` as given)
-   * and, when that lies inside `realRoot`, its listing. Rejects with the
-   * call's error, WalkThreadStuck past `timeoutMs` without an answer, or the
-   * signal's reason.
+   * For each of `dirs`: its real path (resolved when `resolve`, else as
+   * given) and, when that lies inside `realRoot`, its listing, with the
+   * lstat of the regular files named with one of `exts` as far as they are
+   * quick (20 ms a folder; the rest the walk stats itself); or the error of
+   * its calls. Rejects with WalkThreadStuck when the thread delivers nothing
+   * for `timeoutMs`, or the signal's reason.
    */
-  list(dir: string, resolve: boolean, realRoot: string, timeoutMs: number, signal?: AbortSignal): Promise<Listing> {
-    return this.request({ op: 'list', dir, resolve, root: realRoot }, `listing ${dir}`, timeoutMs, signal, (answer, done) => {
+  listMany(dirs: readonly string[], resolve: boolean, realRoot: string, exts: readonly string[] | null, timeoutMs: number, signal?: AbortSignal): Promise<(Listing | NodeJS.ErrnoException)[]> {
+    return this.request({ op: 'list', dirs, resolve, root: realRoot, exts }, `listing ${dirs[0] ?? ''}${dirs.length > 1 ? ` and ${dirs.length - 1} more` : ''}`, timeoutMs, signal, (answer, done) => {
       const list = answer as ListAnswer;
-      if (list.error !== undefined) return done.reject(asError(list.error));
-      const real = list.real as string;
-      if (list.outside === true) return done.resolve({ real, outside: true, entries: [] });
-      const names = Buffer.from(list.names as ArrayBuffer);
-      const ends = list.ends as Uint32Array;
-      const kinds = list.kinds as Uint8Array;
-      const entries: ListedEntry[] = new Array<ListedEntry>(ends.length);
-      let at = 0;
-      for (let i = 0; i < ends.length; i += 1) {
-        const end = ends[i] as number;
-        entries[i] = { name: names.subarray(at, end), kind: kinds[i] as EntryKind };
-        at = end;
-      }
-      return done.resolve({ real, outside: false, entries });
+      if (list.progress === true) return false;
+      return done.resolve((list.listings ?? []).map(listingOf));
     });
+  }
+
+  /** listMany of one folder. */
+  async list(dir: string, resolve: boolean, realRoot: string, exts: readonly string[] | null, timeoutMs: number, signal?: AbortSignal): Promise<Listing> {
+    const [listing] = await this.listMany([dir], resolve, realRoot, exts, timeoutMs, signal);
+    if (listing === undefined || listing instanceof Error) throw listing ?? new Error(`no listing of ${dir}`);
+    return listing;
   }
 
   /**

@@ -158,7 +158,9 @@ describe.each([
       expect(found).toEqual([
         { name: 'a/1.mp4', size: 1 },
         { name: 'b/2.mp4', size: 1 },
-        { name: 'c/3.mp4', error: 'outside_scan_root' },
+        // On the walk thread the file was stat-ed with its folder's listing, before the swap:
+        // what was there then, never the secret's size. Through the pool it is stat-ed after.
+        thread ? { name: 'c/3.mp4', size: 1 } : { name: 'c/3.mp4', error: 'outside_scan_root' },
       ]);
     });
   });
