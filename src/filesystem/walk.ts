@@ -13,6 +13,9 @@ import { borrowWalkThread, EntryKind, WalkThreadStuck, type FileFacts, type List
  */
 const STAT_PARALLELISM = 64;
 
+/** Folders listed on the walk thread ahead of their turn (in messages of at least half as many). */
+const LISTINGS_AHEAD = 16;
+
 /** A file the walk found: a regular file to probe, or one named like a video that cannot be (with the reason). */
 export interface WalkedFile {
   path: string;
@@ -268,16 +271,47 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       }
       candidates.push({ path: full, real, ...(entry.stat === undefined ? {} : { stat: entry.stat }) });
     }
-    // The folder walked next is listed on the thread while this one's files
-    // are handled here, once this one's listing has been judged (so a folder
-    // swapped for a link meanwhile is seen): one round trip per folder, not two.
+    // The folders walked next are listed on the thread, several ahead and
+    // several to a message, while the walk handles what it was given: it
+    // seldom waits on the thread. Each is still listed through its real
+    // path, checked against the root right before.
     const prefetchNext = (): void => {
       if (thread?.usable !== true || !options.recursive) return;
-      const next = subdirs[0] ?? stack[stack.length - 1];
-      if (next === undefined || prefetched.has(next)) return;
-      const listing = thread.list(next.dir, true, realRoot, exts, fs.timeoutMs, signal);
-      listing.catch(() => undefined);
-      prefetched.set(next, listing);
+      const wanted: PendingDir[] = [];
+      let seen = 0;
+      let more = false;
+      const consider = (next: PendingDir): boolean => {
+        if (seen >= LISTINGS_AHEAD) {
+          more = true;
+          return false;
+        }
+        seen += 1;
+        if (!prefetched.has(next)) wanted.push(next);
+        return true;
+      };
+      let going = true;
+      for (let i = 0; going && i < subdirs.length; i += 1) going = consider(subdirs[i] as PendingDir);
+      for (let i = stack.length - 1; going && i >= 0; i -= 1) going = consider(stack[i] as PendingDir);
+      // Asked once there are enough of them for a message (or no more to come).
+      if (wanted.length === 0 || (more && wanted.length < LISTINGS_AHEAD / 2)) return;
+      const batch = thread.listMany(
+        wanted.map((next) => next.dir),
+        true,
+        realRoot,
+        exts,
+        fs.timeoutMs,
+        signal,
+      );
+      batch.catch(() => undefined);
+      wanted.forEach((next, i) => {
+        const listing = batch.then((listings) => {
+          const one = listings[i];
+          if (one === undefined || one instanceof Error) throw one ?? new Error(`no listing of ${next.dir}`);
+          return one;
+        });
+        listing.catch(() => undefined);
+        prefetched.set(next, listing);
+      });
     };
     if (candidates.length === 0) prefetchNext();
     for (const problem of problems) yield problem;

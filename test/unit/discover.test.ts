@@ -141,7 +141,8 @@ describe.each([
     }
 
     it('does not list a folder swapped for a link out of the root after it was found', async () => {
-      const onEntry = afterListing('a', () => {
+      // Right after the root's listing, in which b was found as a folder.
+      const onEntry = afterListing('.', () => {
         renameSync(path.join(tree, 'b'), path.join(away, 'b-moved'));
         symlinkSync(away, path.join(tree, 'b'));
       });
