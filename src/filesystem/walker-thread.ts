@@ -99,36 +99,13 @@ const SLICE_MS = 20;
 const kindOf = (d) => (d.isFile() ? 1 : d.isDirectory() ? 2 : d.isSymbolicLink() ? 3 : 0);
 const failure = (e) => ({ code: e && e.code, message: String(e && e.message) });
 const inside = (root, real) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
-// Lists one folder: its real path, the root check, its entries, and the stats taken with them.
-const listOne = (dir, resolve, root, exts, progress) => {
+// Lists one folder: its real path, the root check, its entries.
+const listOne = (dir, resolve, root) => {
   let real = dir;
   try {
     if (resolve) real = fs.realpathSync.native(dir);
-    if (!inside(root, real)) return { real, outside: true };
+    if (!inside(root, real)) return [{ real, outside: true }, null];
     const entries = fs.readdirSync(real, { encoding: 'buffer', withFileTypes: true });
-    // The files the walk will stat (regular, named like a video, a UTF-8
-    // name), stat-ed now while they are quick; once they are slow (a share)
-    // the walk asks for the rest itself, a round at a time.
-    const facts = new Float64Array(entries.length * 3).fill(-2);
-    const errors = [];
-    const started = performance.now();
-    for (let i = 0; i < entries.length && exts; i++) {
-      const e = entries[i];
-      if (!e.isFile()) continue;
-      const name = e.name.toString('utf8');
-      if (!exts.includes(path.extname(name).toLowerCase()) || !Buffer.from(name, 'utf8').equals(e.name)) continue;
-      if (performance.now() - started > SLICE_MS) break;
-      progress();
-      try {
-        const s = fs.lstatSync(path.join(real, name));
-        facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
-        facts[3 * i + 1] = s.size;
-        facts[3 * i + 2] = s.mtimeMs;
-      } catch (e) {
-        facts[3 * i] = -1;
-        errors.push([i, failure(e)]);
-      }
-    }
     let bytes = 0;
     for (const e of entries) bytes += e.name.length;
     const names = new Uint8Array(bytes);
@@ -141,14 +118,18 @@ const listOne = (dir, resolve, root, exts, progress) => {
       ends[i] = at;
       kinds[i] = kindOf(e);
     });
-    return { real, names, ends, kinds, facts, errors };
+    return [{ real, names, ends, kinds }, entries];
   } catch (e) {
-    return { error: failure(e) };
+    return [{ error: failure(e) }, null];
   }
 };
 parentPort.on('message', (m) => {
   if (m.op === 'list') {
-    // Several folders in one message each way: a message costs more than a folder's listing.
+    // Several folders in one message: a message costs more than a folder's
+    // listing. Their listings are sent first, then the stats of their files
+    // named like videos (regular, a UTF-8 name), taken while they are quick:
+    // a thread stuck on a file's stat has delivered its folder's listing, and
+    // the walk stats the rest itself, a round at a time.
     let last = performance.now();
     const progress = () => {
       const now = performance.now();
@@ -157,11 +138,37 @@ parentPort.on('message', (m) => {
         last = now;
       }
     };
-    const listings = m.dirs.map((dir) => {
+    const listed = m.dirs.map((dir) => {
       progress();
-      return listOne(dir, m.resolve, m.root, m.exts, progress);
+      return listOne(dir, m.resolve, m.root);
     });
-    parentPort.postMessage({ id: m.id, listings });
+    parentPort.postMessage({ id: m.id, listings: listed.map(([listing]) => listing) });
+    const stats = listed.map(([listing, entries]) => {
+      if (entries === null || !m.exts) return null;
+      const started = performance.now();
+      const facts = new Float64Array(entries.length * 3).fill(-2);
+      const errors = [];
+      const real = listing.real;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (!e.isFile()) continue;
+        const name = e.name.toString('utf8');
+        if (!m.exts.includes(path.extname(name).toLowerCase()) || !Buffer.from(name, 'utf8').equals(e.name)) continue;
+        if (performance.now() - started > SLICE_MS) break;
+        progress();
+        try {
+          const s = fs.lstatSync(path.join(real, name));
+          facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
+          facts[3 * i + 1] = s.size;
+          facts[3 * i + 2] = s.mtimeMs;
+        } catch (e) {
+          facts[3 * i] = -1;
+          errors.push([i, failure(e)]);
+        }
+      }
+      return { facts, errors };
+    });
+    parentPort.postMessage({ id: m.id, stats });
     return;
   }
   const files = m.files;
@@ -200,8 +207,6 @@ interface FolderAnswer {
   names?: Uint8Array;
   ends?: Uint32Array;
   kinds?: Uint8Array;
-  facts?: Float64Array;
-  errors?: [number, { code?: string; message: string }][];
   error?: { code?: string; message: string };
 }
 
@@ -209,7 +214,10 @@ interface ListAnswer {
   id: number;
   /** Still at work (its stats are slow): the watchdog starts again. */
   progress?: true;
+  /** First the folders' listings… */
   listings?: FolderAnswer[];
+  /** … then the stats of their files named like videos (null: none taken). */
+  stats?: ({ facts: Float64Array; errors: [number, { code?: string; message: string }][] } | null)[];
 }
 
 interface StatAnswer {
@@ -235,17 +243,26 @@ function listingOf(folder: FolderAnswer): Listing | NodeJS.ErrnoException {
   const names = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ends = folder.ends as Uint32Array;
   const kinds = folder.kinds as Uint8Array;
-  const facts = folder.facts as Float64Array;
   const entries: ListedEntry[] = new Array<ListedEntry>(ends.length);
   let at = 0;
   for (let i = 0; i < ends.length; i += 1) {
     const end = ends[i] as number;
-    const kind = facts[3 * i] as number;
-    entries[i] = { name: names.subarray(at, end), kind: kinds[i] as EntryKind, ...(kind >= 0 ? { stat: new Facts(kind, facts[3 * i + 1] as number, facts[3 * i + 2] as number) } : {}) };
+    entries[i] = { name: names.subarray(at, end), kind: kinds[i] as EntryKind };
     at = end;
   }
-  for (const [index, failure] of folder.errors ?? []) (entries[index] as ListedEntry).stat = asError(failure);
   return { real, outside: false, entries };
+}
+
+/** The stats taken with a listing, on its entries. */
+function addStats(listing: Listing, facts: Float64Array, errors: [number, { code?: string; message: string }][]): void {
+  listing.entries.forEach((entry, i) => {
+    const kind = facts[3 * i] as number;
+    if (kind >= 0) entry.stat = new Facts(kind, facts[3 * i + 1] as number, facts[3 * i + 2] as number);
+  });
+  for (const [index, failure] of errors) {
+    const entry = listing.entries[index];
+    if (entry !== undefined) entry.stat = asError(failure);
+  }
 }
 
 /** A thread's answer to one request, given as it comes (stats may come in parts); true once the request is over. */
@@ -305,11 +322,27 @@ export class WalkThread {
    * for `timeoutMs`, or the signal's reason.
    */
   listMany(dirs: readonly string[], resolve: boolean, realRoot: string, exts: readonly string[] | null, timeoutMs: number, signal?: AbortSignal): Promise<(Listing | NodeJS.ErrnoException)[]> {
-    return this.request({ op: 'list', dirs, resolve, root: realRoot, exts }, `listing ${dirs[0] ?? ''}${dirs.length > 1 ? ` and ${dirs.length - 1} more` : ''}`, timeoutMs, signal, (answer, done) => {
-      const list = answer as ListAnswer;
-      if (list.progress === true) return false;
-      return done.resolve((list.listings ?? []).map(listingOf));
-    });
+    let listings: (Listing | NodeJS.ErrnoException)[] | null = null;
+    return this.request(
+      { op: 'list', dirs, resolve, root: realRoot, exts },
+      `listing ${dirs[0] ?? ''}${dirs.length > 1 ? ` and ${dirs.length - 1} more` : ''}`,
+      timeoutMs,
+      signal,
+      (answer, done) => {
+        const list = answer as ListAnswer;
+        if (list.listings !== undefined) listings = list.listings.map(listingOf);
+        if (list.stats === undefined) return false;
+        const all = listings ?? [];
+        list.stats.forEach((stats, i) => {
+          const listing = all[i];
+          if (stats !== null && listing !== undefined && !(listing instanceof Error)) addStats(listing, stats.facts, stats.errors);
+        });
+        return done.resolve(all);
+      },
+      undefined,
+      // Stuck on a file's stat, after the listings were sent: they stand, the walk stats their files itself.
+      () => listings ?? undefined,
+    );
   }
 
   /** listMany of one folder. */
@@ -396,6 +429,7 @@ export class WalkThread {
     signal: AbortSignal | undefined,
     onAnswer: (answer: Answer, done: { resolve: (value: T) => true; reject: (error: Error) => true }) => boolean,
     answeredSoFar?: () => (FileFacts | NodeJS.ErrnoException | undefined)[],
+    salvage?: () => T | undefined,
   ): Promise<T> {
     if (this.stuck) return Promise.reject(new WalkThreadStuck(`${what}: the walk thread was abandoned`, answeredSoFar?.() ?? []));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
@@ -420,6 +454,8 @@ export class WalkThread {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.receivers.set(id, (answer) => {
         if (answer === null) {
+          const saved = salvage?.();
+          if (saved !== undefined) return tell(() => resolve(saved));
           const stuck = new WalkThreadStuck(`${fsTimeoutError(what, timeoutMs).message}; the walk thread was abandoned`, answeredSoFar?.() ?? []);
           return tell(() => reject(stuck));
         }

@@ -275,6 +275,26 @@ describe('a call that hangs', () => {
   });
 });
 
+describe('the webhook', () => {
+  it("answers a delete event whose file's stat hangs within FS_CALL_TIMEOUT, marking nothing missing, while the call hangs yet", async () => {
+    const stuck = fileOf('hook', 'gone');
+    await share?.rule('getattr', rel(stuck), { action: 'hang' });
+    const movieFileDelete = {
+      eventType: 'MovieFileDelete',
+      instanceName: 'Radarr',
+      movie: { id: 3, title: 'Gone', folderPath: onShare('hook') },
+      movieFile: { id: 9, relativePath: path.basename(stuck), path: onShare(stuck) },
+      deleteReason: 'manual',
+    };
+    const res = await http<{ job_id: string | null; missing: number; message: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', movieFileDelete);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(expect.objectContaining({ job_id: null, missing: 0 }));
+    expect(res.body.message).toContain('fs_timeout');
+    // Answered while the share's call still hangs: the request did not wait for it.
+    expect(await stillHanging('getattr', rel(stuck))).toBe(true);
+  });
+});
+
 describe('a cancel lands while a call hangs', () => {
   it('in discovery', async () => {
     for (const folder of ['f1', 'f2', 'f3']) await share?.rule('getattr', rel(fileOf(`cancel-walk/${folder}`, 'a')), { action: 'hang' });
@@ -392,25 +412,5 @@ describe('a share that is offline', () => {
     expect(second.counts.missing).toBe(0);
     expect(errorsOf(second).get(path.join(outer, 'share'))).toMatch(/^missing_check_skipped/);
     expect((await videosUnder(onShare(''))).filter((v) => v.status !== 'present')).toEqual([]);
-  });
-});
-
-describe('the webhook', () => {
-  it("answers a delete event whose file's stat hangs within FS_CALL_TIMEOUT, marking nothing missing, while the call hangs yet", async () => {
-    const stuck = fileOf('hook', 'gone');
-    await share?.rule('getattr', rel(stuck), { action: 'hang' });
-    const movieFileDelete = {
-      eventType: 'MovieFileDelete',
-      instanceName: 'Radarr',
-      movie: { id: 3, title: 'Gone', folderPath: onShare('hook') },
-      movieFile: { id: 9, relativePath: path.basename(stuck), path: onShare(stuck) },
-      deleteReason: 'manual',
-    };
-    const res = await http<{ job_id: string | null; missing: number; message: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', movieFileDelete);
-    expect(res.status).toBe(200);
-    expect(res.body).toEqual(expect.objectContaining({ job_id: null, missing: 0 }));
-    expect(res.body.message).toContain('fs_timeout');
-    // Answered while the share's call still hangs: the request did not wait for it.
-    expect(await stillHanging('getattr', rel(stuck))).toBe(true);
   });
 });
