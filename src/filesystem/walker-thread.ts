@@ -3,11 +3,16 @@
  * synchronously there, with the calling thread watching the deadline.
  *
  * Why: on a local disk an lstat takes a few microseconds, and sending each
- * one through libuv's thread pool (media-fs.ts) costs more than the call: a
- * walk of 5,000 files took 25-38 ms with synchronous calls on the event loop
- * and 50-68 ms through the pool. Synchronous calls on the event loop are no
- * option on a share that may hang. Here a folder costs two messages (its
- * listing, then its files' stats), whatever it holds.
+ * one through libuv's thread pool (media-fs.ts) costs more than the call;
+ * synchronous calls on the event loop are no option on a share that may
+ * hang. Here the walk asks for the next folders' listings several at a time,
+ * ahead of their turn, and gets with them the stats of their files named
+ * like videos: the thread works while the walk handles what it was given.
+ * Measured (bench/walk.ts, 5,000 files in 100 folders, 2 cores, median of
+ * 40): 36 ms here, 41 ms for the synchronous walk on the event loop of
+ * before the shares work, 106 ms through the pool. Under heavy load from
+ * other processes this way suffers more than the synchronous one (each wait
+ * on the thread is a wake-up to be scheduled).
  *
  * A thread stuck on a share past FS_CALL_TIMEOUT is abandoned: it is told to
  * end (it does when the kernel lets its call go), counted
