@@ -12,9 +12,10 @@ import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../src/logger';
 import type { FileProbeRequest } from '../src/probe/contained';
-import type { ProberKind } from '../src/probe/host-protocol';
-import type { IsolatedProber } from '../src/probe/isolated';
-import { openProber } from '../src/probe/select';
+import type { ProberKind } from '../src/media-host/protocol';
+import type { IsolatedProber } from '../src/media-host/pool';
+import { openProber } from '../src/media-host/select';
+import { hostProcesses } from '../test/support/media-hosts';
 
 /** The middle value (the mean of the two middle ones for an even count); 0 for none. */
 export function median(values: number[]): number {
@@ -83,7 +84,7 @@ export async function openProberPool(root: string, options: ProberPoolOptions): 
     },
     options.logger,
   );
-  const hostsCpu = async (): Promise<number> => (await Promise.all(prober.hostPids.map(processCpuSeconds))).reduce((sum, s) => sum + s, 0);
+  const hostsCpu = async (): Promise<number> => (await Promise.all((await hostProcesses()).map(processCpuSeconds))).reduce((sum, s) => sum + s, 0);
   return {
     kind: prober.kind,
     version,

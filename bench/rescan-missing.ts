@@ -20,7 +20,7 @@ import { createApp } from '../src/api/app';
 import { loadConfig } from '../src/config';
 import { Library } from '../src/library/library';
 import { createLogger } from '../src/logger';
-import { createIsolatedProber } from '../src/probe/isolated';
+import { createIsolatedProber } from '../src/media-host/pool';
 import { locateTemporalCli } from '../src/temporal/cli';
 import { connectClient } from '../src/temporal/client';
 import { ensureTemporalServer } from '../src/temporal/dev-server';

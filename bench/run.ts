@@ -718,7 +718,7 @@ async function cpuByPart(temporalPort: number): Promise<Record<string, number>> 
       ? 'worker'
       : cmdline.includes('api/server.js')
         ? 'api'
-        : cmdline.includes('probe-host.js')
+        : cmdline.includes('media-host/host-main.js')
           ? 'probe_host_and_ffprobe'
           : cmdline.includes('start-dev') && cmdline.includes(`--port ${temporalPort}`)
             ? 'temporal_server'
@@ -753,7 +753,7 @@ async function probeHostsOf(workerPid: number | undefined): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue;
     if (Number((await statFields(entry))[1]) !== workerPid) continue;
     const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('probe-host')) pids.push(Number(entry));
+    if (cmdline.includes('media-host')) pids.push(Number(entry));
   }
   return pids;
 }

@@ -10,7 +10,7 @@ import { errorLine } from './errors';
 import { Library } from './library/library';
 import { startScanRecordPruning } from './library/retention';
 import { createLogger } from './logger';
-import { openProber } from './probe/select';
+import { openProber } from './media-host/select';
 import { connectClient } from './temporal/client';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';

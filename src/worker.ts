@@ -7,19 +7,20 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createActivities } from './activities';
 import { ScanAdmission } from './scans/admission';
 import { RootGuards } from './scans/guard';
-import { removeStaleTemps, thumbnailerFor } from './thumbnails/thumbnailer';
+import { removeStaleTemps } from './thumbnails/thumbnailer';
+import { thumbnailerFor } from './media-host/select';
 import type { Config } from './config';
 import { temporalConnectionOptions } from './temporal/client';
 import type { Library } from './library/library';
 import type { FileProber } from './probe/contained';
-import type { Prober } from './probe/ffprobe';
+import type { IsolatedProber } from './media-host/pool';
 
 export interface ScanWorkerOptions {
   config: Config;
   connection: NativeConnection;
   library: Library;
-  /** The probe hosts (probe/isolated.ts): files are probed, and checked inside their roots, there. */
-  prober: Prober & FileProber;
+  /** The media hosts (media-host/pool.ts): files are probed, and checked inside their roots, there. */
+  prober: FileProber | IsolatedProber;
   /** Task queue override (tests give each test its own). */
   taskQueue?: string;
   /** A prebuilt workflow bundle; without it the workflows are bundled from source at start. */

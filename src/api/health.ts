@@ -7,7 +7,7 @@ import type { Request, Response } from 'express';
 import type { Config } from '../config';
 import { errorLine } from '../errors';
 import type { Logger } from '../logger';
-import { openProber } from '../probe/select';
+import { openProber } from '../media-host/select';
 
 /** A dependency that answered, and how fast; or why not. */
 export type TimedCheck = { status: 'ok'; latency_ms: number } | { status: 'error'; error: string };

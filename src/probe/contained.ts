@@ -1,6 +1,6 @@
 /**
  * Probing one file of a scan, inside its root: what a probe host does for
- * each file a probe batch hands it (probe-host.ts, through isolated.ts).
+ * each file a probe batch hands it (media-host/dispatch.ts, through media-host/pool.ts).
  *
  * The checks run in the host, right before and right after the probe, so
  * that the path is resolved the moment the prober opens it (the worker does
@@ -31,7 +31,7 @@ export interface FileProbeResult {
   probeSeconds: number | null;
 }
 
-/** Probes files of scans inside their roots (isolated.ts): what the probe activity needs of a prober. */
+/** Probes files of scans inside their roots (media-host/pool.ts): what the probe activity needs of a prober. */
 export interface FileProber {
   /**
    * Resolves with the file's outcome (per-file problems included); rejects

@@ -13,7 +13,9 @@ import execa from 'execa';
 import { interrupted, isStopSignal } from '../scan/interruption';
 import { ErrorType } from '../scan/types';
 import { parseFfprobeOutput, type ProbeResult } from './parse';
-import { mediaChildEnv } from './child-env';
+import { mediaChildEnv } from '../media/child-env';
+import { killAtDeadlineOrAbort } from '../media/deadline';
+import { ALLOWED_DEMUXERS } from '../media/demuxers';
 
 export type { ProbeResult } from './parse';
 
@@ -141,19 +143,6 @@ interface FfprobeFailure {
   stderr?: string;
 }
 
-/**
- * The demuxers ffprobe may use: the containers of VIDEO_EXTENSIONS and the
- * raw video streams sometimes found under those names. Left out on purpose
- * are the formats that open other files or addresses (concat lists, HLS and
- * DASH playlists, IMF packages, image sequences, SDP and RTSP), so that a
- * hostile file cannot make ffprobe read anything but itself, and the long
- * tail of exotic parsers that a hostile file could otherwise reach.
- */
-export const ALLOWED_DEMUXERS: readonly string[] = [
-  'mov', 'matroska', 'webm', 'avi', 'mpegts', 'mpegtsraw', 'mpeg', 'mpegvideo', 'm4v', 'h264', 'hevc', 'vc1',
-  'asf', 'flv', 'live_flv', 'ogg', 'mxf', 'rm', 'dv', 'nut', 'ivf', 'obu', 'wtv',
-];
-
 function firstLine(text: string): string {
   const line = text.split(/\r?\n/).find((candidate) => candidate.trim() !== '') ?? '';
   return line.trim().slice(0, MAX_REASON_MESSAGE_CHARS);
@@ -231,30 +220,16 @@ export function createProber(options: ProberOptions): Prober {
           running--;
         });
       }
-      // SIGKILL straight away: ffprobe holds no state worth a graceful exit, and
-      // SIGKILL cannot be ignored, so no follow-up "force kill" is needed.
-      const kill = (): void => {
-        subprocess.kill('SIGKILL');
-      };
-      // Our own timer rather than execa's `timeout` option: execa 5 leaves that
-      // timer running when the spawn itself fails (ENOENT), holding the worker's
-      // event loop open for the whole timeout.
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        kill();
-      }, runOptions.timeoutMs);
-      signal?.addEventListener('abort', kill, { once: true });
+      const deadline = killAtDeadlineOrAbort(subprocess, runOptions.timeoutMs, signal);
 
       let outcome: Settled;
       try {
         outcome = { stdout: (await subprocess).stdout };
       } catch (error) {
-        outcome = { error, pid, timedOut };
+        outcome = { error, pid, timedOut: deadline.timedOut };
       } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', kill);
-        if (subprocess.exitCode === null && subprocess.signalCode === null) kill();
+        deadline.stop();
+        if (subprocess.exitCode === null && subprocess.signalCode === null) deadline.kill();
         await exited;
       }
       if (signal?.aborted) throw abortError(signal);

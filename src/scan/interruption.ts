@@ -14,7 +14,7 @@ export const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 
 /** Error code of an interruption (see interrupted). */
 export const INTERRUPTED = 'EINTERRUPTED';
 
-/** Error code the probe hosts' pool gives a probe or picture whose host went away (probe/isolated.ts). */
+/** Error code the probe hosts' pool gives a probe or picture whose host went away (media-host/pool.ts). */
 const HOST_GONE = 'EPROBEHOST';
 
 /** The error thrown for a run stopped by `signal` from outside. */

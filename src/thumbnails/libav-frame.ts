@@ -1,5 +1,5 @@
 /**
- * Makes one thumbnail in the probe host (probe-host.ts) with libav through
+ * Makes one thumbnail in a media host (media-host/dispatch.ts) with libav through
  * node-av, instead of an ffmpeg process: the file is opened behind the
  * prober's fences (withFencedInput), the demuxer seeks to the keyframe at or
  * before the target second, frames are decoded from there up to the target
@@ -7,13 +7,13 @@
  * seconds earlier, at a black opening), and that frame is scaled to the width asked for (height by display aspect, even) and encoded as JPEG
  * into the temp file named by the caller, who renames it into place.
  *
- * Runs only in a probe host: a file that crashes a decoder takes down the
+ * Runs only in a media host: a file that crashes a decoder takes down the
  * host, which the worker's pool restarts, never the worker.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as NodeAvLib from 'node-av/dist/lib/index';
-import { libavBindings, throwIfTransient, withFencedInput } from '../probe/libav';
+import { libavBindings, throwIfTransient, withFencedInput } from '../media/libav-input';
 import { ThumbnailError, type FrameRequest, type ThumbnailResult } from './types';
 
 /** Why 300: as for ffmpeg's first line of stderr, enough for a reason, short enough for a row. */

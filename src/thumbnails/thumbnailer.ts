@@ -1,7 +1,7 @@
 /**
  * Makes a video's thumbnail: one frame, scaled to a fixed width, as JPEG.
- * Two ways, one contract:
- * - in the worker's libav probe hosts (createHostThumbnailer, the frame made
+ * Two ways, one contract (media-host/select.ts picks one):
+ * - in the worker's libav media hosts (createHostThumbnailer, the frame made
  *   by thumbnails/libav-frame.ts), when the worker probes with libav;
  * - else one `ffmpeg` process per file (createThumbnailer, the static build of
  *   @ffmpeg-installer/ffmpeg), fenced like the prober: the file protocol only,
@@ -16,11 +16,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import execa from 'execa';
-import { ALLOWED_DEMUXERS, type Prober } from '../probe/ffprobe';
-import type { IsolatedProber } from '../probe/isolated';
+import { ALLOWED_DEMUXERS } from '../media/demuxers';
+import { killAtDeadlineOrAbort } from '../media/deadline';
 import { interrupted, isStopSignal } from '../scan/interruption';
-import { ThumbnailError, type ThumbnailResult } from './types';
-import { mediaChildEnv } from '../probe/child-env';
+import { ThumbnailError, type FrameMaker, type ThumbnailResult } from './types';
+import { mediaChildEnv } from '../media/child-env';
 
 export { ThumbnailError, type ThumbnailResult } from './types';
 
@@ -120,29 +120,20 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
       // An allow-list of the environment, not ours: ffmpeg decodes untrusted media.
       env: mediaChildEnv(), extendEnv: false,
     });
-    const kill = (): void => {
-      subprocess.kill('SIGKILL');
-    };
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, timeoutMs);
-    signal?.addEventListener('abort', kill, { once: true });
+    const deadline = killAtDeadlineOrAbort(subprocess, timeoutMs, signal);
     try {
       await subprocess;
     } catch (error) {
       if (subprocess.pid === undefined) throw error; // never started: the machine's problem, retried
       signal?.throwIfAborted();
-      if (timedOut) return { ok: false, reason: ThumbnailError.Timeout };
+      if (deadline.timedOut) return { ok: false, reason: ThumbnailError.Timeout };
       // Stopped from outside (the worker's process group): an interruption, the picture is made again.
       const killedBy = (error as { signal?: string; exitCode?: number }).signal;
       if (isStopSignal(killedBy)) throw interrupted('ffmpeg', killedBy);
       const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split(/\r?\n/)[0] ?? '';
       return { ok: false, reason: `${ThumbnailError.Failed}: ${stderr.slice(0, MAX_REASON_CHARS) || 'ffmpeg failed'}` };
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', kill);
+      deadline.stop();
     }
     signal?.throwIfAborted();
     const written = await fs.stat(temp).catch(() => null);
@@ -163,31 +154,16 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
   });
 }
 
-/** What createHostThumbnailer needs of the worker's prober: its libav hosts. */
-export type ThumbnailHosts = Pick<IsolatedProber, 'thumbnail'>;
-
 /**
- * Creates the thumbnailer that makes each picture in the worker's libav probe
- * hosts (libav-frame.ts): no process per picture, and the pool's time limit,
- * abort and crash isolation (a file that crashes a host gets
- * `thumbnail_failed: thumbnailer crashed`, alone).
+ * Creates the thumbnailer that makes each picture in the worker's libav media
+ * hosts (libav-frame.ts, through media-host/pool.ts): no process per
+ * picture, and the pool's time limit, abort and crash isolation (a file that
+ * crashes a host gets `thumbnail_failed: thumbnailer crashed`, alone).
  */
-export function createHostThumbnailer({ dir, width, hosts }: { dir: string; width: number; hosts: ThumbnailHosts }): Thumbnailer {
+export function createHostThumbnailer({ dir, width, hosts }: { dir: string; width: number; hosts: FrameMaker }): Thumbnailer {
   return atomicThumbnailer(dir, ({ file, timeoutMs, signal }, temp, seconds) =>
     hosts.thumbnail({ file, output: temp, seconds, width, timeoutMs, signal }),
   );
-}
-
-/**
- * The worker's thumbnailer: in its probe hosts when they run libav (PROBER
- * `libav`, or unset and the bindings load), one ffmpeg per picture otherwise.
- */
-export function thumbnailerFor(prober: Prober, options: ThumbnailerOptions): Thumbnailer {
-  const hosts = prober as Partial<IsolatedProber>;
-  if (hosts.kind === 'libav' && typeof hosts.thumbnail === 'function') {
-    return createHostThumbnailer({ dir: options.dir, width: options.width, hosts: hosts as ThumbnailHosts });
-  }
-  return createThumbnailer(options);
 }
 
 /**

@@ -9,7 +9,7 @@ export const ThumbnailError = {
 
 export type ThumbnailResult = { ok: true } | { ok: false; reason: string };
 
-/** One picture for a libav probe host to make (thumbnails/libav-frame.ts), through the worker's pool (probe/isolated.ts). */
+/** One picture for a libav media host to make (thumbnails/libav-frame.ts), through the worker's pool (media-host/pool.ts). */
 export interface FrameRequest {
   /** Real, absolute path of the video, already checked to lie inside its root. */
   file: string;
@@ -20,4 +20,10 @@ export interface FrameRequest {
   width: number;
   timeoutMs: number;
   signal?: AbortSignal;
+}
+
+/** What makes pictures from frames: the worker's libav media hosts (media-host/pool.ts). */
+export interface FrameMaker {
+  /** Resolves with the picture made or a per-file reason; rejects on abort and on machine problems. */
+  thumbnail(request: FrameRequest): Promise<ThumbnailResult>;
 }

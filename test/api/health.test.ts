@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/logger';
-import { openProber } from '../../src/probe/select';
+import { openProber } from '../../src/media-host/select';
 import { http, startStack, writeProberWrapper } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -81,7 +81,7 @@ it('answers 503 degraded with the ffmpeg check in error when the prober cannot r
 /** Probe hosts started by this test process (the stack's worker probes nothing here, so starts none). */
 function probeHostsOfThisProcess(): string[] {
   const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return out.split('\n').filter((line) => line.includes('probe-host'));
+  return out.split('\n').filter((line) => line.includes('media-host'));
 }
 
 it.each([

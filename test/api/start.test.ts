@@ -224,7 +224,6 @@ describe('a root whose scan ended while no worker could close its guard', () => 
       path: 'hanging',
       running: 0,
       version: async () => 'hanging',
-      probe: (_file, { signal }) => hang(signal),
       probeFile: ({ signal }) => hang(signal),
     };
     try {

@@ -9,7 +9,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultFfprobePath, createProber } from '../../src/probe/ffprobe';
-import { createIsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber } from '../../src/media-host/pool';
+import { hostProcesses, probeOne } from '../support/media-hosts';
 import { createThumbnailer } from '../../src/thumbnails/thumbnailer';
 import { ensureTestMedia, ffmpegPath, type VideoClip } from '../support/media';
 
@@ -91,10 +92,11 @@ it.each(['libav', 'ffprobe'] as const)('starts %s probe hosts (and their ffprobe
   const log = path.join(dir, `host-${kind}-env`);
   const prober = createIsolatedProber({ kind, concurrency: 1, ffprobePath: await wrapper(`ffprobe-${kind}`, defaultFfprobePath(), log) });
   try {
-    const result = await prober.probe(clip.file, { timeoutMs: 30_000 });
+    const result = await probeOne(prober, clip.file, { timeoutMs: 30_000 });
     expect(result.ok).toBe(true);
-    expect(prober.hostPids.length).toBeGreaterThan(0);
-    for (const pid of prober.hostPids) {
+    const hosts = await hostProcesses();
+    expect(hosts.length).toBeGreaterThan(0);
+    for (const pid of hosts) {
       const text = await fs.readFile(`/proc/${pid}/environ`, 'utf8');
       expectNoSecrets(new Map(text.split('\0').filter(Boolean).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string])));
     }

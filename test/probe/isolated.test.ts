@@ -7,8 +7,9 @@ import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import execa from 'execa';
-import { createIsolatedProber, PROBER_CRASHED, type IsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber, PROBER_CRASHED, type IsolatedProber, type IsolatedProberOptions } from '../../src/media-host/pool';
 import type { ProbeResult } from '../../src/probe/parse';
+import { hostileHost, hostProcesses, hostsStarted, probeOne, standIn } from '../support/media-hosts';
 import { ensureTestMedia, type TestClip } from '../support/media';
 import { waitFor } from '../support/stack';
 import { stopFifos, stuckFile as stuckFifo, trickleFile as trickleFifo } from './fifos';
@@ -22,22 +23,10 @@ function clip(name: string): TestClip {
   return found;
 }
 
-const stuckFile = (): Promise<string> => stuckFifo(work);
-const trickleFile = (): Promise<string> => trickleFifo(work, clip('h264-aac-ts').file);
-
-/** The probe host processes that are children of this process (found in /proc, so it works for any prober). */
-async function hostProcesses(): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) !== process.pid || fields[0] === 'Z') continue;
-    const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes('probe-host')) pids.push(Number(entry));
-  }
-  return pids;
-}
+/** A file that passes the checks inside its root, whose read then blocks in the kernel (a FIFO nobody writes to behind it). */
+const stuckFile = async (): Promise<string> => standIn(work, await stuckFifo(work));
+/** A file that passes the checks inside its root, whose read then goes on for ever (a trickled FIFO behind it). */
+const trickleFile = async (): Promise<string> => standIn(work, await trickleFifo(work, clip('h264-aac-ts').file));
 
 /** These processes and all their descendants (parents read from /proc/<pid>/stat). */
 async function withDescendants(pids: number[]): Promise<number[]> {
@@ -101,11 +90,27 @@ const outcome = (promise: Promise<ProbeResult>): Promise<string> =>
   );
 
 const probers: IsolatedProber[] = [];
-function libavProber(options: { concurrency?: number; graceMs?: number; testCrashMarker?: string } = {}): IsolatedProber {
-  const prober = createIsolatedProber({ kind: 'libav', concurrency: options.concurrency ?? 2, graceMs: options.graceMs, testCrashMarker: options.testCrashMarker });
+/** Each prober's log of the hosts it started. */
+const startLogs = new Map<IsolatedProber, string>();
+
+/** A pool of test hosts (the real ones, which crash on request and log their starts). */
+function testProber(options: Omit<IsolatedProberOptions, 'host'> & { crashOn?: string }): IsolatedProber {
+  const startLog = path.join(work, `starts-${probers.length}-${Date.now()}`);
+  const prober = createIsolatedProber({ ...options, host: hostileHost({ crashOn: options.crashOn, startLog }) });
   probers.push(prober);
+  startLogs.set(prober, startLog);
   return prober;
 }
+
+function libavProber(options: { concurrency?: number; graceMs?: number; crashOn?: string } = {}): IsolatedProber {
+  return testProber({ kind: 'libav', concurrency: options.concurrency ?? 2, graceMs: options.graceMs, crashOn: options.crashOn });
+}
+
+/** Hosts the prober has started so far, restarts included. */
+const started = (prober: IsolatedProber): number => hostsStarted(startLogs.get(prober) as string).length;
+
+/** Threads of the live hosts (and their ffprobes) stuck opening a FIFO. */
+const stuckThreads = async (): Promise<number> => threadsOpeningFifos(await hostProcesses());
 
 beforeAll(async () => {
   clips = await ensureTestMedia();
@@ -128,26 +133,25 @@ describe('timeouts', () => {
     // A grace of a minute: were the host killed, the answer would take that long.
     const prober = libavProber({ graceMs: 60_000 });
     await prober.version();
-    await expect(prober.probe(await trickleFile(), { timeoutMs: 800 })).resolves.toEqual({ ok: false, reason: 'timeout' });
-    expect(prober.hostsStarted).toBe(1);
-    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
-    expect(prober.hostsStarted).toBe(1);
+    await expect(probeOne(prober, await trickleFile(), { timeoutMs: 800 })).resolves.toEqual({ ok: false, reason: 'timeout' });
+    expect(started(prober)).toBe(1);
+    await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(started(prober)).toBe(1);
   });
 
   it('kills and restarts a host whose read does not return: that file is timeout, the others it held are probed again', async () => {
     const prober = libavProber({ concurrency: 2, graceMs: 300 });
     await prober.version();
-    const [firstHost] = prober.hostPids;
+    const [firstHost] = await hostProcesses();
     // The trickle keeps reading past the stuck file's deadline, so it is in flight when its host is killed.
-    const stuck = prober.probe(await stuckFile(), { timeoutMs: 300 });
-    const trickle = prober.probe(await trickleFile(), { timeoutMs: 3_000 });
+    const stuck = probeOne(prober, await stuckFile(), { timeoutMs: 300 });
+    const trickle = probeOne(prober, await trickleFile(), { timeoutMs: 3_000 });
     await expect(stuck).resolves.toEqual({ ok: false, reason: 'timeout' });
     // Sent again to the new host, it runs to its own timeout instead of failing with the host.
     await expect(trickle).resolves.toEqual({ ok: false, reason: 'timeout' });
-    expect(prober.hostsStarted).toBe(2);
-    expect(prober.hostPids).not.toContain(firstHost);
+    expect(started(prober)).toBe(2);
     expect(await hostProcesses()).not.toContain(firstHost);
-    await expect(outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
+    await expect(outcome(probeOne(prober, clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
   });
 });
 
@@ -156,44 +160,44 @@ describe('cancel', () => {
     const prober = libavProber({ graceMs: 60_000 });
     await prober.version();
     const controller = new AbortController();
-    const probing = prober.probe(await trickleFile(), { timeoutMs: 60_000, signal: controller.signal });
+    const probing = probeOne(prober, await trickleFile(), { timeoutMs: 60_000, signal: controller.signal });
     await waitFor(async () => prober.running, (running) => running === 1);
     const reason = new Error('scan cancelled');
     controller.abort(reason);
     await expect(probing).rejects.toBe(reason);
     expect(prober.running).toBe(0);
-    expect(prober.hostsStarted).toBe(1);
+    expect(started(prober)).toBe(1);
   });
 
   it('kills the host when the cancelled probe does not answer, and the next probe gets a new one', async () => {
     const prober = libavProber({ graceMs: 300 });
     await prober.version();
     const controller = new AbortController();
-    const probing = prober.probe(await stuckFile(), { timeoutMs: 60_000, signal: controller.signal });
+    const probing = probeOne(prober, await stuckFile(), { timeoutMs: 60_000, signal: controller.signal });
     // Its host is stuck in the kernel, opening the FIFO.
-    await waitFor(() => threadsOpeningFifos(prober.hostPids), (threads) => threads === 1);
+    await waitFor(stuckThreads, (threads) => threads === 1);
     controller.abort();
     await expect(probing).rejects.toMatchObject({ name: 'AbortError' });
-    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
-    expect(prober.hostsStarted).toBe(2);
+    await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(started(prober)).toBe(2);
   });
 
   it('lets a probe waiting for a slot go without touching the one in flight', async () => {
     const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
     await prober.version();
     const first = new AbortController();
-    const firstProbe = outcome(prober.probe(await trickleFile(), { timeoutMs: 60_000, signal: first.signal }));
+    const firstProbe = outcome(probeOne(prober, await trickleFile(), { timeoutMs: 60_000, signal: first.signal }));
     expect(prober.running).toBe(1);
     const waiting = new AbortController();
-    const waitingProbe = outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000, signal: waiting.signal }));
-    const third = outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }));
+    const waitingProbe = outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000, signal: waiting.signal }));
+    const third = outcome(probeOne(prober, clip('vp9-opus').file, { timeoutMs: 20_000 }));
     waiting.abort();
     await expect(waitingProbe).resolves.toBe('rejected AbortError');
     expect(prober.running).toBe(1);
     first.abort();
     await expect(firstProbe).resolves.toBe('rejected AbortError');
     await expect(third).resolves.toBe('ok 160x120');
-    expect(prober.hostsStarted).toBe(1);
+    expect(started(prober)).toBe(1);
   });
 });
 
@@ -201,13 +205,13 @@ describe('probes waiting on their host for a slot', () => {
   it('start their time limit when their turn comes, not when they were sent', async () => {
     const prober = libavProber({ concurrency: 1, graceMs: 300 });
     await prober.version();
-    const long = prober.probe(await trickleFile(), { timeoutMs: 1_500 });
+    const long = probeOne(prober, await trickleFile(), { timeoutMs: 1_500 });
     // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
-    const next = outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 1_000 }));
+    const next = outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 1_000 }));
     expect(prober.running).toBe(1);
     await expect(long).resolves.toEqual({ ok: false, reason: 'timeout' });
     await expect(next).resolves.toBe('ok 320x240');
-    expect(prober.hostsStarted).toBe(1);
+    expect(started(prober)).toBe(1);
   });
 
   it('are checked inside their root when their turn comes, not when they reach the host', async () => {
@@ -220,7 +224,7 @@ describe('probes waiting on their host for a slot', () => {
     const outside = path.join(work, 'turn-outside.mp4');
     await fs.copyFile(clip('vp9-opus').file, outside);
     const { size, mtimeMs } = await fs.stat(file);
-    const long = prober.probe(await trickleFile(), { timeoutMs: 1_500 });
+    const long = probeOne(prober, await trickleFile(), { timeoutMs: 1_500 });
     const waiting = prober.probeFile({ file, realRoot: await fs.realpath(root), discovered: { size, mtimeMs }, timeoutMs: 10_000 });
     // It has reached the host, where it waits; the file becomes a link out of the root.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -234,95 +238,91 @@ describe('probes waiting on their host for a slot', () => {
 
 describe('thumbnails in the hosts', () => {
   it('have their own limit: a picture in flight takes no probe slot, and a second picture waits for the first', async () => {
-    const prober = createIsolatedProber({ kind: 'libav', concurrency: 1, graceMs: 60_000 });
-    probers.push(prober);
+    const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
     await prober.version();
     const slow = new AbortController();
-    const endless = prober.thumbnail({ file: await trickleFile(), output: path.join(work, 'endless.jpg'), seconds: 5, width: 160, timeoutMs: 60_000, signal: slow.signal });
+    // Pictures are not checked inside a root (their files were, when probed): the FIFO itself.
+    const endless = prober.thumbnail({ file: await trickleFifo(work, clip('h264-aac-ts').file), output: path.join(work, 'endless.jpg'), seconds: 5, width: 160, timeoutMs: 60_000, signal: slow.signal });
     const next = prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'next.jpg'), seconds: 0.5, width: 160, timeoutMs: 60_000 });
     // The one probe slot is free while the endless picture runs.
-    await expect(outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
+    await expect(outcome(probeOne(prober, clip('vp9-opus').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 160x120');
     await new Promise((resolve) => setTimeout(resolve, 300));
     await expect(fs.stat(path.join(work, 'next.jpg'))).rejects.toThrow();
     slow.abort();
     await expect(endless).rejects.toMatchObject({ name: 'AbortError' });
     await expect(next).resolves.toEqual({ ok: true });
     expect((await fs.stat(path.join(work, 'next.jpg'))).size).toBeGreaterThan(0);
-    expect(prober.hostsStarted).toBe(1);
+    expect(started(prober)).toBe(1);
   });
 
   it('are refused by ffprobe hosts', async () => {
-    const prober = createIsolatedProber({ kind: 'ffprobe', concurrency: 1 });
-    probers.push(prober);
+    const prober = testProber({ kind: 'ffprobe', concurrency: 1 });
     await expect(prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'no.jpg'), seconds: 0, width: 160, timeoutMs: 1_000 })).rejects.toThrow(/libav/);
   });
 });
 
 describe('a file that crashes the prober', () => {
   it('fails alone: the other files in flight are probed again, the culprit found alone and recorded once', async () => {
-    const prober = libavProber({ concurrency: 3, testCrashMarker: 'CRASH-ME' });
+    const prober = libavProber({ concurrency: 3, crashOn: 'CRASH-ME' });
     await prober.version();
     const culprit = path.join(work, 'CRASH-ME.mp4');
     await fs.copyFile(clip('h264-aac').file, culprit);
     const good = ['h264-aac', 'h264-vorbis', 'vp9-opus', 'mpeg4-aac', 'mpeg4-mp3', 'h264-ntsc'].map((name) => clip(name));
     const files = [good[0], good[1], { file: culprit }, good[2], good[3], good[4], good[5]].map((entry) => (entry as { file: string }).file);
-    const results = await Promise.all(files.map((file) => outcome(prober.probe(file, { timeoutMs: 20_000 }))));
+    const results = await Promise.all(files.map((file) => outcome(probeOne(prober, file, { timeoutMs: 20_000 }))));
     expect(results).toEqual([
       'ok 320x240', 'ok 256x144', PROBER_CRASHED, 'ok 160x120', 'ok 240x180', 'ok 176x144', 'ok 288x216',
     ]);
     // Two crashes: once with the others in flight, once alone. Never a third.
-    expect(prober.hostsStarted).toBe(3);
+    expect(started(prober)).toBe(3);
     // The same file later: crashes, is tried alone, crashes again, recorded; a new host takes the next file.
-    await expect(prober.probe(culprit, { timeoutMs: 20_000 })).resolves.toEqual({ ok: false, reason: 'probe_failed: prober crashed' });
-    expect(prober.hostsStarted).toBe(4);
-    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
-    expect(prober.hostsStarted).toBe(5);
+    await expect(probeOne(prober, culprit, { timeoutMs: 20_000 })).resolves.toEqual({ ok: false, reason: 'probe_failed: prober crashed' });
+    expect(started(prober)).toBe(4);
+    await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    expect(started(prober)).toBe(5);
   });
 });
 
 describe.each(['ffprobe', 'libav'] as const)('a %s probe host that dies under the worker', (kind) => {
-  const make = (): IsolatedProber => {
-    const prober = createIsolatedProber({ kind, concurrency: 2 });
-    probers.push(prober);
-    return prober;
-  };
+  const make = (): IsolatedProber => testProber({ kind, concurrency: 2 });
 
   it('fails the probes of a send to it as transient, and a new host takes the next ones', async () => {
     const prober = make();
-    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
     const hosts = await hostProcesses();
     expect(hosts).toHaveLength(1);
     const [host] = hosts;
     // Dead, but this process has not yet heard: the next send goes to a closed channel.
     killAndWaitDead(host as number);
-    const sentToTheDead = outcome(prober.probe(clip('vp9-opus').file, { timeoutMs: 20_000 }));
+    const sentToTheDead = outcome(probeOne(prober, clip('vp9-opus').file, { timeoutMs: 20_000 }));
     await expect(sentToTheDead).resolves.toMatch(/^(rejected EPROBEHOST|ok 160x120)$/);
-    await expect(outcome(prober.probe(clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
+    await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
     expect(await hostProcesses()).not.toContain(host);
   });
 
   it('fails the probes in flight as transient when it is killed, and restarts', async () => {
     const prober = make();
     await prober.version();
-    const inFlight = [outcome(prober.probe(await stuckFile(), { timeoutMs: 60_000 })), outcome(prober.probe(await stuckFile(), { timeoutMs: 60_000 }))];
-    await waitFor(() => threadsOpeningFifos(prober.hostPids), (threads) => threads === 2);
+    const inFlight = [outcome(probeOne(prober, await stuckFile(), { timeoutMs: 60_000 })), outcome(probeOne(prober, await stuckFile(), { timeoutMs: 60_000 }))];
+    await waitFor(stuckThreads, (threads) => threads === 2);
     const hosts = await hostProcesses();
     expect(hosts).toHaveLength(1);
     process.kill(hosts[0] as number, 'SIGKILL');
     await expect(Promise.all(inFlight)).resolves.toEqual(['rejected EPROBEHOST', 'rejected EPROBEHOST']);
-    await expect(outcome(prober.probe(clip('mpeg4-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 240x180');
+    await expect(outcome(probeOne(prober, clip('mpeg4-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 240x180');
   });
 });
 
 describe('closing the prober', () => {
   it('returns once every host has exited, one still starting included, in a process with nothing else to do', async () => {
     const script = [
-      "const { createIsolatedProber } = require('./src/probe/isolated');",
+      "const { createIsolatedProber } = require('./src/media-host/pool');",
+      "const { hostProcesses } = require('./test/support/media-hosts');",
       '(async () => {',
       "  const prober = createIsolatedProber({ kind: 'libav', concurrency: 2, hosts: 2 });",
       '  await prober.version();',
       '  await prober.close();',
-      "  process.stdout.write(`closed ${prober.hostPids.length}\\n`);",
+      "  process.stdout.write(`closed ${(await hostProcesses()).length}\\n`);",
       '})();',
     ].join('\n');
     const root = path.join(__dirname, '..', '..');

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import execa from 'execa';
 import { createProber } from '../../src/probe/ffprobe';
-import { createIsolatedProber, type IsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber, type IsolatedProber } from '../../src/media-host/pool';
+import { probeOne } from '../support/media-hosts';
 import type { ProbeResult } from '../../src/probe/parse';
 import { ensureTestMedia, type TestClip } from '../support/media';
 
@@ -64,7 +65,7 @@ describe('the in-process prober', () => {
     'gives what ffprobe gives for %s, field by field',
     async (name) => {
       const file = clip(name).file;
-      const [mine, reference] = await Promise.all([libav.probe(file, { timeoutMs }), ffprobe.probe(file, { timeoutMs })]);
+      const [mine, reference] = await Promise.all([probeOne(libav, file, { timeoutMs }), ffprobe.probe(file, { timeoutMs })]);
       expect(mine.ok).toBe(reference.ok);
       if (!mine.ok || !reference.ok) {
         expect(mine).toEqual(reference);
@@ -80,13 +81,13 @@ describe('the in-process prober', () => {
   );
 
   it('names codecs as ffprobe does (mp3, not the decoder mp3float)', async () => {
-    const result = await libav.probe(clip('mpeg4-mp3').file, { timeoutMs });
+    const result = await probeOne(libav, clip('mpeg4-mp3').file, { timeoutMs });
     expect(result).toMatchObject({ ok: true, metadata: { videoCodec: 'mpeg4', audioCodec: 'mp3', container: 'avi' } });
   });
 
   it('matches the ground truth the clips were made from', async () => {
     for (const truth of clips) {
-      const result = await libav.probe(truth.file, { timeoutMs });
+      const result = await probeOne(libav, truth.file, { timeoutMs });
       if (!truth.hasVideo) {
         expect(result).toEqual({ ok: false, reason: 'no_video_stream' });
         continue;
@@ -117,7 +118,7 @@ describe('the fences of the in-process prober', () => {
     for (const [name, content] of Object.entries(cases)) {
       const file = path.join(work, name);
       await fs.writeFile(file, content, 'latin1');
-      const [mine, reference] = await Promise.all([libav.probe(file, { timeoutMs }), ffprobe.probe(file, { timeoutMs })]);
+      const [mine, reference] = await Promise.all([probeOne(libav, file, { timeoutMs }), ffprobe.probe(file, { timeoutMs })]);
       expect({ name, result: mine }).toEqual({ name, result: reference });
       expect(mine).toEqual({ ok: false, reason: 'not_a_media_file' });
     }
@@ -138,7 +139,7 @@ describe('the fences of the in-process prober', () => {
     for (const [name, content] of Object.entries(hostile)) {
       const file = path.join(work, name);
       await fs.writeFile(file, content);
-      await expect(libav.probe(file, { timeoutMs: 5_000 })).resolves.toEqual({ ok: false, reason: 'not_a_media_file' });
+      await expect(probeOne(libav, file, { timeoutMs: 5_000 })).resolves.toEqual({ ok: false, reason: 'not_a_media_file' });
     }
   });
 
@@ -155,7 +156,7 @@ describe('the fences of the in-process prober', () => {
     'ünïcødé ✓.mp4',
   ])('probes a file named %j as a file, like any other', async (fileName) => {
     const file = await copyClip('h264-aac', fileName);
-    await expect(libav.probe(file, { timeoutMs })).resolves.toMatchObject({
+    await expect(probeOne(libav, file, { timeoutMs })).resolves.toMatchObject({
       ok: true,
       metadata: { width: 320, height: 240, container: 'mp4' },
     });
@@ -172,11 +173,11 @@ describe('the fences of the in-process prober', () => {
       checks.push([locked, { ok: false, reason: 'permission_denied' }]);
     }
     for (const [file, expected] of checks) {
-      await expect(libav.probe(file, { timeoutMs })).resolves.toEqual(expected);
+      await expect(probeOne(libav, file, { timeoutMs })).resolves.toEqual(expected);
     }
   });
 
   it('refuses a relative path', async () => {
-    await expect(libav.probe('videos/a.mp4', { timeoutMs })).rejects.toThrow(TypeError);
+    await expect(probeOne(libav, 'videos/a.mp4', { timeoutMs })).rejects.toThrow(TypeError);
   });
 });

@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { Library } from '../../src/library/library';
-import { createIsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber } from '../../src/media-host/pool';
 import type { DiscoverInput, DiscoverResult, FinishScanInput, FinishScanResult } from '../../src/scan/types';
 
 /** The heartbeat timeout of scanLibrary's activities (src/workflows/scan-library.ts). */

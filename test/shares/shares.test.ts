@@ -16,9 +16,10 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { registry } from '../../src/metrics';
 import type { Video } from '../../src/library/types';
-import type { IsolatedProber } from '../../src/probe/isolated';
+import type { IsolatedProber } from '../../src/media-host/pool';
 import type { JobBody } from '../../src/scans';
 import { ensureTestMedia, type TestClip } from '../support/media';
+import { hostProcesses } from '../support/media-hosts';
 import { http, startStack, waitFor, withProbeHook, type Stack } from '../support/stack';
 import { mountFaultFs, type FaultFs } from './fault-fs';
 
@@ -174,7 +175,6 @@ beforeAll(async () => {
             return real.running;
           },
           version: () => real.version(),
-          probe: (file, options) => hooked.probe(file, options),
           probeFile: async (request) => {
             const counted = request.file.includes(`${path.sep}gentle${path.sep}`);
             if (counted) gentle.peak = Math.max(gentle.peak, ++gentle.now);
@@ -229,7 +229,7 @@ describe('a call that hangs', () => {
   it('in a probe host\'s open times out that file alone; the others complete and a new host takes over', async () => {
     const stuck = fileOf('host-open', 'b');
     await share?.rule('open', rel(stuck), { action: 'hang' }, { excludePid: WORKER_PID });
-    const started = prober.hostsStarted;
+    const hostsBefore = await hostProcesses();
     const id = await start(onShare('host-open'));
     const end = await ended(id);
     expect(end.status).toBe('completed');
@@ -237,7 +237,7 @@ describe('a call that hangs', () => {
     expect(end.counts.new).toBe(2);
     // Without waiting for the open, which hangs yet.
     expect(await stillHanging('open', rel(stuck))).toBe(true);
-    expect(prober.hostsStarted).toBeGreaterThan(started);
+    expect((await hostProcesses()).some((pid) => !hostsBefore.includes(pid))).toBe(true);
     expect((await videosUnder(onShare('host-open'))).map((v) => v.path).sort()).toEqual([onShare(fileOf('host-open', 'a')), onShare(fileOf('host-open', 'c'))]);
   });
 
@@ -258,7 +258,7 @@ describe('a call that hangs', () => {
     const id = await start(onShare('host-kill'));
     await hanging('read', rel(stuck));
     const stuckPid = (await share?.hung())?.find((c) => c.path === rel(stuck))?.pid as number;
-    expect(prober.hostPids).toContain(stuckPid);
+    expect(await hostProcesses()).toContain(stuckPid);
 
     const end = await ended(id);
     expect(end.status).toBe('completed');
@@ -268,8 +268,7 @@ describe('a call that hangs', () => {
     const tasks = await fs.readdir(`/proc/${stuckPid}/task`);
     const states = await Promise.all(tasks.map((task) => fs.readFile(`/proc/${stuckPid}/task/${task}/status`, 'utf8').catch(() => '')));
     expect(states.some((state) => /^State:\s+D/m.test(state))).toBe(true);
-    expect(prober.hostPids).not.toContain(stuckPid);
-    expect(prober.hostPids.length).toBeGreaterThan(0);
+    expect((await hostProcesses()).some((pid) => pid !== stuckPid)).toBe(true);
     await waitFor(async () => prober.hostsAbandoned, (n) => n > abandonedBefore, 30_000);
     expect(await registry.getSingleMetricAsString('scanner_probe_hosts_abandoned_total')).toMatch(/scanner_probe_hosts_abandoned_total [1-9]/);
   });

@@ -15,8 +15,8 @@ import { loadConfig, type Config } from '../../src/config';
 import { Library } from '../../src/library/library';
 import { createLogger } from '../../src/logger';
 import type { FileProber } from '../../src/probe/contained';
-import type { Prober } from '../../src/probe/ffprobe';
-import { createIsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber, type IsolatedProber } from '../../src/media-host/pool';
+import { hostileHost } from './media-hosts';
 import { connectClient } from '../../src/temporal/client';
 import { ScanService } from '../../src/scans';
 import { createScanWorker } from '../../src/worker';
@@ -113,7 +113,7 @@ export async function startStack(
     wrapProber?: (prober: StackProber) => StackProber;
     proberCrashMarker?: string;
     probeLog?: string;
-    /** How long past a probe's limit, or a cancel, a probe host may take to answer before it is killed (isolated.ts's default when absent). */
+    /** How long past a probe's limit, or a cancel, a probe host may take to answer before it is killed (the pool's default when absent). */
     proberGraceMs?: number;
   } = {},
 ): Promise<Stack> {
@@ -136,8 +136,9 @@ export async function startStack(
     ffprobePath: config.ffprobePath,
     concurrency: config.probeConcurrency,
     thumbnailConcurrency: config.thumbnailConcurrency,
-    testCrashMarker: options.proberCrashMarker,
-    testProbeLog: options.probeLog,
+    ...(options.proberCrashMarker !== undefined || options.probeLog !== undefined
+      ? { host: hostileHost({ crashOn: options.proberCrashMarker, probeLog: options.probeLog }) }
+      : {}),
     fsCallTimeoutMs: config.fsCallTimeoutMs,
     graceMs: options.proberGraceMs,
   });
@@ -196,7 +197,7 @@ export async function startStack(
 }
 
 /** A worker's prober as the stack hands it to the worker: the probe hosts, or a test's wrapper of them. */
-export type StackProber = Prober & FileProber;
+export type StackProber = Pick<IsolatedProber, 'path' | 'running' | 'version'> & FileProber;
 
 /**
  * The same prober, running `before(file)` ahead of every probe (ahead of its
@@ -216,10 +217,6 @@ export function withProbeHook(
       return prober.running;
     },
     version: () => prober.version(),
-    probe: async (file, options) => {
-      await before(file, options);
-      return prober.probe(file, options);
-    },
     probeFile: async (request) => {
       await before(request.file, request);
       return prober.probeFile(request);

@@ -8,12 +8,13 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createIsolatedProber, THUMBNAILER_CRASHED, type IsolatedProber } from '../../src/probe/isolated';
+import { createIsolatedProber, THUMBNAILER_CRASHED, type IsolatedProber } from '../../src/media-host/pool';
+import { thumbnailerFor } from '../../src/media-host/select';
+import { hostileHost, hostsStarted } from '../support/media-hosts';
 import {
   createHostThumbnailer,
   createThumbnailer,
   removeStaleTemps,
-  thumbnailerFor,
   thumbnailSeekSeconds,
   ThumbnailError,
   type Thumbnailer,
@@ -29,8 +30,11 @@ let dir: string;
 let media: TestClip[];
 const pools: IsolatedProber[] = [];
 
-function libavHosts(options: { graceMs?: number; testCrashMarker?: string; thumbnailConcurrency?: number } = {}): IsolatedProber {
-  const pool = createIsolatedProber({ kind: 'libav', concurrency: 1, ...options });
+/** Libav hosts; test hosts (hostile-media-host.ts) when a test needs a crash or a count of the hosts started. */
+function libavHosts(options: { graceMs?: number; crashOn?: string; startLog?: string; thumbnailConcurrency?: number } = {}): IsolatedProber {
+  const { crashOn, startLog, ...rest } = options;
+  const host = crashOn !== undefined || startLog !== undefined ? { host: hostileHost({ crashOn, startLog }) } : {};
+  const pool = createIsolatedProber({ kind: 'libav', concurrency: 1, ...rest, ...host });
   pools.push(pool);
   return pool;
 }
@@ -158,17 +162,18 @@ describe.each(Object.keys(KINDS) as Array<keyof typeof KINDS>)('the thumbnailer 
 
 describe('the thumbnailer in the probe hosts', () => {
   it('records a timeout for a file whose read never returns: its host is killed and the next picture gets a new one', async () => {
-    const pool = libavHosts({ graceMs: 300 });
+    const startLog = path.join(dir, 'starts.log');
+    const pool = libavHosts({ graceMs: 300, startLog });
     const thumbnailer = createHostThumbnailer({ dir, width: 320, hosts: pool });
     const result = await thumbnailer.make({ file: await stuckFile(dir), videoId: 11, durationSeconds: 10, timeoutMs: 300 });
     expect(result).toEqual({ ok: false, reason: ThumbnailError.Timeout });
     const clip = (await ensureThumbnailClips())[0] as VideoClip;
     await expect(thumbnailer.make({ file: clip.file, videoId: 12, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 })).resolves.toEqual({ ok: true });
-    expect(pool.hostsStarted).toBe(2);
+    expect(hostsStarted(startLog)).toHaveLength(2);
   });
 
   it('records a file that crashes its host as failed, alone: the picture in flight beside it is made', async () => {
-    const pool = libavHosts({ testCrashMarker: 'CRASH-ME', thumbnailConcurrency: 2 });
+    const pool = libavHosts({ crashOn: 'CRASH-ME', thumbnailConcurrency: 2 });
     const thumbnailer = createHostThumbnailer({ dir, width: 320, hosts: pool });
     const clip = media.find((c) => c.name === 'h264-aac') as VideoClip;
     const culprit = path.join(dir, 'CRASH-ME.mp4');
@@ -186,10 +191,10 @@ describe('the thumbnailer in the probe hosts', () => {
 
   it('is the worker\'s thumbnailer when it probes with libav, and ffmpeg is when it probes with ffprobe', async () => {
     const clip = media.find((c) => c.name === 'h264-aac') as VideoClip;
-    const libav = libavHosts({ testCrashMarker: 'CRASH-ME' });
-    const ffprobe = createIsolatedProber({ kind: 'ffprobe', concurrency: 1 });
+    const libav = libavHosts({ crashOn: 'CRASH-ME' });
+    const ffprobe = createIsolatedProber({ kind: 'ffprobe', concurrency: 1, host: hostileHost({ crashOn: 'CRASH-ME' }) });
     pools.push(ffprobe);
-    // Told apart by the crash marker, which only the probe hosts know.
+    // Told apart by the crash marker, which only the hosts know.
     const culprit = path.join(dir, 'CRASH-ME.mp4');
     await fs.copyFile(clip.file, culprit);
     const request = { file: culprit, videoId: 15, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 };

@@ -1,11 +1,14 @@
 /**
- * Picks a worker's prober from PROBER: libavformat in the probe hosts
+ * Picks a worker's prober from PROBER: libavformat in the media hosts
  * (`libav`), or an ffprobe process per file (`ffprobe`); unset, libav when its
- * bindings load on this machine, ffprobe otherwise.
+ * bindings load on this machine, ffprobe otherwise. And its thumbnailer to
+ * match: in the hosts when they run libav, one ffmpeg per picture otherwise.
  */
 import type { Logger } from '../logger';
-import { createIsolatedProber, type IsolatedProber, type IsolatedProberOptions } from './isolated';
-import type { ProberKind } from './host-protocol';
+import type { FileProber } from '../probe/contained';
+import { createHostThumbnailer, createThumbnailer, type Thumbnailer, type ThumbnailerOptions } from '../thumbnails/thumbnailer';
+import { createIsolatedProber, type IsolatedProber, type IsolatedProberOptions } from './pool';
+import type { ProberKind } from './protocol';
 
 /** What openProber needs from the configuration. */
 export interface ProberChoice {
@@ -71,4 +74,14 @@ export async function openProber(choice: ProberChoice, logger: Logger, extra: Pa
     choice.prober !== undefined ? `prober: ${opened.prober.kind} (PROBER)` : `prober: ${opened.prober.kind} (default${fallback !== undefined ? ', libav did not load' : ''})`,
   );
   return opened;
+}
+
+/**
+ * The worker's thumbnailer: in its media hosts when they run libav (PROBER
+ * `libav`, or unset and the bindings load), one ffmpeg per picture otherwise
+ * (ffprobe hosts, or a prober that is not the hosts).
+ */
+export function thumbnailerFor(prober: FileProber | IsolatedProber, options: ThumbnailerOptions): Thumbnailer {
+  if ('kind' in prober && prober.kind === 'libav') return createHostThumbnailer({ dir: options.dir, width: options.width, hosts: prober });
+  return createThumbnailer(options);
 }

@@ -1,30 +1,28 @@
 /**
- * The probe host: a small process that probes files on behalf of a worker,
- * either in itself with libavformat (libav.ts) or by spawning ffprobe
- * (ffprobe.ts).
+ * A media host's request dispatch: the one module that knows both probing
+ * (probe/: libavformat in the host, or ffprobe processes it spawns, each file
+ * checked inside its scan's root) and pictures (thumbnails/libav-frame.ts).
+ * host-main.ts runs it in a small process the worker's pool (pool.ts) forks.
  *
  * Why a separate process: a file that crashes libavformat takes down the host,
- * not the worker (isolated.ts restarts it and finds the culprit); a read stuck
+ * not the worker (the pool restarts it and finds the culprit); a read stuck
  * for good can be ended by killing it; and spawning from a large process
- * copies its page tables: measured here, ChildProcess.spawn took ~11 ms of
- * the Temporal worker's main thread per file, more than ffprobe itself,
- * where a host of a few tens of MB spawns in about a millisecond.
+ * copies its page tables (ChildProcess.spawn cost the Temporal worker's main
+ * thread more per file than ffprobe itself; a small host spawns cheaply).
  *
  * When its parent goes away (the IPC channel closes) it stops every probe it
  * runs and exits, so no prober outlives its worker.
  */
-import { appendFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import pLimit from 'p-limit';
-import { createProber } from './ffprobe';
-import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './host-protocol';
+import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, MediaSlots, type MediaFs } from '../filesystem/media-fs';
+import { probeInRoot, type FileProbeResult } from '../probe/contained';
+import { createProber } from '../probe/ffprobe';
+import { loadLibav } from '../probe/libav';
+import type { ProbeResult } from '../probe/parse';
 import { makeFrameThumbnail } from '../thumbnails/libav-frame';
 import type { ThumbnailResult } from '../thumbnails/types';
-import { probeInRoot, type FileProbeResult } from './contained';
-import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, MediaSlots, type MediaFs } from '../filesystem/media-fs';
-import { loadLibav } from './libav';
-import type { ProbeResult } from './parse';
+import { HOST_ENV, type HostMessage, type HostRequest, type ProberKind } from './protocol';
 
 function send(message: HostMessage): void {
   // With a callback, a parent that has gone away is not an unhandled 'error' here: the host just ends.
@@ -38,27 +36,16 @@ function send(message: HostMessage): void {
  */
 const PROBE_NICENESS = 10;
 
-/** What the host probes with. */
-interface Backend {
+/** What a host probes and makes pictures with. */
+export interface HostBackend {
   probe(file: string, options: { timeoutMs: number; signal: AbortSignal }): Promise<ProbeResult>;
   version(): Promise<string>;
   /** Makes a thumbnail in the host; libav only. */
   thumbnail?(request: Extract<HostRequest, { type: 'thumbnail' }>, signal: AbortSignal): Promise<ThumbnailResult>;
 }
 
-function loadBackend(kind: ProberKind, probeLog: string | null): Backend {
-  const backend = loadProber(kind);
-  if (probeLog === null) return backend;
-  return {
-    ...backend,
-    probe: (file, options) => {
-      appendFileSync(probeLog, `${file}\n`);
-      return backend.probe(file, options);
-    },
-  };
-}
-
-function loadProber(kind: ProberKind): Backend {
+/** The backend of a host of this kind: libavformat loaded in the host, or ffprobe processes; throws when it cannot load. */
+export function loadBackend(kind: ProberKind): HostBackend {
   if (kind === 'libav') {
     const libav = loadLibav();
     return {
@@ -71,32 +58,30 @@ function loadProber(kind: ProberKind): Backend {
   return createProber({ ffprobePath: process.env[HOST_ENV.ffprobe] || undefined, concurrency });
 }
 
-function run(
-  backend: Backend,
-  message: Exclude<HostRequest, { type: 'abort' }>,
-  signal: AbortSignal,
-  media: (signal: AbortSignal) => MediaFs,
-): Promise<ProbeResult | FileProbeResult | ThumbnailResult | string> {
+type Work = Exclude<HostRequest, { type: 'abort' }>;
+
+function run(backend: HostBackend, message: Work, signal: AbortSignal, media: (signal: AbortSignal) => MediaFs): Promise<FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
-  if (message.type === 'probe') return backend.probe(message.file, { timeoutMs: message.timeoutMs, signal });
   if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, media(signal));
-  if (backend.thumbnail === undefined) return Promise.reject(new Error('this probe host makes no thumbnails (ffprobe)'));
+  if (backend.thumbnail === undefined) return Promise.reject(new Error('this media host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
 
-function main(): void {
+/**
+ * Serves the pool over the IPC channel of this process, with the backend
+ * `load` gives for the kind the pool asked for (HOST_ENV); says `ready`, or
+ * `unavailable` and exits when it cannot load.
+ */
+export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   try {
     os.setPriority(PROBE_NICENESS);
   } catch {
     // Not permitted here: probing simply runs at normal priority.
   }
   const kind: ProberKind = process.env[HOST_ENV.kind] === 'libav' ? 'libav' : 'ffprobe';
-  // Set only by tests (isolated.ts passes it on from an option no production caller sets).
-  const crashMarker = process.env[HOST_ENV.testCrashMarker] || null;
-  const probeLog = process.env[HOST_ENV.testProbeLog] || null;
-  let backend: Backend;
+  let backend: HostBackend;
   try {
-    backend = loadBackend(kind, probeLog);
+    backend = load(kind);
   } catch (error) {
     send({ type: 'unavailable', kind, message: error instanceof Error ? error.message : String(error) });
     process.disconnect?.();
@@ -105,32 +90,24 @@ function main(): void {
   }
   const inFlight = new Map<number, AbortController>();
   // The checks and fingerprints of every file of this host share one limit of
-  // calls in flight (the pool is sized for it at spawn, isolated.ts), each
+  // calls in flight (the pool is sized for it at spawn, pool.ts), each
   // call bounded by FS_CALL_TIMEOUT and dropped at once when its probe is aborted.
   const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
   const fsSlots = new MediaSlots(Number(process.env[HOST_ENV.fsCalls]) || 4);
   const media = (signal: AbortSignal): MediaFs => createMediaFs({ timeoutMs: fsCallTimeoutMs, slots: fsSlots, signal });
-  // The worker sends more probes than run at once (see isolated.ts): they wait
+  // The worker sends more probes than run at once (see pool.ts): they wait
   // here, in order, and each is checked and probed only when its turn comes.
   const probeSlots = pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1'));
 
-  const start = (message: Exclude<HostRequest, { type: 'abort' }>, signal: AbortSignal): Promise<ProbeResult | FileProbeResult | ThumbnailResult | string> => {
-    if (message.type !== 'version' && crashMarker !== null && path.basename(message.file).includes(crashMarker)) {
-      // The test stand-in for a demuxer bug: the whole process dies at once (as on a segfault), with whatever else is in flight.
-      process.kill(process.pid, 'SIGSEGV');
-    }
-    return run(backend, message, signal, media);
-  };
-
   /** A probe in its turn; one aborted while it waits is answered at once. */
-  const inTurn = (message: Extract<HostRequest, { type: 'probe' | 'probeFile' }>, signal: AbortSignal): Promise<ProbeResult | FileProbeResult> =>
+  const inTurn = (message: Extract<HostRequest, { type: 'probeFile' }>, signal: AbortSignal): Promise<FileProbeResult> =>
     new Promise((resolve, reject) => {
       const leaveLine = (): void => reject(signal.reason);
       signal.addEventListener('abort', leaveLine, { once: true });
       void probeSlots(async () => {
         signal.removeEventListener('abort', leaveLine);
         if (signal.aborted) return;
-        await (start(message, signal) as Promise<ProbeResult | FileProbeResult>).then(resolve, reject);
+        await (run(backend, message, signal, media) as Promise<FileProbeResult>).then(resolve, reject);
       });
     });
 
@@ -141,7 +118,7 @@ function main(): void {
     }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work = message.type === 'probe' || message.type === 'probeFile' ? inTurn(message, controller.signal) : start(message, controller.signal);
+    const work = message.type === 'probeFile' ? inTurn(message, controller.signal) : run(backend, message, controller.signal, media);
     work
       .then(
         (result) => send({ id: message.id, result }),
@@ -166,5 +143,3 @@ function main(): void {
 
   send({ type: 'ready', kind });
 }
-
-main();

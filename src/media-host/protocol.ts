@@ -1,14 +1,12 @@
-/** Messages between a worker and its probe hosts (see probe-host.ts and isolated.ts). */
+/** Messages between a worker's pool and its media hosts (see dispatch.ts and pool.ts). */
+import type { FileProbeRequest, FileProbeResult } from '../probe/contained';
 import type { ThumbnailResult } from '../thumbnails/types';
-import type { FileProbeRequest, FileProbeResult } from './contained';
-import type { ProbeResult } from './parse';
 
 /** Which prober a host runs: libavformat in the host itself, or one ffprobe process per file. */
 export type ProberKind = 'libav' | 'ffprobe';
 
 export type HostRequest =
-  | { type: 'probe'; id: number; file: string; timeoutMs: number }
-  /** A file of a scan, checked inside its root right before and after its probe (contained.ts). */
+  /** A file of a scan, checked inside its root right before and after its probe (probe/contained.ts). */
   | ({ type: 'probeFile'; id: number } & FileProbeRequest)
   /** libav hosts only: one frame of `file` at `seconds`, `width` wide, as JPEG into `output` (a temp file the worker renames). */
   | { type: 'thumbnail'; id: number; file: string; output: string; seconds: number; width: number; timeoutMs: number }
@@ -19,7 +17,7 @@ export type HostRequest =
 export type HostStatus = { type: 'ready'; kind: ProberKind } | { type: 'unavailable'; kind: ProberKind; message: string };
 
 export type HostReply =
-  | { id: number; result: ProbeResult | FileProbeResult | ThumbnailResult | string }
+  | { id: number; result: FileProbeResult | ThumbnailResult | string }
   | { id: number; error: { name: string; message: string; code?: string } };
 
 /** Everything a host sends. */
@@ -34,8 +32,4 @@ export const HOST_ENV = {
   fsCallTimeoutMs: 'PROBE_HOST_FS_CALL_TIMEOUT_MS',
   /** Media-path calls the host has in flight at once (its pool is sized for them). */
   fsCalls: 'PROBE_HOST_FS_CALLS',
-  /** Tests only: the host aborts, as a crashing demuxer would, on a file whose name contains this text. */
-  testCrashMarker: 'PROBE_HOST_TEST_CRASH_MARKER',
-  /** Tests only: the host appends every path it hands its prober to this file, one per line. */
-  testProbeLog: 'PROBE_HOST_TEST_PROBE_LOG',
 } as const;
