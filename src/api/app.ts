@@ -2,8 +2,6 @@
  * The Express app: routes, validation at the edge, one error handler.
  * Built from its dependencies so tests can run it without a port.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config';
@@ -12,6 +10,7 @@ import type { Library } from '../library/library';
 import type { Logger } from '../logger';
 import { httpMetrics, registry } from '../metrics';
 import { ScanError, type JobStatus, type ScanService } from '../scans';
+import { packageVersion } from '../version';
 import { temporalUnavailable } from '../temporal/client';
 import { createHooksRouter } from './hooks';
 import { createSchedulesRouter } from './schedules';
@@ -344,11 +343,3 @@ function isBodyError(error: unknown): error is { type?: string; status?: number 
   return typeof error === 'object' && error !== null && 'type' in error;
 }
 
-/** The project's version, from the nearest package.json above this file (src/ or dist/src/). */
-function packageVersion(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
-  }
-  return '0.0.0';
-}

@@ -7,7 +7,6 @@
  * refused (4xx; its code and message on stderr), 4 the API could not be
  * reached (or failed with a 5xx).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadCliConfig } from '../config';
@@ -15,6 +14,7 @@ import type { Video } from '../library/types';
 import type { JobBody } from '../scans';
 import type { ScheduleBody } from '../scans';
 import { JOB_STATUSES } from '../scans';
+import { packageVersion } from '../version';
 import { ApiClient, ApiRefusedError, ApiUnreachableError } from './api-client';
 import { followJob, type FollowMode } from './follow';
 import { jobDetails, jobLine, scheduleLine, videoLine } from './format';
@@ -36,15 +36,6 @@ export interface CliIo {
 }
 
 class UsageError extends Error {}
-
-/** The package's version, from the nearest package.json above this file (src/cli/ or dist/src/cli/). */
-function packageVersion(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
-  }
-  return '0.0.0';
-}
 
 function positiveInt(value: string): number {
   const n = Number(value);
