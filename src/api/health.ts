@@ -17,6 +17,10 @@ export type VersionCheck = { status: 'ok'; version: string } | { status: 'error'
 /** `GET /health` and `/health/ready`. */
 export interface HealthBody {
   status: 'ok' | 'degraded';
+  /**
+   * `ffmpeg` is the prober's check (libavformat's version line, or ffprobe's
+   * with PROBER=ffprobe): the name is the API contract's, from when ffprobe was the only prober.
+   */
   checks: { database: TimedCheck; temporal: TimedCheck; ffmpeg: VersionCheck };
   /** `ok` or `error: …`, kept for clients of the first API. */
   temporal: string;
