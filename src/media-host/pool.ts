@@ -75,8 +75,6 @@ export interface IsolatedProber extends FileProber, FrameMaker {
   readonly kind: ProberKind;
   /** The ffprobe binary the hosts run, or `node-av`. */
   readonly path: string;
-  /** Files being probed now (not those waiting on a host for a slot). */
-  readonly running: number;
   /** Hosts that did not exit after SIGKILL and were abandoned. */
   readonly hostsAbandoned: number;
   /** The version line of the hosts' prober. */
@@ -433,9 +431,6 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   return {
     kind,
     path: kind === 'ffprobe' ? (options.ffprobePath ?? defaultFfprobePath()) : 'node-av',
-    get running(): number {
-      return hosts.reduce((sum, h) => sum + (h === null ? 0 : runningProbesOn(h)), 0);
-    },
     get hostsAbandoned(): number {
       return hostsAbandoned;
     },

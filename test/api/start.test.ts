@@ -222,7 +222,6 @@ describe('a root whose scan ended while no worker could close its guard', () => 
       });
     const hanging: StackProber = {
       path: 'hanging',
-      running: 0,
       version: async () => 'hanging',
       probeFile: ({ signal }) => hang(signal),
     };

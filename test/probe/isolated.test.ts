@@ -90,15 +90,16 @@ const outcome = (promise: Promise<ProbeResult>): Promise<string> =>
   );
 
 const probers: IsolatedProber[] = [];
-/** Each prober's log of the hosts it started. */
-const startLogs = new Map<IsolatedProber, string>();
+/** Each prober's logs: of the hosts it started, and of the files its hosts handed their prober. */
+const logs = new Map<IsolatedProber, { startLog: string; probeLog: string }>();
 
-/** A pool of test hosts (the real ones, which crash on request and log their starts). */
+/** A pool of test hosts (the real ones, which crash on request and log their starts and probes). */
 function testProber(options: Omit<IsolatedProberOptions, 'host'> & { crashOn?: string }): IsolatedProber {
-  const startLog = path.join(work, `starts-${probers.length}-${Date.now()}`);
-  const prober = createIsolatedProber({ ...options, host: hostileHost({ crashOn: options.crashOn, startLog }) });
+  const stem = path.join(work, `${probers.length}-${Date.now()}`);
+  const log = { startLog: `${stem}.starts`, probeLog: `${stem}.probes` };
+  const prober = createIsolatedProber({ ...options, host: hostileHost({ crashOn: options.crashOn, ...log }) });
   probers.push(prober);
-  startLogs.set(prober, startLog);
+  logs.set(prober, log);
   return prober;
 }
 
@@ -107,7 +108,11 @@ function libavProber(options: { concurrency?: number; graceMs?: number; crashOn?
 }
 
 /** Hosts the prober has started so far, restarts included. */
-const started = (prober: IsolatedProber): number => hostsStarted(startLogs.get(prober) as string).length;
+const started = (prober: IsolatedProber): number => hostsStarted(logs.get(prober)?.startLog as string).length;
+
+/** The files the prober's hosts have handed their prober so far, in order. */
+const probed = async (prober: IsolatedProber): Promise<string[]> =>
+  (await fs.readFile(logs.get(prober)?.probeLog as string, 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
 
 /** Threads of the live hosts (and their ffprobes) stuck opening a FIFO. */
 const stuckThreads = async (): Promise<number> => threadsOpeningFifos(await hostProcesses());
@@ -161,11 +166,11 @@ describe('cancel', () => {
     await prober.version();
     const controller = new AbortController();
     const probing = probeOne(prober, await trickleFile(), { timeoutMs: 60_000, signal: controller.signal });
-    await waitFor(async () => prober.running, (running) => running === 1);
+    // Being read by the host's prober.
+    await waitFor(() => probed(prober), (files) => files.length === 1);
     const reason = new Error('scan cancelled');
     controller.abort(reason);
     await expect(probing).rejects.toBe(reason);
-    expect(prober.running).toBe(0);
     expect(started(prober)).toBe(1);
   });
 
@@ -186,17 +191,20 @@ describe('cancel', () => {
     const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
     await prober.version();
     const first = new AbortController();
-    const firstProbe = outcome(probeOne(prober, await trickleFile(), { timeoutMs: 60_000, signal: first.signal }));
-    expect(prober.running).toBe(1);
+    const trickle = await trickleFile();
+    const firstProbe = outcome(probeOne(prober, trickle, { timeoutMs: 60_000, signal: first.signal }));
+    await waitFor(() => probed(prober), (files) => files.length === 1);
     const waiting = new AbortController();
     const waitingProbe = outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000, signal: waiting.signal }));
     const third = outcome(probeOne(prober, clip('vp9-opus').file, { timeoutMs: 20_000 }));
     waiting.abort();
     await expect(waitingProbe).resolves.toBe('rejected AbortError');
-    expect(prober.running).toBe(1);
     first.abort();
+    // The one in flight ends only with its own abort.
     await expect(firstProbe).resolves.toBe('rejected AbortError');
     await expect(third).resolves.toBe('ok 160x120');
+    // The one let go was never handed to the prober.
+    expect(await probed(prober)).toEqual([await fs.realpath(trickle), await fs.realpath(clip('vp9-opus').file)]);
     expect(started(prober)).toBe(1);
   });
 });
@@ -208,7 +216,6 @@ describe('probes waiting on their host for a slot', () => {
     const long = probeOne(prober, await trickleFile(), { timeoutMs: 1_500 });
     // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
     const next = outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 1_000 }));
-    expect(prober.running).toBe(1);
     await expect(long).resolves.toEqual({ ok: false, reason: 'timeout' });
     await expect(next).resolves.toBe('ok 320x240');
     expect(started(prober)).toBe(1);

@@ -171,9 +171,6 @@ beforeAll(async () => {
           get path() {
             return real.path;
           },
-          get running() {
-            return real.running;
-          },
           version: () => real.version(),
           probeFile: async (request) => {
             const counted = request.file.includes(`${path.sep}gentle${path.sep}`);

@@ -197,7 +197,7 @@ export async function startStack(
 }
 
 /** A worker's prober as the stack hands it to the worker: the probe hosts, or a test's wrapper of them. */
-export type StackProber = Pick<IsolatedProber, 'path' | 'running' | 'version'> & FileProber;
+export type StackProber = Pick<IsolatedProber, 'path' | 'version'> & FileProber;
 
 /**
  * The same prober, running `before(file)` ahead of every probe (ahead of its
@@ -212,9 +212,6 @@ export function withProbeHook(
   return {
     get path() {
       return prober.path;
-    },
-    get running() {
-      return prober.running;
     },
     version: () => prober.version(),
     probeFile: async (request) => {
