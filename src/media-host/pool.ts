@@ -75,8 +75,6 @@ export interface IsolatedProber extends FileProber, FrameMaker {
   readonly kind: ProberKind;
   /** The ffprobe binary the hosts run, or `node-av`. */
   readonly path: string;
-  /** Hosts that did not exit after SIGKILL and were abandoned. */
-  readonly hostsAbandoned: number;
   /** The version line of the hosts' prober. */
   version(): Promise<string>;
   /** Stops the hosts; probes in flight and queued fail. */
@@ -144,7 +142,6 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   const running: Record<Lane, number> = { probe: 0, thumbnail: 0 };
   let nextId = 1;
-  let hostsAbandoned = 0;
   let closed = false;
 
   /** Keeps the worker's event loop alive only while something waits on a host. */
@@ -210,7 +207,6 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   };
 
   const onAbandon = (host: Host): void => {
-    hostsAbandoned++;
     abandonedHosts.inc();
     options.logger?.warn({ pid: host.child.pid }, 'probe host did not exit after SIGKILL (a call stuck in the kernel, such as a read on a share that stopped answering): abandoned');
   };
@@ -431,9 +427,6 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   return {
     kind,
     path: kind === 'ffprobe' ? (options.ffprobePath ?? defaultFfprobePath()) : 'node-av',
-    get hostsAbandoned(): number {
-      return hostsAbandoned;
-    },
     probeFile({ signal, ...request }) {
       if (!path.isAbsolute(request.file) || !path.isAbsolute(request.realRoot)) {
         return Promise.reject(new TypeError(`probeFile needs absolute paths, got ${JSON.stringify([request.file, request.realRoot])}`));
