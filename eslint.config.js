@@ -112,13 +112,6 @@ module.exports = tseslint.config(
     rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
-    // Known, and being mended: the scan application and its schedules import
-    // each other in temporal/ (they move to scans/), and containment and
-    // fingerprints live in activities/ (they move to filesystem/).
-    files: ['src/temporal/scans.ts', 'src/temporal/schedules.ts', 'src/filesystem/media-fs.ts', 'src/probe/contained.ts'],
-    rules: { 'import-x/no-cycle': 'off', 'no-restricted-imports': 'off' },
-  },
-  {
     // The dashboard's browser script: a module, its names (DOM globals included) checked by tsc (tsconfig.dashboard.json).
     files: ['dashboard/**/*.js'],
     languageOptions: { sourceType: 'module' },
