@@ -15,7 +15,7 @@ const nodeBuiltins = ['node:*', ...require('node:module').builtinModules.filter(
  * Temporal; and nothing imports the API but the process that serves it.
  */
 const LAYERS = [
-  { layer: 'plain modules: workflow-safe types and constants, configuration, errors, logging, metrics, the version', units: ['scan', 'errors', 'config', 'logger', 'metrics', 'writable', 'version', 'worker-metrics'], together: true },
+  { layer: 'plain modules: workflow-safe types and constants, configuration, errors, logging, metrics, the version', units: ['model', 'errors', 'config', 'logger', 'metrics', 'writable', 'version', 'worker-metrics'], together: true },
   { layer: 'the library database', units: ['library'] },
   { layer: 'file-system rules (containment, the walk, fingerprints) and the fences of every media reader', units: ['filesystem', 'media'] },
   { layer: 'probing and pictures, each on its own', units: ['probe', 'thumbnails'] },

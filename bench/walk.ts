@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { walkVideoFiles, type WalkOptions, type WalkedFile } from '../src/filesystem/walk';
-import { VIDEO_EXTENSIONS } from '../src/scan/types';
+import { VIDEO_EXTENSIONS } from '../src/model/types';
 import { median } from './limits';
 
 const FILES_PER_FOLDER = 50;

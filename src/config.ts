@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseDuration } from './scan/duration';
+import { parseDuration } from './model/duration';
 import { redactSecrets } from './errors';
-import { DEFAULT_SCAN_EXCLUDE } from './scan/types';
+import { DEFAULT_SCAN_EXCLUDE } from './model/types';
 
 /**
  * The one place that reads `process.env`. Every variable of API.md is parsed

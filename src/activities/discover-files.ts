@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Library } from '../library/library';
 import type { NewScanFile } from '../library/types';
-import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../scan/types';
+import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../model/types';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { checkScanRoot, resolveInside, rootOffline } from '../filesystem/containment';
 import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from '../filesystem/walk';

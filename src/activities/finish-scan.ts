@@ -2,7 +2,7 @@
  * The scan's end: its outcome and counts written to the library.
  */
 import { Context } from '@temporalio/activity';
-import type { FinishScanInput, FinishScanResult } from '../scan/types';
+import type { FinishScanInput, FinishScanResult } from '../model/types';
 import { scanMetrics } from '../metrics';
 import { startHeartbeatTicker, type ActivityContext } from './shared';
 

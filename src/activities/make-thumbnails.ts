@@ -4,8 +4,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { ErrorType, type ProbeBatchCheckpoint, type ThumbnailBatchInput, type ThumbnailBatchResult } from '../scan/types';
-import { isInterruption } from '../scan/interruption';
+import { ErrorType, type ProbeBatchCheckpoint, type ThumbnailBatchInput, type ThumbnailBatchResult } from '../model/types';
+import { isInterruption } from '../model/interruption';
 import { ThumbnailError, type ThumbnailResult } from '../thumbnails/thumbnailer';
 import { checkScanRoot, resolveInside } from '../filesystem/containment';
 import { batchLimit, settledOrCancelled, startHeartbeatTicker, type ActivityContext } from './shared';

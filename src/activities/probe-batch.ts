@@ -4,7 +4,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { ErrorType, type ProbeBatchCheckpoint, type ProbeBatchInput, type ProbeBatchResult } from '../scan/types';
+import { ErrorType, type ProbeBatchCheckpoint, type ProbeBatchInput, type ProbeBatchResult } from '../model/types';
 import { scanMetrics } from '../metrics';
 import { checkScanRoot } from '../filesystem/containment';
 import { createProbeRecorder } from './probe-recorder';

@@ -3,7 +3,7 @@
  * starts its root's guard, and the freeing of a root whose guard is closing.
  */
 import { Context } from '@temporalio/activity';
-import type { AwaitScanSlotInput } from '../scan/types';
+import type { AwaitScanSlotInput } from '../model/types';
 import type { ActivityContext } from './shared';
 
 /** How often a scheduled run that waits for a slot asks again. */

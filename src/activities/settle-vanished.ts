@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Library } from '../library/library';
 import type { VanishedVideo } from '../library/types';
-import { ErrorType, type DiscoverInput } from '../scan/types';
+import { ErrorType, type DiscoverInput } from '../model/types';
 import type { MediaFs } from '../filesystem/media-fs';
 import { resolveInside } from '../filesystem/containment';
 

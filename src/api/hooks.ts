@@ -18,7 +18,7 @@ import type { Library } from '../library/library';
 import type { ScanService } from '../scans';
 import { isInside } from '../filesystem/containment';
 import { createMediaFs, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import { containedPath, realRoots, resolveScanRoot } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */

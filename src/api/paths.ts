@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DomainError } from '../errors';
 import { isInside } from '../filesystem/containment';
 import { mediaErrorReason } from '../filesystem/media-fs';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 
 /** A realpath call: fs.realpath by default, or media-fs.ts's bounded one where the path may lie on a share that hangs. */
 export type RealpathCall = (file: string) => Promise<string>;

@@ -7,7 +7,7 @@ import express, { type Router } from 'express';
 import type { Config } from '../config';
 import { DomainError } from '../errors';
 import type { Logger } from '../logger';
-import { parseDuration } from '../scan/duration';
+import { parseDuration } from '../model/duration';
 import type { ScanService } from '../scans';
 import { resolveScanRoot } from './paths';
 import { parse, scheduleIdSchema, scheduleRequestSchema } from './schemas';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DomainError } from '../errors';
-import { parseDuration } from '../scan/duration';
+import { parseDuration } from '../model/duration';
 import { JOB_STATUSES } from '../scans';
 
 /** Parses with a schema or throws a 400 with the first problem named. */

@@ -9,7 +9,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { ApplicationFailure } from '@temporalio/activity';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import { mediaErrorReason, type MediaFs } from './media-fs';
 
 /**

@@ -13,7 +13,7 @@
  * (other scans, heartbeats, DNS, zlib) keeps the others.
  */
 import nodeFs, { promises as fs, type Dirent, type Stats } from 'node:fs';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import { OPEN_FLAGS, fingerprintHandle } from './fingerprint';
 
 /** FS_CALL_TIMEOUT's default: a share that has not answered in 30 s is not about to. */

@@ -2,7 +2,7 @@ import type { Dirent } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { DEFAULT_FS_CALL_TIMEOUT_MS, createMediaFs, mediaErrorReason, type MediaFs } from './media-fs';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import { isInside, resolveInside } from './containment';
 import { borrowWalkThread, EntryKind, WalkThreadStuck, type FileFacts, type ListedEntry, type Listing, type WalkThread } from './walker-thread';
 

@@ -13,7 +13,7 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
-import type { FileError, ScanCounts } from '../scan/types';
+import type { FileError, ScanCounts } from '../model/types';
 import { openDatabase, type Database, type Dialect, type MigrationReport } from './database';
 import { ProbeRepository, type ProbeResult, type ProbeVerdict } from './probes';
 import { RetentionRepository } from './retention';

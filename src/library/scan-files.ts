@@ -4,7 +4,7 @@
  * missing. Retries resume from it and a scan's counts are recomputed from it.
  */
 import { sql, type Selectable, type SelectQueryBuilder } from 'kysely';
-import { MAX_SUMMARY_ERRORS, type FileError } from '../scan/types';
+import { MAX_SUMMARY_ERRORS, type FileError } from '../model/types';
 import type { Database, ScanFilesTable } from './database';
 import { chunks, Repository } from './repository';
 import type { NewScanFile, ScanFileRow } from './types';

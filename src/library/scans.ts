@@ -7,7 +7,7 @@
  * first does.
  */
 import type { Selectable } from 'kysely';
-import type { ScanCounts } from '../scan/types';
+import type { ScanCounts } from '../model/types';
 import type { ScansTable } from './database';
 import { Repository } from './repository';
 import type { ScanRecord } from './types';

@@ -1,5 +1,5 @@
 /** What the pool (pool.ts) asks of its media hosts, and what each request resolves with when its host's fate decides. */
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import type { FileProbeResult } from '../probe/contained';
 import { ThumbnailError, type ThumbnailResult } from '../thumbnails/types';
 import type { HostRequest } from './protocol';

@@ -13,7 +13,7 @@
 import { resolveInside } from '../filesystem/containment';
 import type { MediaFs } from '../filesystem/media-fs';
 import type { ProbeOutcome } from '../library/types';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import type { ProbeResult } from './parse';
 
 /** A file of a scan to probe: its path as discovered, the scan's real root, and its size and mtime then. */

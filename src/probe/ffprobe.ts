@@ -10,8 +10,8 @@
 import path from 'node:path';
 import ffprobeInstaller from '@ffprobe-installer/ffprobe';
 import execa from 'execa';
-import { interrupted, isStopSignal } from '../scan/interruption';
-import { ErrorType } from '../scan/types';
+import { interrupted, isStopSignal } from '../model/interruption';
+import { ErrorType } from '../model/types';
 import { parseFfprobeOutput, type ProbeResult } from './parse';
 import { mediaChildEnv } from '../media/child-env';
 import { killAtDeadlineOrAbort } from '../media/deadline';

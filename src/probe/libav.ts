@@ -14,7 +14,7 @@
 import path from 'node:path';
 // Types only: the bindings are loaded on demand (media/libav-input.ts), in a media host alone.
 import type * as NodeAvLib from 'node-av/dist/lib/index';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 import { libavBindings, throwIfTransient, withFencedInput } from '../media/libav-input';
 import { parseFfprobeOutput, type ProbeResult } from './parse';
 

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { StreamCounts, VideoMetadata } from '../library/types';
-import { ErrorType } from '../scan/types';
+import { ErrorType } from '../model/types';
 
 /** A probe's answer: metadata, or a per-file reason string from ErrorType (`probe_failed: …` carries a message). */
 export type ProbeResult = { ok: true; metadata: VideoMetadata } | { ok: false; reason: string };

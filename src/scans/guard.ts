@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Library } from '../library/library';
-import type { ScanRootGuardMemo } from '../scan/types';
+import type { ScanRootGuardMemo } from '../model/types';
 import { claimScanUpdate, GUARD_CLOSING, GUARD_WORKFLOW_TYPE, SCHEDULED_SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { ScanError } from './errors';
 

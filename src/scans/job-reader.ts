@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Library } from '../library/library';
 import type { ScanRecord } from '../library/types';
-import { MAX_SUMMARY_ERRORS, type ScanCounts, type ScanMemo, type ScanPhase, type ScanProgress, type ScanResult } from '../scan/types';
+import { MAX_SUMMARY_ERRORS, type ScanCounts, type ScanMemo, type ScanPhase, type ScanProgress, type ScanResult } from '../model/types';
 import { progressQuery, SCAN_WORKFLOW_TYPE } from '../workflows/definitions';
 import { scanNotFound } from './errors';
 import { holderMemoOf, type Execution, type RootGuards } from './guard';

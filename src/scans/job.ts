@@ -1,7 +1,7 @@
 /**
  * A scan as clients see it (the job body of API.md), and what a start asks for.
  */
-import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts, type ScanPhase, type ScanResult } from '../scan/types';
+import { MAX_SUMMARY_ERRORS, type FileError, type ScanCounts, type ScanPhase, type ScanResult } from '../model/types';
 import type { JobStatus } from './job-status';
 
 /**

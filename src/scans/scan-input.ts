@@ -4,7 +4,7 @@
  * schedule's action, which a scheduled run hands to the guard it starts.
  */
 import type { Config } from '../config';
-import { MAX_BATCHES_PER_RUN, type ScanRootGuardInput } from '../scan/types';
+import { MAX_BATCHES_PER_RUN, type ScanRootGuardInput } from '../model/types';
 import type { StartScanRequest } from './job';
 
 /** What a guard is given to run: the scan (without the id each start chooses) and its backstop timeout. */

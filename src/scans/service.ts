@@ -15,7 +15,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailed
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../config';
 import type { Library } from '../library/library';
-import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../scan/types';
+import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../model/types';
 import { GUARD_WORKFLOW_TYPE, PauseRejection, pauseScanUpdate, pendingPauseSignal, resumeScanUpdate, scanRootSearchAttribute } from '../workflows/definitions';
 import { ScanAdmission } from './admission';
 import { ScanError } from './errors';

@@ -18,7 +18,7 @@ import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import execa from 'execa';
 import { ALLOWED_DEMUXERS } from '../media/demuxers';
 import { killAtDeadlineOrAbort } from '../media/deadline';
-import { interrupted, isStopSignal } from '../scan/interruption';
+import { interrupted, isStopSignal } from '../model/interruption';
 import { ThumbnailError, type FrameMaker, type ThumbnailResult } from './types';
 import { mediaChildEnv } from '../media/child-env';
 

@@ -4,7 +4,7 @@
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ScanClaim, ScanProgress } from '../scan/types';
+import type { ScanClaim, ScanProgress } from '../model/types';
 
 /** The live state of a scan: phase, counters, rate. Answered from workflow state, never from I/O. */
 export const progressQuery = defineQuery<ScanProgress>('progress');

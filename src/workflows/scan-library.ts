@@ -32,7 +32,7 @@ import {
   type ScanPhase,
   type ScanProgress,
   type ScanResult,
-} from '../scan/types';
+} from '../model/types';
 import { PauseRejection, pauseScanUpdate, progressQuery, resumeScanUpdate } from './definitions';
 import { runWindow, type WindowPlan } from './window';
 

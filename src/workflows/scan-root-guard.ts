@@ -24,7 +24,7 @@ import {
   upsertSearchAttributes,
   uuid4,
 } from '@temporalio/workflow';
-import type { ScanClaim, ScanRootGuardInput } from '../scan/types';
+import type { ScanClaim, ScanRootGuardInput } from '../model/types';
 import { claimScanUpdate, GUARD_CLOSING, pendingPauseSignal, scanRootSearchAttribute } from './definitions';
 import { scanLibrary } from './scan-library';
 

@@ -22,7 +22,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../scan/types';
+import type { ScanMemo, ScanRootGuardInput, ScanRootGuardMemo } from '../model/types';
 import { pendingPauseSignal, scanRootSearchAttribute } from './definitions';
 import { scanRootGuard } from './scan-root-guard';
 

@@ -15,7 +15,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import type { Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { MAX_BATCHES_PER_RUN, type ScanInput } from '../../src/scan/types';
+import { MAX_BATCHES_PER_RUN, type ScanInput } from '../../src/model/types';
 import { connectClient } from '../../src/temporal/client';
 import { ScanService, type JobBody } from '../../src/scans';
 import { createScanWorker } from '../../src/worker';

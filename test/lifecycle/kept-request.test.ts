@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { ScanRootGuardInput } from '../../src/scan/types';
+import type { ScanRootGuardInput } from '../../src/model/types';
 import { guardIdOf, ScanService } from '../../src/scans';
 import { http, startStack, waitFor, type Stack } from '../support/stack';
 

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ScanMemo } from '../../src/scan/types';
+import type { ScanMemo } from '../../src/model/types';
 import type { JobBody } from '../../src/scans';
 import { guardIdOf, ScanService } from '../../src/scans';
 import { GUARD_WORKFLOW_TYPE, SCAN_WORKFLOW_TYPE } from '../../src/workflows/definitions';

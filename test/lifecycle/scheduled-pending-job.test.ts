@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MAX_BATCHES_PER_RUN, type ScanMemo, type ScanRootGuardInput, type ScanRootGuardMemo } from '../../src/scan/types';
+import { MAX_BATCHES_PER_RUN, type ScanMemo, type ScanRootGuardInput, type ScanRootGuardMemo } from '../../src/model/types';
 import { guardIdOf, ScanService } from '../../src/scans';
 import { GUARD_WORKFLOW_TYPE, scanRootSearchAttribute } from '../../src/workflows/definitions';
 import { startStack, waitFor, type Stack } from '../support/stack';

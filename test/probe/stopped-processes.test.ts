@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createProber } from '../../src/probe/ffprobe';
-import { INTERRUPTED, isInterruption } from '../../src/scan/interruption';
+import { INTERRUPTED, isInterruption } from '../../src/model/interruption';
 import { createThumbnailer } from '../../src/thumbnails/thumbnailer';
 import { ensureTestMedia, type TestClip } from '../support/media';
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import pLimit from 'p-limit';
-import type { ScanInput } from '../../src/scan/types';
+import type { ScanInput } from '../../src/model/types';
 import type { JobBody } from '../../src/scans';
 import type { scanLibrary } from '../../src/workflows';
 import { ensureTestMedia, type TestClip } from '../support/media';

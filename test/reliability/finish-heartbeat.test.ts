@@ -17,7 +17,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { Library } from '../../src/library/library';
 import { createIsolatedProber } from '../../src/media-host/pool';
-import type { DiscoverInput, DiscoverResult, FinishScanInput, FinishScanResult } from '../../src/scan/types';
+import type { DiscoverInput, DiscoverResult, FinishScanInput, FinishScanResult } from '../../src/model/types';
 
 /** The heartbeat timeout of scanLibrary's activities (src/workflows/scan-library.ts). */
 const HEARTBEAT_TIMEOUT_MS = 10_000;

@@ -12,7 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import type { Thumbnailer } from '../../src/thumbnails/thumbnailer';
 import { createThumbnailer } from '../../src/thumbnails/thumbnailer';
-import type { ThumbnailBatchResult } from '../../src/scan/types';
+import type { ThumbnailBatchResult } from '../../src/model/types';
 import type { JobBody } from '../../src/scans';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { holdingProber, http, startStack, waitFor, type Stack } from '../support/stack';

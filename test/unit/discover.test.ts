@@ -3,7 +3,7 @@ import { promises as fs, renameSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { walkVideoFiles } from '../../src/filesystem/walk';
-import { VIDEO_EXTENSIONS } from '../../src/scan/types';
+import { VIDEO_EXTENSIONS } from '../../src/model/types';
 
 let root: string;
 let outside: string;

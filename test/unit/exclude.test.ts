@@ -1,5 +1,5 @@
 import { createExcludeMatcher } from '../../src/filesystem/walk';
-import { DEFAULT_SCAN_EXCLUDE } from '../../src/scan/types';
+import { DEFAULT_SCAN_EXCLUDE } from '../../src/model/types';
 import { loadConfig } from '../../src/config';
 
 describe('exclusion globs', () => {

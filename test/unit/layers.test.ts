@@ -36,15 +36,15 @@ test.each([
 });
 
 it('fails on an import cycle', async () => {
-  // probe/parse.ts imports scan/types.ts: scan/types.ts importing it back closes a cycle.
-  expect(await shapeProblems('src/scan/types.ts', "export { parseFfprobeOutput } from '../probe/parse';")).toContain('import-x/no-cycle');
+  // probe/parse.ts imports model/types.ts: model/types.ts importing it back closes a cycle.
+  expect(await shapeProblems('src/model/types.ts', "export { parseFfprobeOutput } from '../probe/parse';")).toContain('import-x/no-cycle');
 });
 
 test.each([
   ['the media hosts import probing and pictures', 'src/media-host/new-file.ts', "export { loadLibav } from '../probe/libav';\nexport { makeFrameThumbnail } from '../thumbnails/libav-frame';"],
   ['probing imports the fences of media readers', 'src/probe/new-file.ts', "export { ALLOWED_DEMUXERS } from '../media/demuxers';"],
   ['the API imports the library', 'src/api/new-file.ts', "export { Library } from '../library/library';"],
-  ['a plain module imports another', 'src/config.ts', "export { ErrorType } from './scan/types';"],
+  ['a plain module imports another', 'src/config.ts', "export { ErrorType } from './model/types';"],
 ])('passes when %s', async (_case, file, code) => {
   expect(await shapeProblems(file, code)).toEqual([]);
 });

@@ -20,7 +20,7 @@ import type {
   ScanProgress,
   ThumbnailBatchInput,
   ThumbnailBatchResult,
-} from '../../src/scan/types';
+} from '../../src/model/types';
 import { temporal } from '@temporalio/proto';
 import { pauseScanUpdate, progressQuery, resumeScanUpdate } from '../../src/workflows/definitions';
 import { recordHistory } from '../support/histories';
