@@ -81,8 +81,8 @@ pg.types.setTypeParser(1700, (value) => Number(value));
 
 /**
  * Kysely prepares every query anew, and better-sqlite3 does not cache; a scan
- * runs the same few statements for every file, and preparing them was a
- * measured ~0.9 ms per file. Statements are reused by their SQL text (safe:
+ * runs the same few statements for every file, and preparing them again
+ * would cost more than running them. Statements are reused by their SQL text (safe:
  * better-sqlite3 is synchronous, and Kysely runs each statement to the end).
  */
 function cachePreparedStatements(database: BetterSqlite3.Database): void {
