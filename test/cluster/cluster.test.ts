@@ -1,7 +1,7 @@
 /**
  * The cluster path with real processes: `npm run temporal:server` (the real
  * Temporal server on PostgreSQL, not the dev server), the library in
- * PostgreSQL, the API and three workers. A scan of 2,000 files survives a
+ * PostgreSQL, the API and three workers. A scan of 600 files survives a
  * worker killed with SIGKILL and the Temporal server stopped and started again;
  * every worker probes, every file ends in the library once, and only files in
  * flight at a fault are probed twice. A second server start on the same
@@ -32,7 +32,7 @@ const serverUrl = (database: string): string => adminUrl.replace(/\/[^/]*$/, `/$
 const name = `cluster_${randomBytes(4).toString('hex')}`;
 const temporalDb = name;
 const libraryDb = `${name}_library`;
-const FILES = 2000;
+const FILES = 600;
 const WORKERS = 3;
 const SERVER_READY = /Ctrl-C stops it/;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
