@@ -15,7 +15,8 @@
  */
 import os from 'node:os';
 import pLimit from 'p-limit';
-import { createMediaFs, DEFAULT_FS_CALL_TIMEOUT_MS, MediaSlots, type MediaFs } from '../filesystem/media-fs';
+import { CheckThreads } from '../filesystem/check-thread';
+import { DEFAULT_FS_CALL_TIMEOUT_MS } from '../filesystem/media-fs';
 import { probeInRoot, type FileProbeResult } from '../probe/contained';
 import { createProber } from '../probe/ffprobe';
 import { loadLibav } from '../probe/libav';
@@ -60,9 +61,9 @@ export function loadBackend(kind: ProberKind): HostBackend {
 
 type Work = Exclude<HostRequest, { type: 'abort' }>;
 
-function run(backend: HostBackend, message: Work, signal: AbortSignal, media: (signal: AbortSignal) => MediaFs): Promise<FileProbeResult | ThumbnailResult | string> {
+function run(backend: HostBackend, message: Work, signal: AbortSignal, checks: CheckThreads): Promise<FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
-  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, media(signal));
+  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, checks);
   if (backend.thumbnail === undefined) return Promise.reject(new Error('this media host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
@@ -90,11 +91,10 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   }
   const inFlight = new Map<number, AbortController>();
   // The checks and fingerprints of every file of this host share one limit of
-  // calls in flight (the pool is sized for it at spawn, pool.ts), each
-  // call bounded by FS_CALL_TIMEOUT and dropped at once when its probe is aborted.
+  // calls in flight (check threads), each request bounded by FS_CALL_TIMEOUT
+  // and dropped at once when its probe is aborted.
   const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
-  const fsSlots = new MediaSlots(Number(process.env[HOST_ENV.fsCalls]) || 4);
-  const media = (signal: AbortSignal): MediaFs => createMediaFs({ timeoutMs: fsCallTimeoutMs, slots: fsSlots, signal });
+  const checks = new CheckThreads(Number(process.env[HOST_ENV.fsCalls]) || 4, fsCallTimeoutMs);
   // The worker sends more probes than run at once (see pool.ts): they wait
   // here, in order, and each is checked and probed only when its turn comes.
   const probeSlots = pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1'));
@@ -107,7 +107,7 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
       void probeSlots(async () => {
         signal.removeEventListener('abort', leaveLine);
         if (signal.aborted) return;
-        await (run(backend, message, signal, media) as Promise<FileProbeResult>).then(resolve, reject);
+        await (run(backend, message, signal, checks) as Promise<FileProbeResult>).then(resolve, reject);
       });
     });
 
@@ -118,7 +118,7 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
     }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work = message.type === 'probeFile' ? inTurn(message, controller.signal) : run(backend, message, controller.signal, media);
+    const work = message.type === 'probeFile' ? inTurn(message, controller.signal) : run(backend, message, controller.signal, checks);
     work
       .then(
         (result) => send({ id: message.id, result }),

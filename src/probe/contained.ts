@@ -5,13 +5,13 @@
  * The checks run in the host, right before and right after the probe, so
  * that the path is resolved the moment the prober opens it (the worker does
  * no file system work per file, and its probe slots never wait on it). They
- * and the fingerprint go through media-fs.ts: off the host's event loop
- * (a stuck call there would stall every other file of the host, and the
- * time limit would then land on one of those), each bounded by
- * FS_CALL_TIMEOUT (`fs_timeout`).
+ * and the fingerprint run on check threads (filesystem/check-thread.ts):
+ * off the host's event loop (a stuck call there would stall every other file
+ * of the host, and the time limit would then land on one of those), one
+ * request each side of the probe, bounded by FS_CALL_TIMEOUT (`fs_timeout`).
  */
+import type { CheckThreads } from '../filesystem/check-thread';
 import { resolveInside } from '../filesystem/containment';
-import type { MediaFs } from '../filesystem/media-fs';
 import type { ProbeOutcome } from '../library/types';
 import { ErrorType } from '../model/types';
 import type { ProbeResult } from './parse';
@@ -55,27 +55,24 @@ export async function probeInRoot(
   probe: (file: string, options: { timeoutMs: number; signal: AbortSignal }) => Promise<ProbeResult>,
   request: FileProbeRequest,
   signal: AbortSignal,
-  media: MediaFs,
+  checks: CheckThreads,
 ): Promise<FileProbeResult> {
   const { file, realRoot, discovered, timeoutMs } = request;
   signal.throwIfAborted();
-  const before = await resolveInside(realRoot, file, media);
+  const before = await resolveInside(realRoot, file, (await checks.check(file, null, signal)).calls);
   if (!before.ok) return { outcome: { kind: 'failed', reason: before.reason }, probeSeconds: null };
   if (!before.stat.isFile()) return { outcome: { kind: 'failed', reason: ErrorType.NotARegularFile }, probeSeconds: null };
   const { real, stat } = before;
   const started = process.hrtime.bigint();
   const result = await probe(real, { timeoutMs, signal });
   const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  // A file that cannot be read now simply has no fingerprint: it can then not be matched when moved.
-  let fingerprint: string | null = null;
-  try {
-    if (result.ok) fingerprint = (await media.fingerprint(real)).fingerprint;
-  } catch {
-    // Stays null (a fingerprint past its deadline too: the check after it says whether the file still answers).
-    signal.throwIfAborted();
-  }
+  // The fingerprint and the check after the probe, one request. A file that
+  // cannot be read now simply has no fingerprint: it can then not be matched
+  // when moved (one past its deadline too: the check says whether the file still answers).
+  const second = await checks.check(file, result.ok ? real : null, signal);
+  const fingerprint = second.fingerprint === null || second.fingerprint instanceof Error ? null : second.fingerprint.fingerprint;
   const failed = (reason: string): FileProbeResult => ({ outcome: { kind: 'failed', reason }, probeSeconds });
-  const after = await resolveInside(realRoot, file, media);
+  const after = await resolveInside(realRoot, file, second.calls);
   if (!after.ok) return failed(after.reason);
   if (after.real !== real) return failed(ErrorType.FileVanished);
   const changed = (s: { size: number; mtimeMs: number }): boolean => s.size !== discovered.size || s.mtimeMs !== discovered.mtimeMs;

@@ -1,6 +1,7 @@
 /**
- * The probe hosts and the worker fingerprint files through the bounded calls
- * of media-fs.ts; both must give fingerprintFile's answer for the same file,
+ * The worker fingerprints files through the bounded calls of media-fs.ts, the
+ * probe hosts through their check threads (check-thread.ts, which hashes in
+ * code of its own); each must give fingerprintFile's answer for the same file,
  * and neither may block on a FIFO swapped in for a video.
  */
 import { execFileSync } from 'node:child_process';
@@ -8,11 +9,24 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CheckThreads } from '../../src/filesystem/check-thread';
 import { FINGERPRINT_EDGE_BYTES, fingerprintFile } from '../../src/filesystem/fingerprint';
 import { createMediaFs } from '../../src/filesystem/media-fs';
 
 const media = createMediaFs({ timeoutMs: 30_000 });
-const fingerprintBounded = (file: string): Promise<{ fingerprint: string; size: number }> => media.fingerprint(file);
+const checks = new CheckThreads(2, 30_000);
+
+/** The fingerprint through media-fs.ts, checked to be the check threads' too. */
+async function fingerprintBounded(file: string): Promise<{ fingerprint: string; size: number }> {
+  const bounded = media.fingerprint(file);
+  const checked = (await checks.check(file, file, new AbortController().signal)).fingerprint;
+  if (checked instanceof Error) {
+    await expect(bounded).rejects.toMatchObject({ code: (checked as NodeJS.ErrnoException).code });
+    throw checked;
+  }
+  expect(checked).toEqual(await bounded);
+  return bounded;
+}
 
 let work: string;
 
