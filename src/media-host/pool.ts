@@ -127,7 +127,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
   }
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  /** A host's checks and fingerprints in flight at once: hung ones hold at most this many of its pool threads. */
+  /** A host's checks and fingerprints in flight at once: hung ones hold at most this many of its check threads (check-thread.ts). */
   const fsCalls = Math.max(2, perHost);
   const hostFile = options.host?.module ?? require.resolve('./host-main');
   // Under Jest the sources are TypeScript: the host then loads them through swc.
@@ -166,10 +166,10 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         [HOST_ENV.ffprobe]: options.ffprobePath ?? '',
         [HOST_ENV.fsCallTimeoutMs]: String(options.fsCallTimeoutMs ?? DEFAULT_FS_CALL_TIMEOUT_MS),
         [HOST_ENV.fsCalls]: String(fsCalls),
-        // libavformat's blocking calls and the checks run on libuv's pool: a
-        // thread for every file in flight, for every check, and spare. Set at
-        // spawn: the pool is sized once, when it starts.
-        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + fsCalls + 2)),
+        // libavformat's blocking calls run on libuv's pool (the checks have
+        // threads of their own): a thread for every file in flight, and spare.
+        // Set at spawn: the pool is sized once, when it starts.
+        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
       }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',

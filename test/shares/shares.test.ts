@@ -14,6 +14,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
+import { CheckThreads } from '../../src/filesystem/check-thread';
+import { resolveInside } from '../../src/filesystem/containment';
 import { registry } from '../../src/metrics';
 import type { Video } from '../../src/library/types';
 import type { JobBody } from '../../src/scans';
@@ -153,6 +155,7 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
   await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
   await placeClips(path.join(source, 'hook'), ['gone']);
+  await placeClips(path.join(source, 'check-thread'), ['a', 'b']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
   stack = await startStack(
@@ -268,6 +271,22 @@ describe('a call that hangs', () => {
     expect(states.some((state) => /^State:\s+D/m.test(state))).toBe(true);
     expect((await hostProcesses()).some((pid) => pid !== stuckPid)).toBe(true);
     await waitFor(hostsAbandoned, (n) => n > abandonedBefore, 30_000);
+  });
+});
+
+describe("a probe host's check threads", () => {
+  it('answer a check stuck past FS_CALL_TIMEOUT with fs_timeout, and the next check on a new thread while the call hangs yet', async () => {
+    // Two threads at most, a deadline of 1 s (a host's own, from FS_CALL_TIMEOUT).
+    const checks = new CheckThreads(2, 1000);
+    const stuck = fileOf('check-thread', 'b');
+    await share?.rule('getattr', rel(stuck), { action: 'hang' });
+    const realRoot = await fs.realpath(onShare('check-thread'));
+    const signal = new AbortController().signal;
+    const first = await checks.check(onShare(stuck), null, signal);
+    expect(await resolveInside(realRoot, onShare(stuck), first.calls)).toEqual({ ok: false, reason: 'fs_timeout' });
+    const other = await resolveInside(realRoot, onShare(fileOf('check-thread', 'a')), (await checks.check(onShare(fileOf('check-thread', 'a')), null, signal)).calls);
+    expect(other.ok).toBe(true);
+    expect(await stillHanging('getattr', rel(stuck))).toBe(true);
   });
 });
 
