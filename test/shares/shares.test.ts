@@ -155,7 +155,8 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
   await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
   await placeClips(path.join(source, 'hook'), ['gone']);
-  await placeClips(path.join(source, 'check-thread'), ['a', 'b']);
+  await placeClips(path.join(source, 'check-thread'), ['a']);
+  await placeClips(path.join(source, 'check-thread', 'stuck'), ['b']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
   stack = await startStack(
@@ -278,7 +279,8 @@ describe("a probe host's check threads", () => {
   it('answer a check stuck past FS_CALL_TIMEOUT with fs_timeout, and the next check on a new thread while the call hangs yet', async () => {
     // Two threads at most, a deadline of 1 s (a host's own, from FS_CALL_TIMEOUT).
     const checks = new CheckThreads(2, 1000);
-    const stuck = fileOf('check-thread', 'b');
+    // In a folder of its own, as in the host's check above: a lookup hung in a folder holds that folder's other lookups.
+    const stuck = fileOf('check-thread/stuck', 'b');
     await share?.rule('getattr', rel(stuck), { action: 'hang' });
     const realRoot = await fs.realpath(onShare('check-thread'));
     const signal = new AbortController().signal;
