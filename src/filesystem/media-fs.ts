@@ -29,9 +29,8 @@ const IO_ERROR_CODES = new Set(['EIO', 'ESTALE', 'ENOTCONN', 'EHOSTDOWN', 'EHOST
  * Media-path calls one owner (a discovery, a picture batch, a probe host)
  * has in flight at once. Why 16: a walk's round of stats on a local disk
  * keeps the pool busy with that many, and a share that hangs can then hold
- * at most 16 pool threads of the worker (sized in thread-pool.ts). Measured
- * on a local disk, 2 cores: 5,000 lstats of a walk took 50-60 ms with 16 in
- * flight, 45-55 with 32, 70 with 8 (synchronously: 15-30 ms, on the loop).
+ * at most 16 pool threads of the worker (sized in thread-pool.ts); fewer
+ * leave a local disk's pool idle between rounds, more gain little on 2 cores.
  */
 export const MEDIA_CALLS_IN_FLIGHT = 16;
 
