@@ -110,6 +110,15 @@ function libavProber(options: { concurrency?: number; graceMs?: number; crashOn?
 /** Hosts the prober has started so far, restarts included. */
 const started = (prober: IsolatedProber): number => hostsStarted(logs.get(prober)?.startLog as string).length;
 
+/**
+ * Hosts started, once `expected` have logged their start (a host the pool has
+ * just spawned logs it when its process is up): then exactly `expected`.
+ */
+const startedReaches = async (prober: IsolatedProber, expected: number): Promise<number> => {
+  await waitFor(async () => started(prober), (count) => count >= expected, 10_000, 20).catch(() => undefined);
+  return started(prober);
+};
+
 /** The files the prober's hosts have handed their prober so far, in order. */
 const probed = async (prober: IsolatedProber): Promise<string[]> =>
   (await fs.readFile(logs.get(prober)?.probeLog as string, 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
@@ -281,12 +290,12 @@ describe('a file that crashes the prober', () => {
       'ok 320x240', 'ok 256x144', PROBER_CRASHED, 'ok 160x120', 'ok 240x180', 'ok 176x144', 'ok 288x216',
     ]);
     // Two crashes: once with the others in flight, once alone. Never a third.
-    expect(started(prober)).toBe(3);
+    expect(await startedReaches(prober, 3)).toBe(3);
     // The same file later: crashes, is tried alone, crashes again, recorded; a new host takes the next file.
     await expect(probeOne(prober, culprit, { timeoutMs: 20_000 })).resolves.toEqual({ ok: false, reason: 'probe_failed: prober crashed' });
-    expect(started(prober)).toBe(4);
+    expect(await startedReaches(prober, 4)).toBe(4);
     await expect(outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 20_000 }))).resolves.toBe('ok 320x240');
-    expect(started(prober)).toBe(5);
+    expect(await startedReaches(prober, 5)).toBe(5);
   });
 });
 
