@@ -100,6 +100,18 @@ const path = require('node:path');
 const SLICE_MS = 20;
 const kindOf = (d) => (d.isFile() ? 1 : d.isDirectory() ? 2 : d.isSymbolicLink() ? 3 : 0);
 const failure = (e) => ({ code: e && e.code, message: String(e && e.message) });
+// One file's lstat into facts (kind, size, mtime) at i, or its error.
+const lstatInto = (facts, errors, i, file) => {
+  try {
+    const s = fs.lstatSync(file);
+    facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
+    facts[3 * i + 1] = s.size;
+    facts[3 * i + 2] = s.mtimeMs;
+  } catch (e) {
+    facts[3 * i] = -1;
+    errors.push([i, failure(e)]);
+  }
+};
 const inside = (root, real) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 // Lists one folder: its real path, the root check, its entries.
 const listOne = (dir, resolve, root) => {
@@ -158,15 +170,7 @@ parentPort.on('message', (m) => {
         if (!m.exts.includes(path.extname(name).toLowerCase()) || !Buffer.from(name, 'utf8').equals(e.name)) continue;
         if (performance.now() - started > SLICE_MS) break;
         progress();
-        try {
-          const s = fs.lstatSync(path.join(real, name));
-          facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
-          facts[3 * i + 1] = s.size;
-          facts[3 * i + 2] = s.mtimeMs;
-        } catch (e) {
-          facts[3 * i] = -1;
-          errors.push([i, failure(e)]);
-        }
+        lstatInto(facts, errors, i, path.join(real, name));
       }
       return { facts, errors };
     });
@@ -179,15 +183,7 @@ parentPort.on('message', (m) => {
   let errors = [];
   let last = performance.now();
   for (let i = 0; i < files.length; i++) {
-    try {
-      const s = fs.lstatSync(files[i]);
-      facts[3 * i] = s.isFile() ? 1 : s.isDirectory() ? 2 : s.isSymbolicLink() ? 3 : 0;
-      facts[3 * i + 1] = s.size;
-      facts[3 * i + 2] = s.mtimeMs;
-    } catch (e) {
-      facts[3 * i] = -1;
-      errors.push([i, failure(e)]);
-    }
+    lstatInto(facts, errors, i, files[i]);
     const now = performance.now();
     if (i + 1 < files.length && now - last > SLICE_MS) {
       const part = facts.slice(3 * from, 3 * (i + 1));
