@@ -242,6 +242,8 @@ describe('a scan on the cluster', () => {
       DATA_DIR: path.join(work, 'data'),
       PROBER: 'ffprobe',
       PROBE_CONCURRENCY: '1',
+      // Batches of 10: 60 of them, so the task queue spreads them over every worker (40 a batch made 15, and one worker could get none).
+      SCAN_BATCH_SIZE: '10',
     };
     // One prober wrapper per worker: its log says which worker probed what.
     const logs: string[] = [];
@@ -298,13 +300,15 @@ describe('a scan on the cluster', () => {
       };
       const probed = async (): Promise<number> => (await calls()).flat().length;
 
-      // Fault 1: a worker killed half-way through its share.
+      // Fault 1: a worker killed half-way through its share: one that has probed, so the kill lands on work it holds.
       await waitFor(probed, (n) => n >= FILES * 0.3, 300_000, 100);
-      const victim = workers[0] as Part;
+      const probedEach = (await calls()).map((list) => list.length);
+      const victimIndex = probedEach.indexOf(Math.max(...probedEach));
+      const victim = workers[victimIndex] as Part;
       victim.child.kill('SIGKILL');
       await victim.exited;
       // Its probe host follows it; once no wrapper of its runs, its log is final.
-      await waitFor(() => processesMatching(wrappers[0] as string), (pids) => pids.length === 0, 30_000, 100);
+      await waitFor(() => processesMatching(wrappers[victimIndex] as string), (pids) => pids.length === 0, 30_000, 100);
       const inFlightAtKill = await inFlight();
       const probedAtKill = await probed();
 
@@ -344,7 +348,7 @@ describe('a scan on the cluster', () => {
       expect(twice).toBeLessThanOrEqual(inFlightAtKill + inFlightAtStop + inFlightAtRestart);
 
       // The surviving workers serve their scan counters and the SDK's worker metrics.
-      for (const env of workerEnvs.slice(1)) {
+      for (const env of workerEnvs.filter((_, i) => i !== victimIndex)) {
         const page = await (await fetch(`http://127.0.0.1:${env.WORKER_METRICS_PORT}/metrics`)).text();
         const probedHere = page
           .split('\n')

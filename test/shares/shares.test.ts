@@ -161,13 +161,15 @@ beforeAll(async () => {
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
   stack = await startStack(
     {
-      FS_CALL_TIMEOUT: '5s',
-      PROBE_TIMEOUT_MS: '2000',
+      // A probe's limit plus the pool's grace (5.5 s) ends a file stuck in a host's check before the
+      // check's own deadline does; the files beside it have that long to finish on a busy machine.
+      FS_CALL_TIMEOUT: '8s',
+      PROBE_TIMEOUT_MS: '4000',
       PROBE_CONCURRENCY: '2',
       SCAN_ROOT_MARKER: MARKER,
     },
     {
-      proberGraceMs: 1000,
+      proberGraceMs: 1500,
       wrapProber: (real) => {
         const hooked = withProbeHook(real, async (file) => {
           if (path.basename(file).startsWith('gate') && gate !== null) await gate.wait;
