@@ -19,6 +19,7 @@ import { tokenGuard } from './auth';
 import { hostGuard, jsonBodiesOnly, originGuard } from './guards';
 import { healthHandler, healthReport, serviceProberVersion } from './health';
 import { resolveScanRoot } from './paths';
+import { createMediaFs } from '../filesystem/media-fs';
 import { httpErrorOf } from './scan-errors';
 import {
   jobIdSchema,
@@ -134,15 +135,20 @@ export function createApp({ config, scans, library, logger, checkTemporal, probe
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  // Every call the API makes on a media path (a root to scan, a webhook's
+  // file): bounded by FS_CALL_TIMEOUT, and together at most
+  // MEDIA_CALLS_IN_FLIGHT, so a share that hangs holds only some of the
+  // process's pool threads (sized in filesystem/thread-pool.ts).
+  const media = createMediaFs({ timeoutMs: config.fsCallTimeoutMs });
   app.use(jsonBodiesOnly);
-  app.use('/api/v1/hooks', createHooksRouter({ config, scans, library, logger }));
+  app.use('/api/v1/hooks', createHooksRouter({ config, media, scans, library, logger }));
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
-  app.use('/api/v1/schedules', createSchedulesRouter({ config, scans, logger }));
+  app.use('/api/v1/schedules', createSchedulesRouter({ config, media, scans, logger }));
 
   /** Starts a scan of a directory: 202 with the new job's id. */
   app.post('/api/v1/videos/scan', async (req, res) => {
     const body = parse(scanRequestSchema, req.body ?? {}, 'INVALID_PATH');
-    const root = await resolveScanRoot(body.path, config.scanRoots);
+    const root = await resolveScanRoot(body.path, config.scanRoots, media);
     const { scanId, created } = await scans.start({
       root,
       recursive: body.recursive,

@@ -6,7 +6,6 @@
  * missing. Every path goes through the same validation and SCAN_ROOTS
  * containment as any scan (containment first). See docs/webhooks.md.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import express, { type Router } from 'express';
 import { z } from 'zod';
@@ -17,9 +16,9 @@ import { httpMetrics } from '../metrics';
 import type { Library } from '../library/library';
 import type { ScanService } from '../scans';
 import { isInside } from '../filesystem/containment';
-import { createMediaFs, mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
+import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { ErrorType } from '../model/types';
-import { containedPath, realRoots, resolveScanRoot } from './paths';
+import { containedPath, containedRoot, realRoots, resolveScanRoot } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */
 const SCAN_EVENTS = ['Download', 'ImportComplete', 'Rename'] as const;
@@ -174,13 +173,17 @@ async function exists(file: string, media: MediaFs): Promise<boolean> {
   );
 }
 
-/** The deepest existing folder from `folder` up, never above `base` when `folder` lies in it. */
-async function nearestExistingFolder(folder: string, base: string): Promise<string> {
+/**
+ * The deepest existing folder from `folder` up, never above `base` when
+ * `folder` lies in it. A share that does not answer stops the search there:
+ * resolveScanRoot then answers 503 for that folder.
+ */
+async function nearestExistingFolder(folder: string, base: string, media: MediaFs): Promise<string> {
   const stop = path.relative(base, folder).startsWith('..') ? '/' : base;
   let current = folder;
   while (current !== stop && current !== path.dirname(current)) {
-    const stat = await fs.stat(current).catch(() => null);
-    if (stat?.isDirectory()) return current;
+    const stat = await media.stat(current).catch((error: unknown) => (mediaErrorReason(error) === null ? null : 'unanswered'));
+    if (stat === 'unanswered' || stat?.isDirectory()) return current;
     current = path.dirname(current);
   }
   return current;
@@ -206,13 +209,15 @@ async function rootOnline(real: string, base: string, scanRoots: string[] | unde
 
 export interface HooksDependencies {
   config: Config;
+  /** The API's bounded calls on media paths (FS_CALL_TIMEOUT, one limit of calls in flight). */
+  media: MediaFs;
   scans: ScanService;
   library: Pick<Library, 'markDeletedMissing'>;
   logger: Logger;
 }
 
 /** The webhook routes; mount under `/api/v1/hooks` behind the token check. */
-export function createHooksRouter({ config, scans, library, logger }: HooksDependencies): Router {
+export function createHooksRouter({ config, media, scans, library, logger }: HooksDependencies): Router {
   const router = express.Router();
   // Its own parser with a larger limit than the API's 16 KiB: a season pack's
   // ImportComplete lists every episode and file, with media info, in one body.
@@ -245,7 +250,6 @@ export function createHooksRouter({ config, scans, library, logger }: HooksDepen
     if (target.kind !== 'scan') {
       const deleted = target.kind === 'deleted-file' ? target.file : target.folder;
       // The deleted path usually lies on a share: every call on it is bounded by FS_CALL_TIMEOUT.
-      const media = createMediaFs({ timeoutMs: config.fsCallTimeoutMs });
       let real: string;
       let present: boolean;
       try {
@@ -273,8 +277,9 @@ export function createHooksRouter({ config, scans, library, logger }: HooksDepen
     }
     // A folder to scan, or a deleted file or folder that is still (or again) there: its folder is scanned.
     const wanted = target.kind === 'scan' || target.kind === 'deleted-folder' ? target.folder : path.posix.dirname(target.file);
-    await containedPath(wanted, config.scanRoots);
-    const root = await resolveScanRoot(await nearestExistingFolder(wanted, target.base), config.scanRoots);
+    // Containment before existence, as for a scan request; resolveScanRoot answers 503 for a share that does not answer.
+    await containedRoot(wanted, config.scanRoots, media);
+    const root = await resolveScanRoot(await nearestExistingFolder(wanted, target.base, media), config.scanRoots, media);
     const { scanId, created } = await scans.start({ root, recursive: true, force: false });
     if (created) httpMetrics.scansStarted.inc();
     logger.info({ ...log, scanId, root, created }, 'webhook scan');

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { DomainError } from '../errors';
 import { isInside } from '../filesystem/containment';
@@ -9,6 +9,20 @@ import { ErrorType } from '../model/types';
 export type RealpathCall = (file: string) => Promise<string>;
 
 const plainRealpath: RealpathCall = (file) => fs.realpath(file);
+
+/** The calls a requested root is checked with: plain fs by default, media-fs.ts's bounded ones in the API. */
+export interface RootCalls {
+  realpath: RealpathCall;
+  stat(file: string): Promise<Stats>;
+}
+
+const plainCalls: RootCalls = { realpath: plainRealpath, stat: (file) => fs.stat(file) };
+
+/** A share that did not answer: the request may be tried again once it does (503, not the caller's fault). */
+function shareUnanswered(requested: string, error: unknown): DomainError {
+  const reason = mediaErrorReason(error);
+  return new DomainError('UNAVAILABLE', 503, `path did not answer (${String(reason)}): ${requested}; its share may be offline or slow, try again`);
+}
 
 /** A share that did not answer (FS_CALL_TIMEOUT) or failed a read: nothing can be said of the path, so the error stands. */
 function unanswered(error: unknown): boolean {
@@ -64,25 +78,44 @@ export async function containedPath(requested: string, allowedRoots: string[] | 
   return real;
 }
 
+/** containedPath for a root to scan: a share that does not answer is 503 UNAVAILABLE. */
+export async function containedRoot(requested: string, allowedRoots: string[] | undefined, calls: RootCalls = plainCalls): Promise<string> {
+  try {
+    return await containedPath(requested, allowedRoots, calls.realpath);
+  } catch (error) {
+    if (unanswered(error)) throw shareUnanswered(requested, error);
+    throw error;
+  }
+}
+
 /**
  * Turns the `path` of a scan request into the real path of a directory inside
  * the allowed roots, or throws INVALID_PATH / PATH_NOT_ALLOWED. Containment
  * first (see containedPath), then existence; containment is checked on real
- * paths (symlinks resolved).
+ * paths (symlinks resolved). With bounded `calls` (media-fs.ts), a path on a
+ * share that does not answer within FS_CALL_TIMEOUT is 503 UNAVAILABLE,
+ * and the request never waits longer than that.
  */
-export async function resolveScanRoot(requested: string, allowedRoots: string[] | undefined): Promise<string> {
-  const real = await containedPath(requested, allowedRoots);
+export async function resolveScanRoot(requested: string, allowedRoots: string[] | undefined, calls: RootCalls = plainCalls): Promise<string> {
+  const real = await containedRoot(requested, allowedRoots, calls);
   let stat;
   try {
-    stat = await fs.stat(real);
+    stat = await calls.stat(real);
   } catch (error) {
+    if (unanswered(error)) throw shareUnanswered(requested, error);
     const code = (error as NodeJS.ErrnoException).code;
     throw new DomainError('INVALID_PATH', 400, code === 'ENOENT' || code === 'ENOTDIR' ? `path does not exist: ${requested}` : `path cannot be read: ${requested}`);
   }
   if (!stat.isDirectory()) throw new DomainError('INVALID_PATH', 400, `path is not a directory: ${requested}`);
   // Resolved again now that it exists: a link created since the first look is followed, and contained.
-  const resolved = await fs.realpath(real).catch(() => real);
-  if (allowedRoots !== undefined && !insideAny(resolved, await realRoots(allowedRoots))) {
+  let resolved: string;
+  try {
+    resolved = await calls.realpath(real);
+  } catch (error) {
+    if (unanswered(error)) throw shareUnanswered(requested, error);
+    resolved = real;
+  }
+  if (allowedRoots !== undefined && !insideAny(resolved, await realRoots(allowedRoots, calls.realpath))) {
     throw new DomainError('PATH_NOT_ALLOWED', 403, 'path is outside the allowed scan roots');
   }
   return resolved;

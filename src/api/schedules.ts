@@ -9,17 +9,19 @@ import { DomainError } from '../errors';
 import type { Logger } from '../logger';
 import { parseDuration } from '../model/duration';
 import type { ScanService } from '../scans';
-import { resolveScanRoot } from './paths';
+import { resolveScanRoot, type RootCalls } from './paths';
 import { parse, scheduleIdSchema, scheduleRequestSchema } from './schemas';
 
 export interface SchedulesDependencies {
   config: Config;
+  /** The API's bounded calls on media paths: a schedule's root is checked with them. */
+  media: RootCalls;
   scans: ScanService;
   logger: Logger;
 }
 
 /** Mounted at /api/v1/schedules, after the JSON body parser. */
-export function createSchedulesRouter({ config, scans, logger }: SchedulesDependencies): Router {
+export function createSchedulesRouter({ config, media, scans, logger }: SchedulesDependencies): Router {
   const router = express.Router();
   const schedules = scans.schedules();
   const scheduleId = (value: unknown): string => {
@@ -30,7 +32,7 @@ export function createSchedulesRouter({ config, scans, logger }: SchedulesDepend
 
   router.post('/', async (req, res) => {
     const body = parse(scheduleRequestSchema, req.body ?? {});
-    const root = await resolveScanRoot(body.path, config.scanRoots);
+    const root = await resolveScanRoot(body.path, config.scanRoots, media);
     const every = body.every !== undefined ? { text: body.every, ms: parseDuration(body.every) as number } : undefined;
     const schedule = await schedules.create({ root, every, cron: body.cron, recursive: body.recursive, force: body.force, exclude: body.exclude });
     logger.info({ scheduleId: schedule.schedule_id, root }, 'scan schedule created');

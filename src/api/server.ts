@@ -3,6 +3,8 @@
  * stops start-up at once with one line, then connects to the library and
  * Temporal and serves; SIGINT/SIGTERM close it cleanly.
  */
+// First: sizes libuv's thread pool before anything starts it (a root to scan may lie on a share that hangs).
+import '../filesystem/thread-pool';
 import http, { type IncomingMessage, type RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { loadConfigOrExit } from '../config';

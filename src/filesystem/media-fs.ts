@@ -57,6 +57,8 @@ export interface MediaFs {
    */
   lstatMany(files: readonly string[]): Promise<(Stats | NodeJS.ErrnoException)[]>;
   realpath(file: string): Promise<string>;
+  /** stat, following a last link: what a requested scan root is checked with. */
+  stat(file: string): Promise<Stats>;
   /** Entries with their names as bytes (a name that is not UTF-8 must be seen, not mangled). */
   readdir(dir: string): Promise<Dirent<Buffer>[]>;
   /** The content fingerprint of a regular file (fingerprint.ts); anything else fails (code ENOTREG) without being read. */
@@ -202,6 +204,7 @@ export function createMediaFs({ timeoutMs, maxInFlight = MEDIA_CALLS_IN_FLIGHT, 
     lstat: (file) => call(`lstat ${file}`, () => fs.lstat(file)),
     lstatMany,
     realpath: (file) => call(`realpath ${file}`, () => fs.realpath(file)),
+    stat: (file) => call(`stat ${file}`, () => fs.stat(file)),
     readdir: (dir) => call(`listing ${dir}`, () => fs.readdir(dir, { encoding: 'buffer', withFileTypes: true })),
     fingerprint: (file) =>
       // Open, stat, two reads and close as one call: one deadline, one slot. A

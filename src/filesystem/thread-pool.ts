@@ -1,10 +1,11 @@
 /**
- * Sizes libuv's thread pool of a worker process; imported first by its entry
- * point, because the pool is sized once, when it starts.
+ * Sizes libuv's thread pool of a worker or API process; imported first by
+ * its entry point, because the pool is sized once, when it starts.
  *
  * Every filesystem call on a media path runs on that pool (media-fs.ts), and
  * a call stuck on a share that stopped answering keeps its thread until the
- * kernel lets go. Each activity holds at most MEDIA_CALLS_IN_FLIGHT of them;
+ * kernel lets go. Each activity (and the API as a whole: roots to scan,
+ * webhooks' files) holds at most MEDIA_CALLS_IN_FLIGHT of them;
  * libuv's default of 4 threads would let one hung share stop every other
  * scan's listings and stats, and the process's DNS lookups and zlib jobs.
  * 32 threads leave room for two activities stuck on a dead share with others

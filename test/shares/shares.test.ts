@@ -155,6 +155,8 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
   await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
   await placeClips(path.join(source, 'hook'), ['gone']);
+  await placeClips(path.join(source, 'api-start'), ['a']);
+  await placeClips(path.join(source, 'hook-start', 'season'), ['e1']);
   await placeClips(path.join(source, 'check-thread'), ['a']);
   await placeClips(path.join(source, 'check-thread', 'stuck'), ['b']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
@@ -311,6 +313,48 @@ describe('the webhook', () => {
     expect(res.body.message).toContain('fs_timeout');
     // Answered while the share's call still hangs: the request did not wait for it.
     expect(await stillHanging('getattr', rel(stuck))).toBe(true);
+  });
+});
+
+describe('a root to scan whose share hangs', () => {
+  /** Answers a request within FS_CALL_TIMEOUT and a margin, while the share's call hangs yet; the API serves others meanwhile. */
+  async function answeredInTime<T>(request: () => Promise<T>, op: string, relative: string): Promise<T> {
+    const asked = Date.now();
+    const answer = request();
+    await hanging(op, relative);
+    // Meanwhile the API answers other requests at once.
+    const health = await http(stack.baseUrl, 'GET', '/api/v1/jobs?limit=1');
+    expect(health.status).toBe(200);
+    const result = await answer;
+    expect(Date.now() - asked).toBeLessThan(stack.config.fsCallTimeoutMs + 5_000);
+    expect(await stillHanging(op, relative)).toBe(true);
+    return result;
+  }
+
+  it('is answered 503 UNAVAILABLE within FS_CALL_TIMEOUT, for a scan and for a schedule, and starts nothing', async () => {
+    await share?.rule('getattr', rel('api-start'), { action: 'hang' });
+    const scan = await answeredInTime(() => http<{ code: string; message: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: onShare('api-start') }), 'getattr', rel('api-start'));
+    expect(scan.status).toBe(503);
+    expect(scan.body.code).toBe('UNAVAILABLE');
+    expect(scan.body.message).toContain('fs_timeout');
+    const schedule = await http<{ code: string }>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: onShare('api-start'), every: '1h' });
+    expect(schedule.status).toBe(503);
+    expect(schedule.body.code).toBe('UNAVAILABLE');
+    const jobs = await http<{ jobs: { path: string }[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=100');
+    expect(jobs.body.jobs.filter((j) => j.path === onShare('api-start'))).toEqual([]);
+  });
+
+  it("is answered 503 for a webhook's import into it, within FS_CALL_TIMEOUT", async () => {
+    await share?.rule('getattr', rel('hook-start/season'), { action: 'hang' });
+    const download = {
+      eventType: 'Download',
+      instanceName: 'Sonarr',
+      series: { id: 4, title: 'Show', path: onShare('hook-start') },
+      episodeFile: { id: 7, relativePath: `season/${path.basename(fileOf('hook-start/season', 'e1'))}`, path: onShare(fileOf('hook-start/season', 'e1')) },
+    };
+    const res = await answeredInTime(() => http<{ code: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', download), 'getattr', rel('hook-start/season'));
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('UNAVAILABLE');
   });
 });
 
