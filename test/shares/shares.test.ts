@@ -152,6 +152,7 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'cancel-walk', 'f3'), ['a']);
   await placeClips(path.join(source, 'cancel-probe'), ['a', 'b']);
   await placeClips(path.join(source, 'cancel-missing'), ['m1']);
+  await placeClips(path.join(source, 'cancel-check'), ['a']);
   await placeClips(path.join(source, 'cancel-pictures'), ['a', 'gate']);
   await placeClips(path.join(source, 'gentle'), ['a', 'b', 'c', 'd']);
   await placeClips(path.join(source, 'hook'), ['gone']);
@@ -376,6 +377,19 @@ describe('a cancel lands while a call hangs', () => {
     const end = await cancelAndWait(id, 'probing');
     expect(end.status).toBe('cancelled');
     expect(await stillHanging('open', rel(stuck))).toBe(true);
+  });
+
+  it("in a probe host's check, and the file is not recorded as failed", async () => {
+    const stuck = fileOf('cancel-check', 'a');
+    await share?.rule('getattr', rel(stuck), { action: 'hang' }, { excludePid: WORKER_PID });
+    const id = await start(onShare('cancel-check'));
+    await hanging('getattr', rel(stuck));
+    const end = await cancelAndWait(id, "a probe host's check");
+    expect(end.status).toBe('cancelled');
+    // An interruption, not the file's failure: a retry probes it again.
+    expect(end.counts.failed).toBe(0);
+    expect(errorsOf(end).has(onShare(stuck))).toBe(false);
+    expect(await stillHanging('getattr', rel(stuck))).toBe(true);
   });
 
   it('in the missing-file check', async () => {
