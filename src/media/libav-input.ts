@@ -97,14 +97,23 @@ export interface FencedInput {
 /**
  * Opens a file (absolute path) the way the prober does, with the same fences
  * (the file protocol only, the demuxers of ALLOWED_DEMUXERS only, the name
- * behind `file:`), analyses its streams, and hands it to `use`; closes it
+ * behind `file:`), analyses its streams (unless `analyse` says the header
+ * tells enough), and hands it to `use`; closes it
  * after. libavformat is interrupted when timeoutMs passes or the signal
  * aborts; an abort rejects with an AbortError, a time limit is for `use` to
  * report (FencedInput.stopped).
  */
 export async function withFencedInput<T>(
   file: string,
-  options: { timeoutMs: number; signal?: AbortSignal },
+  options: {
+    timeoutMs: number;
+    signal?: AbortSignal;
+    /**
+     * Whether the streams need analysing (avformat_find_stream_info, which
+     * decodes the first frames of every stream) once the header is read; always when absent.
+     */
+    analyse?: (context: NodeAvLib.FormatContext) => boolean;
+  },
   use: (input: FencedInput) => Promise<T>,
 ): Promise<T> {
   const { FormatContext, Dictionary } = libavBindings().lib;
@@ -128,7 +137,7 @@ export async function withFencedInput<T>(
     // `file:` keeps a name like `-i.mp4`, `http:x.mp4` or `a|b.mp4` a file name.
     const openCode = await context.openInput(`file:${file}`, null, dictionary);
     opened = openCode >= 0;
-    const code = opened ? await context.findStreamInfo(null) : openCode;
+    const code = !opened ? openCode : (options.analyse?.(context) ?? true) ? await context.findStreamInfo(null) : 0;
     // An interrupted analysis may still return success, with what it had read: never trust it.
     if (stopped === 'abort' && signal) throw abortError(signal);
     const result = await use({ context, code, failedToOpen: !opened, stopped: () => stopped });

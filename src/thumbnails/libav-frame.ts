@@ -56,13 +56,57 @@ function failed(code: number, what: string): ThumbnailResult {
   return { ok: false, reason: `${ThumbnailError.Failed}: ${what}: ${message}`.slice(0, MAX_REASON_CHARS) };
 }
 
-/** One opening of the file: with `fastSeek` decoding from the keyframe at or before the target, else from the start. */
+/**
+ * Whether the header tells all a picture needs, so that the streams need not
+ * be analysed (avformat_find_stream_info decodes the first frames of every
+ * stream, audio included: most of the cost of a small file's picture): a
+ * video stream whose codec and size the header gives, and the start time of
+ * every stream (the frame time counts from the earliest, as ffmpeg's `-ss`
+ * does). MP4, MOV and AVI headers give them; Matroska's (no start times)
+ * and MPEG-TS (no header) are analysed, as is a stream whose size only its
+ * frames tell.
+ */
+function headerTellsEnough(context: NodeAvLib.FormatContext): boolean {
+  const { AVMEDIA_TYPE_VIDEO, AV_NOPTS_VALUE, AV_CODEC_ID_NONE } = libavBindings().constants;
+  const index = context.findBestStream(AVMEDIA_TYPE_VIDEO, -1, -1);
+  const video = index >= 0 ? context.streams[index] : undefined;
+  if (video === undefined || video.codecpar.codecId === AV_CODEC_ID_NONE || video.codecpar.width <= 0 || video.codecpar.height <= 0) return false;
+  return context.streams.every((stream) => stream.startTime !== AV_NOPTS_VALUE);
+}
+
+/**
+ * The file's start time in microseconds, as avformat_find_stream_info sets
+ * it: the earliest start of its streams (0 when none is known).
+ */
+function startMicroseconds(context: NodeAvLib.FormatContext): bigint {
+  const { AV_NOPTS_VALUE } = libavBindings().constants;
+  if (context.startTime !== AV_NOPTS_VALUE) return context.startTime;
+  let earliest: bigint | null = null;
+  for (const stream of context.streams) {
+    const { num, den } = stream.timeBase;
+    if (stream.startTime === AV_NOPTS_VALUE || den <= 0) continue;
+    const at = (stream.startTime * BigInt(num) * 1_000_000n) / BigInt(den);
+    if (earliest === null || at < earliest) earliest = at;
+  }
+  return earliest ?? 0n;
+}
+
+/**
+ * One opening of the file: with `fastSeek` decoding from the keyframe at or
+ * before the target, else from the start. Reads go through libuv's pool (a
+ * read may block, and the time limit and a cancel must reach it); decoding,
+ * scaling and encoding are calls on this thread: each is a frame's work on
+ * memory already read, and a round trip through the pool per call cost more
+ * than the work itself on small videos.
+ */
 function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: number): Promise<ThumbnailResult> {
   const { lib, constants } = libavBindings();
   const { Codec, CodecContext, Frame, Packet } = lib;
-  const { AVMEDIA_TYPE_VIDEO, AV_NOPTS_VALUE, AVERROR_EOF, AVERROR_EAGAIN, AVERROR_INVALIDDATA } = constants;
+  const { AVMEDIA_TYPE_VIDEO, AV_NOPTS_VALUE, AVERROR_EOF, AVERROR_EAGAIN, AVERROR_INVALIDDATA, AVDISCARD_ALL } = constants;
+  // The slow path (a second opening, decoding from the start) analyses the streams, as it always did.
+  const analyse = fastSeek && request.seconds > 0 ? (context: NodeAvLib.FormatContext): boolean => !headerTellsEnough(context) : undefined;
 
-  return withFencedInput(request.file, { timeoutMs, signal: request.signal }, async (input) => {
+  return withFencedInput(request.file, { timeoutMs, signal: request.signal, analyse }, async (input) => {
     const { context } = input;
     const timedOut = (): ThumbnailResult | null => (input.stopped() === 'timeout' ? { ok: false, reason: ThumbnailError.Timeout } : null);
     const early = timedOut();
@@ -73,6 +117,8 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
     const stream = context.streams[streamIndex] as NodeAvLib.Stream;
     const codec = Codec.findDecoder(stream.codecpar.codecId);
     if (codec === null) return { ok: false, reason: `${ThumbnailError.Failed}: no decoder for the video stream` };
+    // The demuxer drops the other streams' packets: only the video is read on.
+    for (const other of context.streams) if (other.index !== streamIndex) other.discard = AVDISCARD_ALL;
 
     const decoder = new CodecContext();
     const packet = new Packet();
@@ -87,11 +133,10 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
       // One thread: frame threading would hold back the first frame until
       // as many packets as threads are in; the host runs several files side by side instead.
       decoder.threadCount = 1;
-      const opened = await decoder.open2(codec, null);
+      const opened = decoder.open2Sync(codec, null);
       if (opened < 0) return failed(opened, 'decoder');
 
-      const start = context.startTime === AV_NOPTS_VALUE ? 0n : context.startTime;
-      const target = start + BigInt(Math.round(request.seconds * 1_000_000));
+      const target = startMicroseconds(context) + BigInt(Math.round(request.seconds * 1_000_000));
       const tb = stream.timeBase;
       const secondsOf = (pts: bigint): number => (pts === AV_NOPTS_VALUE || tb.den === 0 ? Number.NaN : (Number(pts) * tb.num) / tb.den);
       // The frame at the target (or the first after it), as ffmpeg's `-ss` gives it;
@@ -109,7 +154,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
         let any = false;
         let draining = false;
         for (;;) {
-          const received = await decoder.receiveFrame(frame);
+          const received = decoder.receiveFrameSync(frame);
           if (received >= 0) {
             any = true;
             if (atTarget(secondsOf(frame.bestEffortTimestamp))) return true;
@@ -125,10 +170,10 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
             if (read !== AVERROR_EOF) throwIfTransient(read);
             // End of file (or a read error, which ffmpeg takes as the end): drain what the decoder holds.
             draining = true;
-            await decoder.sendPacket(null);
+            decoder.sendPacketSync(null);
             continue;
           }
-          const sent = packet.streamIndex === streamIndex ? await decoder.sendPacket(packet) : 0;
+          const sent = packet.streamIndex === streamIndex ? decoder.sendPacketSync(packet) : 0;
           packet.unref();
           if (sent < 0 && sent !== AVERROR_INVALIDDATA && sent !== AVERROR_EAGAIN) return failed(sent, 'decode');
         }
@@ -144,7 +189,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
 
       // The stream's aspect first, as ffmpeg guesses it (av_guess_sample_aspect_ratio), then the frame's.
       const sar = stream.sampleAspectRatio.num > 0 ? stream.sampleAspectRatio : frame.sampleAspectRatio;
-      const jpeg = await encodeJpeg(frame, request.width, thumbnailHeight(request.width, frame, sar));
+      const jpeg = encodeJpeg(frame, request.width, thumbnailHeight(request.width, frame, sar));
       if (typeof jpeg === 'number') return failed(jpeg, 'encode');
       await fs.writeFile(request.output, jpeg);
       return { ok: true };
@@ -159,7 +204,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
 type PixelFormat = Parameters<NodeAvLib.SoftwareScaleContext['getContext']>[2];
 
 /** Scales the frame (bicubic, as ffmpeg's scale filter) to full-range 4:2:0 and encodes it as a baseline JPEG; a negative libav code on failure. */
-async function encodeJpeg(source: NodeAvLib.Frame, width: number, height: number): Promise<Buffer | number> {
+function encodeJpeg(source: NodeAvLib.Frame, width: number, height: number): Buffer | number {
   const { lib, constants } = libavBindings();
   const { Codec, CodecContext, Frame, Packet, Rational, SoftwareScaleContext } = lib;
   const { AV_CODEC_ID_MJPEG, AV_PIX_FMT_YUVJ420P, AV_CODEC_FLAG_QSCALE, AVERROR_EINVAL, FF_QP2LAMBDA, SWS_BICUBIC } = constants;
@@ -176,7 +221,7 @@ async function encodeJpeg(source: NodeAvLib.Frame, width: number, height: number
     scaled.format = AV_PIX_FMT_YUVJ420P;
     const buffer = scaled.allocBuffer();
     if (buffer < 0) return buffer;
-    const scaledCode = await scaler.scaleFrame(scaled, source);
+    const scaledCode = scaler.scaleFrameSync(scaled, source);
     if (scaledCode < 0) return scaledCode;
     const mjpeg = Codec.findEncoder(AV_CODEC_ID_MJPEG);
     if (mjpeg === null) return AVERROR_EINVAL;
@@ -187,14 +232,14 @@ async function encodeJpeg(source: NodeAvLib.Frame, width: number, height: number
     encoder.timeBase = new Rational(1, 25);
     encoder.setFlags(AV_CODEC_FLAG_QSCALE);
     encoder.globalQuality = JPEG_QSCALE * FF_QP2LAMBDA;
-    const opened = await encoder.open2(mjpeg, null);
+    const opened = encoder.open2Sync(mjpeg, null);
     if (opened < 0) return opened;
     // With a fixed quantiser the encoder reads it from the frame, where ffmpeg puts it too.
     scaled.quality = JPEG_QSCALE * FF_QP2LAMBDA;
     scaled.pts = 0n;
-    const sent = await encoder.sendFrame(scaled);
+    const sent = encoder.sendFrameSync(scaled);
     if (sent < 0) return sent;
-    const received = await encoder.receivePacket(out);
+    const received = encoder.receivePacketSync(out);
     if (received < 0) return received;
     return Buffer.from(out.data ?? Buffer.alloc(0));
   } finally {
