@@ -41,9 +41,9 @@ export async function makeFrameThumbnail(request: FrameRequest): Promise<Thumbna
   if (!path.isAbsolute(request.file)) throw new TypeError(`thumbnail needs an absolute path, got ${JSON.stringify(request.file)}`);
   const deadline = Date.now() + request.timeoutMs;
   const first = await thumbnailOnce(request, true, request.timeoutMs);
-  // Some files cannot seek by index (an MPEG-TS stream with one keyframe):
-  // the seek lands past every frame. Decoding from the start, in a second
-  // opening as ffmpeg's second run does, finds the frame within what is left of the time limit.
+  // Where the seek lands past every frame and seeking back to the start finds
+  // none either (thumbnailOnce), decoding from the start in a second opening,
+  // as ffmpeg's second run does, finds it within what is left of the time limit.
   if (first.ok || first.reason !== ThumbnailError.NoFrame || request.seconds <= 0) return first;
   const left = deadline - Date.now();
   return left > 0 ? thumbnailOnce(request, false, left) : { ok: false, reason: ThumbnailError.Timeout };
@@ -57,36 +57,51 @@ function failed(code: number, what: string): ThumbnailResult {
 }
 
 /**
- * Whether the header tells all a picture needs, so that the streams need not
+ * Whether the header tells what a picture needs, so that the streams need not
  * be analysed (avformat_find_stream_info decodes the first frames of every
  * stream, audio included: most of the cost of a small file's picture): a
- * video stream whose codec and size the header gives, and the start time of
- * every stream (the frame time counts from the earliest, as ffmpeg's `-ss`
- * does). MP4, MOV and AVI headers give them; Matroska's (no start times)
- * and MPEG-TS (no header) are analysed, as is a stream whose size only its
- * frames tell.
+ * video stream whose codec it names. The size, the pixel format and the
+ * aspect come with the decoded frame; the start time from the header or the
+ * first packets (startMicroseconds). A stream only analysis can name (an
+ * MPEG-TS stream of a private type) is analysed, as ffmpeg would.
  */
 function headerTellsEnough(context: NodeAvLib.FormatContext): boolean {
-  const { AVMEDIA_TYPE_VIDEO, AV_NOPTS_VALUE, AV_CODEC_ID_NONE } = libavBindings().constants;
+  const { AVMEDIA_TYPE_VIDEO, AV_CODEC_ID_NONE } = libavBindings().constants;
   const index = context.findBestStream(AVMEDIA_TYPE_VIDEO, -1, -1);
   const video = index >= 0 ? context.streams[index] : undefined;
-  if (video === undefined || video.codecpar.codecId === AV_CODEC_ID_NONE || video.codecpar.width <= 0 || video.codecpar.height <= 0) return false;
-  return context.streams.every((stream) => stream.startTime !== AV_NOPTS_VALUE);
+  return video !== undefined && video.codecpar.codecId !== AV_CODEC_ID_NONE;
 }
 
+/** Packets read at most to find the first time of each stream when the header does not give it. */
+const START_PACKETS = 64;
+
 /**
- * The file's start time in microseconds, as avformat_find_stream_info sets
- * it: the earliest start of its streams (0 when none is known).
+ * The file's start time in microseconds, which ffmpeg's `-ss` counts from:
+ * as avformat_find_stream_info sets it, the earliest first time of the audio
+ * and video streams. Taken from the analysis when it ran, else from the
+ * header (MP4, MOV, AVI), else from the first packets of each stream
+ * (Matroska, MPEG-TS), read from where the header ends; 0 when none has a time.
+ * Leaves the file anywhere: a seek follows.
  */
-function startMicroseconds(context: NodeAvLib.FormatContext): bigint {
-  const { AV_NOPTS_VALUE } = libavBindings().constants;
+async function startMicroseconds(context: NodeAvLib.FormatContext, packet: NodeAvLib.Packet): Promise<bigint> {
+  const { AV_NOPTS_VALUE, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } = libavBindings().constants;
   if (context.startTime !== AV_NOPTS_VALUE) return context.startTime;
+  const streams = context.streams.filter((s) => s.codecpar.codecType === AVMEDIA_TYPE_AUDIO || s.codecpar.codecType === AVMEDIA_TYPE_VIDEO);
+  const first = new Map<number, bigint>();
+  for (const stream of streams) if (stream.startTime !== AV_NOPTS_VALUE) first.set(stream.index, stream.startTime);
+  for (let read = 0; read < START_PACKETS && first.size < streams.length; read++) {
+    if ((await context.readFrame(packet)) < 0) break;
+    const at = packet.pts !== AV_NOPTS_VALUE ? packet.pts : packet.dts;
+    if (at !== AV_NOPTS_VALUE && !first.has(packet.streamIndex)) first.set(packet.streamIndex, at);
+    packet.unref();
+  }
   let earliest: bigint | null = null;
-  for (const stream of context.streams) {
+  for (const stream of streams) {
+    const at = first.get(stream.index);
     const { num, den } = stream.timeBase;
-    if (stream.startTime === AV_NOPTS_VALUE || den <= 0) continue;
-    const at = (stream.startTime * BigInt(num) * 1_000_000n) / BigInt(den);
-    if (earliest === null || at < earliest) earliest = at;
+    if (at === undefined || den <= 0) continue;
+    const micros = (at * BigInt(num) * 1_000_000n) / BigInt(den);
+    if (earliest === null || micros < earliest) earliest = micros;
   }
   return earliest ?? 0n;
 }
@@ -117,8 +132,6 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
     const stream = context.streams[streamIndex] as NodeAvLib.Stream;
     const codec = Codec.findDecoder(stream.codecpar.codecId);
     if (codec === null) return { ok: false, reason: `${ThumbnailError.Failed}: no decoder for the video stream` };
-    // The demuxer drops the other streams' packets: only the video is read on.
-    for (const other of context.streams) if (other.index !== streamIndex) other.discard = AVDISCARD_ALL;
 
     const decoder = new CodecContext();
     const packet = new Packet();
@@ -136,7 +149,12 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
       const opened = decoder.open2Sync(codec, null);
       if (opened < 0) return failed(opened, 'decoder');
 
-      const target = startMicroseconds(context) + BigInt(Math.round(request.seconds * 1_000_000));
+      const start = await startMicroseconds(context, packet);
+      const late = timedOut();
+      if (late) return late;
+      // The demuxer drops the other streams' packets from here: only the video is read on.
+      for (const other of context.streams) if (other.index !== streamIndex) other.discard = AVDISCARD_ALL;
+      const target = start + BigInt(Math.round(request.seconds * 1_000_000));
       const tb = stream.timeBase;
       const secondsOf = (pts: bigint): number => (pts === AV_NOPTS_VALUE || tb.den === 0 ? Number.NaN : (Number(pts) * tb.num) / tb.den);
       // The frame at the target (or the first after it), as ffmpeg's `-ss` gives it;
@@ -181,7 +199,16 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
 
       // A file that cannot seek is decoded from where it is (ffmpeg warns and does the same).
       if (fastSeek && request.seconds > 0) await context.seekFile(-1, NO_LOWER_BOUND, target, target);
-      const found = await decode();
+      let found = await decode();
+      if (found === false && fastSeek && request.seconds > 0) {
+        // Some files cannot seek by index (an MPEG-TS stream with one keyframe):
+        // the seek lands past every frame. Decoding from the start, as ffmpeg's
+        // second run with `-ss` after `-i` does, finds the frame; where even
+        // the start cannot be sought, the caller opens the file again.
+        if ((await context.seekFile(-1, NO_LOWER_BOUND, start, start)) < 0) return { ok: false, reason: ThumbnailError.NoFrame };
+        decoder.flushBuffers();
+        found = await decode();
+      }
       if (typeof found !== 'boolean') return found;
       const stop = timedOut();
       if (stop) return stop;
