@@ -203,6 +203,38 @@ describe('the thumbnailer in the probe hosts', () => {
   });
 });
 
+/** PSNR in dB (the mean over the planes) of one picture against another of the same size, by ffmpeg's psnr filter. */
+async function psnr(picture: string, reference: string): Promise<number> {
+  const run = await execa(ffmpegPath(), ['-nostdin', '-hide_banner', '-i', picture, '-i', reference, '-lavfi', 'psnr', '-f', 'null', '-']);
+  const match = /average:(inf|[\d.]+)/.exec(run.stderr);
+  if (match === null) throw new Error(`no PSNR in ${run.stderr.slice(-300)}`);
+  return match[1] === 'inf' ? Number.POSITIVE_INFINITY : Number(match[1]);
+}
+
+describe('the picture of the probe hosts', () => {
+  /** Above it, two pictures are of one frame: JPEG coding alone leaves them 42 to 55 dB apart here, a frame seconds away far less. */
+  const SAME_FRAME_DB = 40;
+
+  it('is the frame the ffmpeg thumbnailer takes, for every clip', async () => {
+    const clips = [...media.filter((c): c is VideoClip => c.hasVideo), ...(await ensureThumbnailClips())];
+    const hosts = createHostThumbnailer({ dir: path.join(dir, 'hosts'), width: 320, hosts: libavHosts() });
+    const ffmpeg = createThumbnailer({ dir: path.join(dir, 'ffmpeg'), width: 320 });
+    const scores: Record<string, number> = {};
+    for (const [index, clip] of clips.entries()) {
+      const request = { file: clip.file, videoId: index + 1, durationSeconds: clip.durationSeconds, timeoutMs: 60_000 };
+      await expect(hosts.make(request)).resolves.toEqual({ ok: true });
+      await expect(ffmpeg.make(request)).resolves.toEqual({ ok: true });
+      scores[clip.name] = await psnr(hosts.pathFor(index + 1), ffmpeg.pathFor(index + 1));
+    }
+    expect(Object.entries(scores).filter(([, score]) => !(score >= SAME_FRAME_DB))).toEqual([]);
+    // The measure tells frames apart: the long clip's first frame (a keyframe 5 s before the frame asked for) is another picture.
+    const long = clips.find((c) => c.name === 'h264-long') as VideoClip;
+    const first = { file: long.file, videoId: 99, durationSeconds: null, timeoutMs: 60_000 };
+    await expect(ffmpeg.make(first)).resolves.toEqual({ ok: true });
+    expect(await psnr(ffmpeg.pathFor(99), hosts.pathFor(clips.indexOf(long) + 1))).toBeLessThan(SAME_FRAME_DB);
+  });
+});
+
 describe('temp files of pictures', () => {
   /** Plants the temp file a worker killed mid-picture leaves, `ageMs` old. */
   async function plantTemp(folder: string, videoId: number, ageMs: number): Promise<string> {
