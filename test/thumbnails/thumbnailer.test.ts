@@ -212,7 +212,7 @@ async function psnr(picture: string, reference: string): Promise<number> {
 }
 
 describe('the picture of the probe hosts', () => {
-  /** Above it, two pictures are of one frame: JPEG coding alone leaves them 42 to 55 dB apart here, a frame seconds away far less. */
+  /** Above it, two pictures are of one frame: JPEG coding alone leaves them 42 to 55 dB apart here; the long clip's first frame scores 19 dB against its frame at 5 s. */
   const SAME_FRAME_DB = 40;
 
   it('is the frame the ffmpeg thumbnailer takes, for every clip', async () => {
