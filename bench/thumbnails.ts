@@ -90,7 +90,8 @@ async function main(): Promise<void> {
       const pids = await hostProcesses();
       const cpuBefore = await cpuSecondsOf(pids);
       const started = performance.now();
-      const slots = pLimit(concurrency);
+      // As the worker's slots: the hosts hold the next picture waiting (inFlightPerSlot).
+      const slots = pLimit(concurrency * (hosts.inFlightPerSlot ?? 1));
       await Promise.all(order.map((clip, i) => slots(async () => {
         const made = await hosts.make({ file: clip.file, videoId: 1000 + i, durationSeconds: clip.durationSeconds, timeoutMs: 30_000 });
         if (!made.ok) throw new Error(`${clip.name}: ${made.reason}`);

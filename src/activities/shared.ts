@@ -43,7 +43,7 @@ export interface ActivityContext {
   prober: FileProber;
   scanRoots: readonly string[] | undefined;
   thumbnailer: Thumbnailer | undefined;
-  /** THUMBNAIL_CONCURRENCY's slots, shared by every batch on this worker. */
+  /** THUMBNAIL_CONCURRENCY's slots (times the thumbnailer's inFlightPerSlot), shared by every batch on this worker. */
   thumbnailSlots: pLimit.Limit;
   admission: ActivityDependencies['admission'];
   scanRootMarker: string | undefined;
@@ -73,7 +73,8 @@ export function activityContext({
     prober,
     scanRoots,
     thumbnailer,
-    thumbnailSlots: pLimit(thumbnailConcurrency),
+    // The hosts keep THUMBNAIL_CONCURRENCY themselves and hold as many more waiting (inFlightPerSlot).
+    thumbnailSlots: pLimit(thumbnailConcurrency * (thumbnailer?.inFlightPerSlot ?? 1)),
     admission,
     scanRootMarker,
     thumbnailsByDefault,

@@ -95,19 +95,27 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   // and dropped at once when its probe is aborted.
   const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
   const checks = new CheckThreads(Number(process.env[HOST_ENV.fsCalls]) || 4, fsCallTimeoutMs);
-  // The worker sends more probes than run at once (see pool.ts): they wait
-  // here, in order, and each is checked and probed only when its turn comes.
-  const probeSlots = pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1'));
+  // The worker sends more probes and pictures than run at once (see pool.ts):
+  // they wait here, in order, and each is checked and probed (or its picture
+  // made) only when its turn comes.
+  const slots = {
+    probeFile: pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1')),
+    thumbnail: pLimit(Number(process.env[HOST_ENV.thumbnailConcurrency] ?? '1')),
+  };
 
-  /** A probe in its turn; one aborted while it waits is answered at once. */
-  const inTurn = (message: Extract<HostRequest, { type: 'probeFile' }>, signal: AbortSignal): Promise<FileProbeResult> =>
+  /** A request in its turn; one aborted while it waits is answered at once. */
+  const inTurn = (message: Work, signal: AbortSignal): Promise<FileProbeResult | ThumbnailResult | string> =>
     new Promise((resolve, reject) => {
+      if (message.type === 'version') {
+        run(backend, message, signal, checks).then(resolve, reject);
+        return;
+      }
       const leaveLine = (): void => reject(signal.reason);
       signal.addEventListener('abort', leaveLine, { once: true });
-      void probeSlots(async () => {
+      void slots[message.type](async () => {
         signal.removeEventListener('abort', leaveLine);
         if (signal.aborted) return;
-        await (run(backend, message, signal, checks) as Promise<FileProbeResult>).then(resolve, reject);
+        await run(backend, message, signal, checks).then(resolve, reject);
       });
     });
 
@@ -118,7 +126,7 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
     }
     const controller = new AbortController();
     inFlight.set(message.id, controller);
-    const work = message.type === 'probeFile' ? inTurn(message, controller.signal) : run(backend, message, controller.signal, checks);
+    const work = inTurn(message, controller.signal);
     work
       .then(
         (result) => send({ id: message.id, result }),

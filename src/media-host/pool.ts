@@ -28,7 +28,8 @@
  * Each file comes as `probeFile` (probe/contained.ts): the host checks it
  * inside the scan's root right before and after its probe, the moment the
  * file's turn at the prober comes. libav hosts also make thumbnails under
- * the same guarantees, with their own limit, and after the probes waiting:
+ * the same guarantees, with their own limit (THUMBNAIL_CONCURRENCY making,
+ * spread over the first hosts, and as many waiting on them), and after the probes waiting:
  * the library fills first and pictures follow. Each host's life is the state
  * machine of host.ts.
  */
@@ -101,12 +102,12 @@ const abandonedHosts = new Counter({
 const FILES_PER_LIBAV_HOST = 4;
 
 /**
- * Each host holds as many probes waiting as it runs (it starts them in
- * order, checks and all, as its running ones end): the next file is there
- * the moment one ends, instead of a round trip through the worker, whose
- * main thread may be busy recording results.
+ * Each host holds as many probes (and pictures) waiting as it runs (it starts
+ * them in order, checks and all, as its running ones end): the next file is
+ * there the moment one ends, instead of a round trip through the worker,
+ * whose main thread may be busy recording results.
  */
-const WAITING_PER_HOST_PER_SLOT = 1;
+export const WAITING_PER_HOST_PER_SLOT = 1;
 
 type Host = MediaHost<Request>;
 
@@ -118,14 +119,26 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   }
   const kind: ProberKind = options.kind ?? 'ffprobe';
   const hostCount = Math.max(1, Math.min(concurrency, options.hosts ?? (kind === 'libav' ? Math.ceil(concurrency / FILES_PER_LIBAV_HOST) : 1)));
-  const perHost = Math.ceil(concurrency / hostCount);
-  /** Probes a host holds at once: those it runs, and as many waiting for its slots. */
-  const probesPerHost = perHost * (1 + WAITING_PER_HOST_PER_SLOT);
-  // Probes sent to hosts at once: those running (`concurrency` at most) and those waiting on a host for a slot.
-  const limits: Record<Lane, number> = { probe: concurrency * (1 + WAITING_PER_HOST_PER_SLOT), thumbnail: options.thumbnailConcurrency ?? 1 };
-  if (!Number.isSafeInteger(limits.thumbnail) || limits.thumbnail < 1) {
-    throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(limits.thumbnail)}`);
+  const thumbnailConcurrency = options.thumbnailConcurrency ?? 1;
+  if (!Number.isSafeInteger(thumbnailConcurrency) || thumbnailConcurrency < 1) {
+    throw new RangeError(`thumbnailConcurrency must be a positive integer, got ${String(thumbnailConcurrency)}`);
   }
+  const perHost = Math.ceil(concurrency / hostCount);
+  /**
+   * Pictures the host in `slot` makes at once: THUMBNAIL_CONCURRENCY spread
+   * over the first hosts (never more in all), none on the others.
+   */
+  const thumbnailsOnSlot = (slot: number): number => {
+    const takers = Math.min(hostCount, thumbnailConcurrency);
+    return slot >= 0 && slot < takers ? Math.floor(thumbnailConcurrency / takers) + (slot < thumbnailConcurrency % takers ? 1 : 0) : 0;
+  };
+  /** What a host runs at once, of each lane. */
+  const runsAtOnce = (host: Host, lane: Lane): number => (lane === 'probe' ? perHost : thumbnailsOnSlot(hosts.indexOf(host)));
+  // Sent to hosts at once: those running (`concurrency` probes, `thumbnailConcurrency` pictures at most) and those waiting on a host for a slot.
+  const limits: Record<Lane, number> = {
+    probe: concurrency * (1 + WAITING_PER_HOST_PER_SLOT),
+    thumbnail: thumbnailConcurrency * (1 + WAITING_PER_HOST_PER_SLOT),
+  };
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   /** A host's checks and fingerprints in flight at once: hung ones hold at most this many of its check threads (check-thread.ts). */
   const fsCalls = Math.max(2, perHost);
@@ -162,6 +175,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       env: mediaChildEnv({
         [HOST_ENV.kind]: kind,
         [HOST_ENV.concurrency]: String(perHost),
+        [HOST_ENV.thumbnailConcurrency]: String(Math.max(1, thumbnailsOnSlot(slot))),
         // An empty value lets the host pick the bundled build and its fallback.
         [HOST_ENV.ffprobe]: options.ffprobePath ?? '',
         [HOST_ENV.fsCallTimeoutMs]: String(options.fsCallTimeoutMs ?? DEFAULT_FS_CALL_TIMEOUT_MS),
@@ -169,7 +183,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         // libavformat's blocking calls run on libuv's pool (the checks have
         // threads of their own): a thread for every file in flight, and spare.
         // Set at spawn: the pool is sized once, when it starts.
-        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + 2)),
+        UV_THREADPOOL_SIZE: String(Math.max(4, perHost + thumbnailsOnSlot(slot) + 2)),
       }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
@@ -220,8 +234,8 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     retire(host, { how, crashed: isCrash(code, signal), killedByPool: false, overDeadline: false, isolated });
   };
 
-  const probesOn = (host: Host): Request[] => [...host.inFlight.values()].filter((r) => laneOf(r.job) === 'probe');
-  const runningProbesOn = (host: Host): number => probesOn(host).filter((r) => r.phase === 'running').length;
+  const heldOn = (host: Host, lane: Lane): Request[] => [...host.inFlight.values()].filter((r) => laneOf(r.job) === lane);
+  const runningOn = (host: Host, lane: Lane): number => heldOn(host, lane).filter((r) => r.phase === 'running').length;
 
   /**
    * A request starts running on its host: its time limit starts now, unless
@@ -242,10 +256,11 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     request.abortTimer = null;
     request.signal?.removeEventListener('abort', request.onAbort);
     if (host.isolated === request.id) host.release();
-    running[laneOf(request.job)]--;
-    // The host starts its probes in the order sent: the first one waiting now runs.
-    if (request.phase === 'running' && laneOf(request.job) === 'probe' && !host.retired) {
-      const next = probesOn(host).find((r) => r.phase === 'waiting');
+    const lane = laneOf(request.job);
+    running[lane]--;
+    // The host starts each lane's requests in the order sent: the first one waiting now runs.
+    if (request.phase === 'running' && !host.retired) {
+      const next = heldOn(host, lane).find((r) => r.phase === 'waiting');
       if (next !== undefined) startRunning(host, next);
     }
   };
@@ -354,7 +369,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     running[laneOf(request.job)]++;
     host.inFlight.set(request.id, request);
     if (request.suspect) host.isolate(request.id);
-    if (laneOf(request.job) === 'thumbnail' || runningProbesOn(host) < perHost) startRunning(host, request);
+    const lane = laneOf(request.job);
+    // A suspect runs alone on its host, whatever the host's slots.
+    if (request.suspect || runningOn(host, lane) < runsAtOnce(host, lane)) startRunning(host, request);
     else request.phase = 'waiting';
     // A host that has just died fails the send: its 'exit' then settles what it held.
     host.send({ ...request.job, id: request.id } as HostRequest, () => dropHost(host, 'failure'));
@@ -369,8 +386,9 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     fillSlots();
     const usable = hosts.filter((h): h is Host => h !== null && h.takesWork);
     if (request.suspect) return usable.find((h) => h.inFlight.size === 0) ?? null;
-    // Thumbnails have their own limit: they go to the least busy host, whatever the probes it holds.
-    const open = laneOf(request.job) === 'probe' ? usable.filter((h) => probesOn(h).length < probesPerHost) : usable;
+    // Each lane has its own limit: a request goes to the least busy host with room in its lane, whatever the other lane holds.
+    const lane = laneOf(request.job);
+    const open = usable.filter((h) => heldOn(h, lane).length < runsAtOnce(h, lane) * (1 + WAITING_PER_HOST_PER_SLOT));
     return open.reduce<Host | null>((best, h) => (best === null || h.inFlight.size < best.inFlight.size ? h : best), null);
   };
 

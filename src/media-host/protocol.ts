@@ -27,6 +27,8 @@ export type HostMessage = HostStatus | HostReply;
 export const HOST_ENV = {
   kind: 'PROBE_HOST_PROBER',
   concurrency: 'PROBE_HOST_CONCURRENCY',
+  /** Pictures a host makes at once (it holds as many more waiting). */
+  thumbnailConcurrency: 'PROBE_HOST_THUMBNAIL_CONCURRENCY',
   ffprobe: 'PROBE_HOST_FFPROBE',
   /** FS_CALL_TIMEOUT in ms: the deadline of the host's checks and fingerprint reads. */
   fsCallTimeoutMs: 'PROBE_HOST_FS_CALL_TIMEOUT_MS',

@@ -43,6 +43,13 @@ export interface Thumbnailer {
   make(request: ThumbnailRequest): Promise<ThumbnailResult>;
   /** Deletes a video's picture; nothing when it has none. */
   remove(videoId: number): Promise<void>;
+  /**
+   * Pictures worth having in flight for each one made at once: 2 where the
+   * maker keeps THUMBNAIL_CONCURRENCY itself and holds the next picture
+   * waiting (the media hosts, media-host/pool.ts), so that one starts the
+   * moment another ends; 1 (when absent) where each call is a picture being made.
+   */
+  readonly inFlightPerSlot?: number;
 }
 
 export interface ThumbnailerOptions {
@@ -161,9 +168,10 @@ export function createThumbnailer({ dir, width, ffmpegPath = ffmpegInstaller.pat
  * crashes a host gets `thumbnail_failed: thumbnailer crashed`, alone).
  */
 export function createHostThumbnailer({ dir, width, hosts }: { dir: string; width: number; hosts: FrameMaker }): Thumbnailer {
-  return atomicThumbnailer(dir, ({ file, timeoutMs, signal }, temp, seconds) =>
+  const thumbnailer = atomicThumbnailer(dir, ({ file, timeoutMs, signal }, temp, seconds) =>
     hosts.thumbnail({ file, output: temp, seconds, width, timeoutMs, signal }),
   );
+  return { ...thumbnailer, inFlightPerSlot: 2 };
 }
 
 /**

@@ -271,6 +271,18 @@ describe('thumbnails in the hosts', () => {
     expect(started(prober)).toBe(1);
   });
 
+  it('wait on their host for a slot, and start their time limit when their turn comes', async () => {
+    const prober = libavProber({ concurrency: 1, graceMs: 300 });
+    await prober.version();
+    const long = prober.thumbnail({ file: await trickleFifo(work, clip('h264-aac-ts').file), output: path.join(work, 'long.jpg'), seconds: 5, width: 160, timeoutMs: 1_500 });
+    // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
+    const next = prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'next.jpg'), seconds: 0.5, width: 160, timeoutMs: 1_000 });
+    await expect(long).resolves.toEqual({ ok: false, reason: 'thumbnail_timeout' });
+    await expect(next).resolves.toEqual({ ok: true });
+    // Neither was taken for stuck: the host that made them is the first.
+    expect(started(prober)).toBe(1);
+  });
+
   it('are refused by ffprobe hosts', async () => {
     const prober = testProber({ kind: 'ffprobe', concurrency: 1 });
     await expect(prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'no.jpg'), seconds: 0, width: 160, timeoutMs: 1_000 })).rejects.toThrow(/libav/);
