@@ -79,17 +79,17 @@ const START_PACKETS = 64;
  * The file's start time in microseconds, which ffmpeg's `-ss` counts from:
  * as avformat_find_stream_info sets it, the earliest first time of the audio
  * and video streams. Taken from the analysis when it ran, else from the
- * header (MP4, MOV, AVI), else from the first packets of each stream
+ * header (MP4, MOV, AVI), else, when `readAhead` (a seek follows: the
+ * packets read are not lost), from the first packets of each stream
  * (Matroska, MPEG-TS), read from where the header ends; 0 when none has a time.
- * Leaves the file anywhere: a seek follows.
  */
-async function startMicroseconds(context: NodeAvLib.FormatContext, packet: NodeAvLib.Packet): Promise<bigint> {
+async function startMicroseconds(context: NodeAvLib.FormatContext, packet: NodeAvLib.Packet, readAhead: boolean): Promise<bigint> {
   const { AV_NOPTS_VALUE, AVMEDIA_TYPE_AUDIO, AVMEDIA_TYPE_VIDEO } = libavBindings().constants;
   if (context.startTime !== AV_NOPTS_VALUE) return context.startTime;
   const streams = context.streams.filter((s) => s.codecpar.codecType === AVMEDIA_TYPE_AUDIO || s.codecpar.codecType === AVMEDIA_TYPE_VIDEO);
   const first = new Map<number, bigint>();
   for (const stream of streams) if (stream.startTime !== AV_NOPTS_VALUE) first.set(stream.index, stream.startTime);
-  for (let read = 0; read < START_PACKETS && first.size < streams.length; read++) {
+  for (let read = 0; readAhead && read < START_PACKETS && first.size < streams.length; read++) {
     if ((await context.readFrame(packet)) < 0) break;
     const at = packet.pts !== AV_NOPTS_VALUE ? packet.pts : packet.dts;
     if (at !== AV_NOPTS_VALUE && !first.has(packet.streamIndex)) first.set(packet.streamIndex, at);
@@ -149,7 +149,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
       const opened = decoder.open2Sync(codec, null);
       if (opened < 0) return failed(opened, 'decoder');
 
-      const start = await startMicroseconds(context, packet);
+      const start = await startMicroseconds(context, packet, fastSeek && request.seconds > 0);
       const late = timedOut();
       if (late) return late;
       // The demuxer drops the other streams' packets from here: only the video is read on.
