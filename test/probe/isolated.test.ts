@@ -220,9 +220,10 @@ describe('cancel', () => {
 
 describe('probes waiting on their host for a slot', () => {
   it('start their time limit when their turn comes, not when they were sent', async () => {
-    const prober = libavProber({ concurrency: 1, graceMs: 300 });
+    // A grace the long probe's own answer keeps on a busy machine (its host is not killed).
+    const prober = libavProber({ concurrency: 1, graceMs: 3_000 });
     await prober.version();
-    const long = probeOne(prober, await trickleFile(), { timeoutMs: 1_500 });
+    const long = probeOne(prober, await trickleFile(), { timeoutMs: 6_000 });
     // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
     const next = outcome(probeOne(prober, clip('h264-aac').file, { timeoutMs: 1_000 }));
     await expect(long).resolves.toEqual({ ok: false, reason: 'timeout' });
@@ -272,9 +273,10 @@ describe('thumbnails in the hosts', () => {
   });
 
   it('wait on their host for a slot, and start their time limit when their turn comes', async () => {
-    const prober = libavProber({ concurrency: 1, graceMs: 300 });
+    // As for probes above: a grace the long picture's own answer keeps on a busy machine.
+    const prober = libavProber({ concurrency: 1, graceMs: 3_000 });
     await prober.version();
-    const long = prober.thumbnail({ file: await trickleFifo(work, clip('h264-aac-ts').file), output: path.join(work, 'long.jpg'), seconds: 5, width: 160, timeoutMs: 1_500 });
+    const long = prober.thumbnail({ file: await trickleFifo(work, clip('h264-aac-ts').file), output: path.join(work, 'long.jpg'), seconds: 5, width: 160, timeoutMs: 6_000 });
     // Sent at once, it waits on the host behind the long one: longer than its own limit and grace.
     const next = prober.thumbnail({ file: clip('h264-aac').file, output: path.join(work, 'next.jpg'), seconds: 0.5, width: 160, timeoutMs: 1_000 });
     await expect(long).resolves.toEqual({ ok: false, reason: 'thumbnail_timeout' });
