@@ -82,7 +82,7 @@ function percentile(values: number[], p: number): number {
 /**
  * The library of `count` files in `dir/library-<count>`: the same paths
  * buildLibrary makes, each a hard link to a copy of a test clip kept in
- * `dir/sources` (on the library's file system, so a link never crosses one).
+ * `dir/sources-<count>` (on the library's file system, so a link never crosses one).
  * A tree marked complete is reused as it is; otherwise every folder is
  * checked and only the files it lacks are linked, so a stopped build resumes.
  */
@@ -94,7 +94,8 @@ async function ensureLibrary(dir: string, count: number, clips: TestClip[]): Pro
     return root;
   }
   const videos = clips.filter((clip) => clip.hasVideo);
-  const sourcesDir = path.join(dir, 'sources');
+  // Each library its own copies: two large libraries in one DIR would otherwise share the inodes' link budget.
+  const sourcesDir = path.join(dir, `sources-${count}`);
   await fs.mkdir(sourcesDir, { recursive: true });
   const sources = new Map<string, Promise<string>>();
   /** The copy of clip `clipIndex` that file `index` links to (made once). */
@@ -488,10 +489,17 @@ async function main(): Promise<void> {
     const [{ size: temporalSize }] = (
       await admin((db) => db.query<{ size: string }>('select (pg_database_size($1) + pg_database_size($2))::text as size', [name, `${name}_visibility`]))
     ).rows as [{ size: string }];
+    // Visibility records follow a run's close shortly: list until the last run (the one that completed) is among them.
+    const lastRun = (await client.workflow.getHandle(first.jobId).describe()).runId;
+    let runIds: string[] = [];
+    await waitUntil(`the runs of ${first.jobId} in visibility`, async () => {
+      runIds = [];
+      for await (const run of client.workflow.list({ query: `WorkflowId = '${first.jobId}'` })) runIds.push(run.runId);
+      return runIds.includes(lastRun);
+    }, 60_000, 1000);
     const runs: { runId: string; events: number }[] = [];
-    for await (const run of client.workflow.list({ query: `WorkflowId = '${first.jobId}'` })) {
-      const events = (await client.workflow.getHandle(first.jobId, run.runId).fetchHistory()).events?.length ?? 0;
-      runs.push({ runId: run.runId, events });
+    for (const runId of runIds) {
+      runs.push({ runId, events: (await client.workflow.getHandle(first.jobId, runId).fetchHistory()).events?.length ?? 0 });
     }
     const maxHistory = Math.max(0, ...runs.map((run) => run.events));
     say(`   ${runs.length} runs of ${first.jobId}, the largest history ${maxHistory} events; library database ${round(Number(librarySize) / 2 ** 20)} MiB`);
