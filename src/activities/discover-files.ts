@@ -7,6 +7,7 @@ import path from 'node:path';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Library } from '../library/library';
 import type { NewScanFile } from '../library/types';
+import type { KnownFile } from '../library/videos';
 import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../model/types';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { checkScanRoot, resolveInside, rootOffline } from '../filesystem/containment';
@@ -14,8 +15,11 @@ import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from '../filesy
 import { settleVanished } from './settle-vanished';
 import { startHeartbeatTicker, type ActivityContext } from './shared';
 
-/** Rows written to the library per insert during discovery: large enough to be cheap, small enough to heartbeat often. */
+/** Files judged per round during discovery (rows written in one insert): large enough to be cheap, small enough to heartbeat often. */
 const DISCOVERY_CHUNK = 1000;
+
+/** How often discovery updates its count of unchanged files without a row while it walks: what the job's discovered count shows meanwhile. */
+const UNRECORDED_COUNT_EVERY_MS = 500;
 
 /** The discoverFiles activity, around its dependencies. */
 export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMarker, thumbnailsByDefault }: ActivityContext) {
@@ -40,9 +44,11 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
 
   /**
    * Walks the root (or, for a retry, takes the files the earlier scan failed
-   * or never reached), records every file in the library with its position,
-   * and decides which need ffprobe: unchanged files (same size and mtime as
-   * the library's record) are skipped unless `force` is set; a file modified
+   * or never reached), records the files in the library with their
+   * positions, and decides which need ffprobe: unchanged files (same size
+   * and mtime as the library's record) are skipped unless `force` is set,
+   * and only counted, without a row each, unless their video still needs a
+   * picture; a file modified
    * within SCAN_SETTLE_SECONDS is left for the next scan (`still_changing`).
    * Excluded paths are never entered. A full scan (not a retry) then settles
    * the known videos it did not find: a record whose file turns up at a new
@@ -70,35 +76,64 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
     // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
     const stopTicker = startHeartbeatTicker(() => ({ discovered }));
     const pending: WalkedFile[] = [];
+    const makesPictures = input.thumbnails ?? thumbnailsByDefault;
+    /**
+     * The present videos under the root, as the library knew them when the
+     * walk began (a full scan only: a retry sees only some files). Each file
+     * the walk finds is taken out; what is left at the end, the walk did not
+     * find (settleVanished).
+     */
+    let known = new Map<string, KnownFile>();
+    /** Unchanged files counted without a row of their own: the scan's row keeps the count (recordUnrecordedSkips). */
+    let unrecorded = 0;
+    let unrecordedWritten = 0;
+    let unrecordedWrittenAt = 0;
+    /** Unchanged files recorded as `skipped` rows because their video still needs a picture (numberPicturelessFiles numbers them). */
+    let picturelessRows = 0;
 
-    const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      const known = input.force || input.retryOf !== null ? new Map() : await library.knownFiles(pending.map((f) => f.path));
-      const rows: NewScanFile[] = pending.map((file) => {
+    const flush = async (last: boolean): Promise<void> => {
+      const rows: NewScanFile[] = [];
+      for (const file of pending) {
         const position = discovered;
         discovered += 1;
+        const record = known.get(file.path);
+        if (record !== undefined) known.delete(file.path);
         if (file.error !== undefined) {
           if (file.folder === true || file.error === ErrorType.UnreadableFolder) unseen.push(file.path);
           failed += 1;
-          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: file.error };
+          rows.push({ position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: file.error });
+          continue;
         }
-        const record = known.get(file.path);
-        const unchanged = record !== undefined && record.size === file.size && record.mtimeMs === file.mtimeMs;
         found += 1;
+        const unchanged = !input.force && record !== undefined && record.size === file.size && record.mtimeMs === file.mtimeMs;
         if (unchanged) {
           skipped += 1;
-          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'skipped' };
+          // A row only where the picture phase needs one: the rest are counted (a rescan of an unchanged library writes no row per file).
+          if (makesPictures && record.pictureless) {
+            picturelessRows += 1;
+            rows.push({ position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'skipped' });
+          } else {
+            unrecorded += 1;
+          }
+          continue;
         }
         if (settleMs > 0 && Date.now() - file.mtimeMs < settleMs) {
           // Modified moments ago: likely a copy still under way. The next scan takes it.
           failed += 1;
-          return { position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: ErrorType.StillChanging };
+          rows.push({ position, probeIndex: null, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'failed', error: ErrorType.StillChanging });
+          continue;
         }
         toProbe += 1;
-        return { position, probeIndex: toProbe - 1, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' };
-      });
+        rows.push({ position, probeIndex: toProbe - 1, path: file.path, size: file.size, mtimeMs: file.mtimeMs, status: 'pending' });
+      }
       pending.length = 0;
-      await library.addScanFiles(input.scanId, rows);
+      if (rows.length > 0) await library.addScanFiles(input.scanId, rows);
+      // The count of unrecorded skips shows in the job's discovered count while discovery runs: kept current every so often, and exact at the end.
+      if (unrecorded !== unrecordedWritten && (last || Date.now() - unrecordedWrittenAt >= UNRECORDED_COUNT_EVERY_MS)) {
+        await library.recordUnrecordedSkips(input.scanId, unrecorded);
+        unrecordedWritten = unrecorded;
+        unrecordedWrittenAt = Date.now();
+      }
       ctx.heartbeat({ discovered });
     };
 
@@ -117,6 +152,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
       // A retried attempt starts over: the walk is cheap next to probing, and a
       // clean slate keeps probe indexes consistent if the library changed since.
       await library.resetScanFiles(input.scanId);
+      if (input.retryOf === null) known = await library.knownFilesUnder(input.root, input.recursive);
       // The walk takes the cancellation signal itself: a tree of many folders
       // and few videos yields rarely, and a cancel must not wait for a yield.
       const walk = (from: string): AsyncGenerator<WalkedFile> =>
@@ -138,12 +174,14 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
       for await (const file of files) {
         if (signal.aborted) throw new CancelledFailure('discovery cancelled');
         pending.push(file);
-        if (pending.length >= DISCOVERY_CHUNK) await flush();
+        if (pending.length >= DISCOVERY_CHUNK) await flush(false);
       }
-      await flush();
+      await flush(true);
       if (input.retryOf === null) {
         // A retry sees only some files: only a full walk knows what is gone.
-        const settled = await settleVanished(library, { input, realRoot, found, unseen, emptyFolders, isExcluded, nextPosition: discovered, signal, media });
+        const vanished = [...known.keys()];
+        known.clear();
+        const settled = await settleVanished(library, { input, realRoot, vanished, found, unseen, emptyFolders, isExcluded, nextPosition: discovered, signal, media });
         moved = settled.moved;
         missing = settled.missing;
         toProbe -= settled.moved;
@@ -157,7 +195,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
         }
       }
       // Unchanged videos still without a picture follow the probed files in the picture phase.
-      if (input.thumbnails ?? thumbnailsByDefault) pictureless = await library.numberPicturelessFiles(input.scanId, toProbe);
+      if (makesPictures && picturelessRows > 0) pictureless = await library.numberPicturelessFiles(input.scanId, toProbe);
     } catch (error) {
       // The walk throws the signal's reason; Temporal reports a cancelled
       // activity only when it ends with a CancelledFailure.
@@ -167,7 +205,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
       stopTicker();
     }
     // No picture phase at all when this scan makes no pictures (the request's thumbnails: false, or THUMBNAILS=off).
-    const toThumbnail = (input.thumbnails ?? thumbnailsByDefault) ? toProbe + pictureless : 0;
+    const toThumbnail = makesPictures ? toProbe + pictureless : 0;
     return { discovered, toProbe, toThumbnail, skipped, failed, moved, missing };
   }
 

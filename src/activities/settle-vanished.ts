@@ -14,6 +14,8 @@ import { resolveInside } from '../filesystem/containment';
 export interface SettleOptions {
   input: DiscoverInput;
   realRoot: string;
+  /** Paths of the present videos under the root (as the library knew them when the walk began) that the walk did not find. */
+  vanished: string[];
   found: number;
   unseen: string[];
   emptyFolders: string[];
@@ -44,8 +46,8 @@ export async function settleVanished(library: Library, o: SettleOptions): Promis
     for (let i = 1; i < parts.length; i += 1) if (o.isExcluded(parts.slice(0, i).join(path.sep), true)) return true;
     return o.isExcluded(parts.join(path.sep), false);
   };
-  const candidates = (await library.vanishedVideos(input.scanId, input.root)).filter(
-    (video) => (input.recursive || path.dirname(video.path) === input.root) && !underUnseen(video.path) && !isExcludedPath(video.path),
+  const candidates = await library.presentVideos(
+    o.vanished.filter((file) => (input.recursive || path.dirname(file) === input.root) && !underUnseen(file) && !isExcludedPath(file)),
   );
   const warnings: { path: string; error: string }[] = [];
   if (candidates.length === 0) return { moved: 0, missing: 0, warnings };

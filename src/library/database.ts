@@ -54,6 +54,11 @@ export interface ScansTable {
   files_pruned_at: string | null;
   /** The scan's last Temporal run, recorded with its end (null before, and in rows older than the column). */
   run_id: string | null;
+  /**
+   * Unchanged files the scan counted without a scan_files row each (0006),
+   * so far during discovery; null in rows older than the column.
+   */
+  skipped_unrecorded: number | null;
 }
 
 export interface ScanFilesTable {

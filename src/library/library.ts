@@ -22,7 +22,7 @@ import { ScanRepository, type NewScan, type ScanEnd, type ScanListOptions } from
 import { ThumbnailRepository, type ThumbnailTarget } from './thumbnails';
 import type { ListVideosOptions, NewScanFile, Page, ScanFileRow, ScanRecord, VanishedVideo, Video } from './types';
 import { VanishedRepository } from './vanished';
-import { VideoRepository } from './videos';
+import { VideoRepository, type KnownFile } from './videos';
 
 export class Library {
   private readonly scans: ScanRepository;
@@ -110,9 +110,14 @@ export class Library {
 
   // ---- A scan's file records ----
 
-  /** Forgets a scan's file records (a retried discovery starts over). */
+  /** Forgets a scan's file records and its count of unchanged files without one (a retried discovery starts over). */
   resetScanFiles(scanId: string): Promise<void> {
     return this.scanFiles.resetScanFiles(scanId);
+  }
+
+  /** See ScanFileRepository.recordUnrecordedSkips. */
+  recordUnrecordedSkips(scanId: string, skipped: number): Promise<void> {
+    return this.scanFiles.recordUnrecordedSkips(scanId, skipped);
   }
 
   /** Records discovered files; idempotent on (scan, position). */
@@ -167,15 +172,16 @@ export class Library {
     return this.videos.deleteVideo(id);
   }
 
-  /** Size and mtime of the present videos among these paths. */
-  knownFiles(paths: string[]): Promise<Map<string, { size: number; mtimeMs: number }>> {
-    return this.videos.knownFiles(paths);
+  /** See VideoRepository.knownFilesUnder. */
+  knownFilesUnder(root: string, recursive: boolean): Promise<Map<string, KnownFile>> {
+    return this.videos.knownFilesUnder(root, recursive);
   }
 
   // ---- Videos whose files a scan did not find (see vanished.ts) ----
 
-  vanishedVideos(scanId: string, root: string): Promise<VanishedVideo[]> {
-    return this.vanished.vanishedVideos(scanId, root);
+  /** See VanishedRepository.presentVideos. */
+  presentVideos(paths: string[]): Promise<VanishedVideo[]> {
+    return this.vanished.presentVideos(paths);
   }
 
   moveCandidates(scanId: string, sizes: number[]): Promise<ScanFileRow[]> {

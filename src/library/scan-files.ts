@@ -1,7 +1,9 @@
 /**
  * The scan_files table: a row per file a scan found (its discovery position,
  * its probe index, its outcome), and a row per known video it marked
- * missing. Retries resume from it and a scan's counts are recomputed from it.
+ * missing. Retries resume from it and a scan's counts are recomputed from it,
+ * with the unchanged files a scan counted without a row each (its scans row's
+ * skipped_unrecorded): a rescan of an unchanged library writes no row per file.
  */
 import { sql, type Selectable, type SelectQueryBuilder } from 'kysely';
 import { MAX_SUMMARY_ERRORS, type FileError } from '../model/types';
@@ -32,10 +34,23 @@ export function toScanFileRow(r: Selectable<ScanFilesTable>): ScanFileRow {
 }
 
 export class ScanFileRepository extends Repository {
-  /** Forgets a scan's file records (a retried discovery starts over). */
+  /** Forgets a scan's file records and its count of unchanged files without one (a retried discovery starts over). */
   async resetScanFiles(scanId: string): Promise<void> {
     return this.retrying(async () => {
-      await this.db.deleteFrom('scan_files').where('scan_id', '=', scanId).execute();
+      await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('scan_files').where('scan_id', '=', scanId).execute();
+        await trx.updateTable('scans').set({ skipped_unrecorded: null }).where('scan_id', '=', scanId).where('skipped_unrecorded', 'is not', null).execute();
+      });
+    });
+  }
+
+  /**
+   * Records how many unchanged files discovery has counted so far without a
+   * row of their own (see discover-files.ts); the scan's totals add them.
+   */
+  async recordUnrecordedSkips(scanId: string, skipped: number): Promise<void> {
+    return this.retrying(async () => {
+      await this.db.updateTable('scans').set({ skipped_unrecorded: skipped }).where('scan_id', '=', scanId).execute();
     });
   }
 
@@ -77,8 +92,11 @@ export class ScanFileRepository extends Repository {
         .where('scan_id', '=', scanId)
         .groupBy('status')
         .execute();
-      let discovered = 0;
-      let skipped = 0;
+      // Unchanged files counted without a row each (null in scans from before the count).
+      const scan = await this.db.selectFrom('scans').select('skipped_unrecorded').where('scan_id', '=', scanId).executeTakeFirst();
+      const unrecorded = Number(scan?.skipped_unrecorded ?? 0);
+      let discovered = unrecorded;
+      let skipped = unrecorded;
       for (const row of rows) {
         // A missing row stands for a known video the scan did not find: no discovered file.
         if (row.status !== 'missing') discovered += Number(row.n);

@@ -11,27 +11,24 @@ import type { ScanFileRow, VanishedVideo } from './types';
 
 export class VanishedRepository extends Repository {
   /**
-   * Present videos under `root` (below it at any depth) whose path the scan
-   * did not record: their files were not found. One statement, each known
-   * path looked up in the scan's files by index; a rescan of an unchanged
-   * library returns nothing.
+   * The present videos at these paths, by path: the known videos under a
+   * root whose files its walk did not find (discovery tells them from what
+   * the library knew, see knownFilesUnder), with what a move is matched by.
    */
-  async vanishedVideos(scanId: string, root: string): Promise<VanishedVideo[]> {
-    const prefix = root.endsWith('/') ? root : `${root}/`;
-    // substr counts characters (code points) in both databases.
-    const length = [...prefix].length;
+  async presentVideos(paths: string[]): Promise<VanishedVideo[]> {
     return this.retrying(async () => {
-      const rows = await this.db
-        .selectFrom('videos as v')
-        .select(['v.id', 'v.path', 'v.file_size', 'v.fingerprint'])
-        .where('v.status', '=', 'present')
-        .where(sql<string>`substr(${sql.ref('v.path')}, 1, ${length})`, '=', prefix)
-        .where(({ not, exists, selectFrom }) =>
-          not(exists(selectFrom('scan_files as f').select('f.position').where('f.scan_id', '=', scanId).whereRef('f.path', '=', 'v.path'))),
-        )
-        .orderBy('v.path')
-        .execute();
-      return rows.map((r) => ({ id: Number(r.id), path: r.path, size: Number(r.file_size), fingerprint: r.fingerprint ?? null }));
+      const out: VanishedVideo[] = [];
+      for (const part of chunks(paths)) {
+        const rows = await this.db
+          .selectFrom('videos')
+          .select(['id', 'path', 'file_size', 'fingerprint'])
+          .where('status', '=', 'present')
+          .where('path', 'in', part)
+          .execute();
+        out.push(...rows.map((r) => ({ id: Number(r.id), path: r.path, size: Number(r.file_size), fingerprint: r.fingerprint ?? null })));
+      }
+      // Byte order of the path, whatever the database's collation.
+      return out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
     });
   }
 
@@ -170,7 +167,7 @@ export class VanishedRepository extends Repository {
         query = query.where('path', '=', target.file);
       } else {
         const prefix = target.folder.endsWith('/') ? target.folder : `${target.folder}/`;
-        // substr counts characters (code points) in both databases, as in vanishedVideos.
+        // substr counts characters (code points) in both databases.
         query = query.where(sql<string>`substr(${sql.ref('path')}, 1, ${[...prefix].length})`, '=', prefix);
       }
       const result = await query.executeTakeFirst();

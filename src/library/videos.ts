@@ -5,7 +5,7 @@
  */
 import { sql, type Selectable } from 'kysely';
 import type { VideosTable } from './database';
-import { chunks, Repository } from './repository';
+import { Repository } from './repository';
 import type { ListVideosOptions, Page, Video } from './types';
 
 /** A videos row as the API's Video body. */
@@ -42,8 +42,15 @@ function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** A video's path, size and mtime, as knownFiles reads them. */
-type KnownRow = Pick<VideosTable, 'path' | 'file_size' | 'mtime_ms'>;
+/** A video's path, size, mtime and whether it lacks a picture, as knownFilesUnder reads them. */
+type KnownRow = Pick<VideosTable, 'path' | 'file_size' | 'mtime_ms'> & { pictureless: number | boolean };
+
+/** What the library knows of a file: its video's size and mtime, and whether the video still lacks a picture (and a recorded failure to make one). */
+export interface KnownFile {
+  size: number;
+  mtimeMs: number;
+  pictureless: boolean;
+}
 
 export class VideoRepository extends Repository {
   async getVideo(id: number): Promise<Video | undefined> {
@@ -82,24 +89,29 @@ export class VideoRepository extends Repository {
   }
 
   /**
-   * Size and mtime of the present videos among these paths: one statement
-   * for up to a few thousand paths, given as one parameter (a JSON list in
-   * SQLite, an array in PostgreSQL) rather than one bound variable each.
+   * What discovery compares a walk with: every present video below `root`
+   * (at any depth; `recursive: false`, only those in the root itself), by
+   * path, with its size, mtime and whether it still lacks a picture. One
+   * statement a scan: a range of the path index in SQLite (its BINARY
+   * collation orders paths bytewise, so the range is exactly the prefix);
+   * PostgreSQL compares the prefix itself, its collation may not.
    */
-  async knownFiles(paths: string[]): Promise<Map<string, { size: number; mtimeMs: number }>> {
+  async knownFilesUnder(root: string, recursive: boolean): Promise<Map<string, KnownFile>> {
+    const prefix = root.endsWith('/') ? root : `${root}/`;
+    // The first string past every one that starts with the prefix: its last character, '/', raised by one.
+    const past = `${prefix.slice(0, -1)}0`;
     return this.retrying(async () => {
-      const known = new Map<string, { size: number; mtimeMs: number }>();
-      for (const part of chunks(paths, 5000)) {
-        // Each path looked up by the path index: SQLite's CROSS JOIN keeps
-        // the list as the outer loop (left to itself, the planner walks every
-        // present video by the status index and tests it against the list).
-        const query =
-          this.dialect === 'postgres'
-            ? sql<KnownRow>`select path, file_size, mtime_ms from videos where path = any(${part}::text[]) and status = 'present'`
-            : sql<KnownRow>`select v.path, v.file_size, v.mtime_ms from json_each(${JSON.stringify(part)}) as j
-                cross join videos as v on v.path = j.value where v.status = 'present'`;
-        const { rows } = await query.execute(this.db);
-        for (const row of rows) known.set(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms) });
+      const query =
+        this.dialect === 'postgres'
+          ? sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where status = 'present' and substr(path, 1, ${[...prefix].length}) = ${prefix}`
+          : sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where path >= ${prefix} and path < ${past} and status = 'present'`;
+      const { rows } = await query.execute(this.db);
+      const known = new Map<string, KnownFile>();
+      for (const row of rows) {
+        if (!recursive && row.path.indexOf('/', prefix.length) !== -1) continue;
+        known.set(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
       }
       return known;
     });

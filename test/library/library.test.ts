@@ -66,8 +66,8 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     const video = await videoByPath(url(), file.path);
     expect(video).toMatchObject({ filename: 'f0001.mp4', file_size: 5_000_000_001, width: 320, frame_rate_numerator: 25, stream_counts: { video: 1, audio: 1, subtitle: 0, data: 0 }, status: 'present' });
     expect((await library.listVideos({ limit: 10, offset: 0 })).total).toBe(1);
-    const known = await library.knownFiles([file.path, '/m/none.mp4']);
-    expect(known.get(file.path)).toEqual({ size: file.size, mtimeMs: file.mtimeMs });
+    const known = await library.knownFilesUnder('/m', true);
+    expect(known.get(file.path)).toEqual({ size: file.size, mtimeMs: file.mtimeMs, pictureless: true });
     expect(known.has('/m/none.mp4')).toBe(false);
 
     await library.createScan({ scanId: 's2', root: '/m', recursive: true, force: true, retryOf: null });
@@ -117,23 +117,31 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     expect(await library.recordProbes('twice', [probed(7, '/t/x.mkv', 1), probed(8, '/t/z.mkv', 1)])).toEqual(['updated', 'new']);
   });
 
-  it('looks up thousands of known paths at once, whatever characters they hold, with their exact size and mtime', async () => {
+  it('reads the thousands of known videos under a root, whatever characters their paths hold, with their exact size and mtime', async () => {
     await library.createScan({ scanId: 'many', root: '/k', recursive: true, force: false, retryOf: null });
-    const odd = ['/k/it\'s "quoted".mkv', '/k/ünï cödé 映画.mp4', '/k/back\\slash %_.avi', "/k/semi;colon'); drop table videos;--.mkv"];
-    const paths = [...odd, ...Array.from({ length: 6000 }, (_, i) => `/k/d${i % 7}/f${i}.mp4`)];
+    const odd = ['/k/it\'s "quoted".mkv', '/k/ünï cödé 映画.mp4', '/k/back\\slash %_.avi', "/k/semi;colon'); drop table videos;--.mkv", '/k/\u{1F600} smile.mp4'];
+    // Beside the root, not under it: names that share its first characters, before and after it in any order.
+    const beside = ['/k.mp4', '/k0/a.mp4', '/k-a/b.mp4', '/kk/c.mp4', '/j/k/d.mp4', '/K/e.mp4'];
+    const paths = [...odd, ...beside, ...Array.from({ length: 6000 }, (_, i) => `/k/d${i % 7}/f${i}.mp4`)];
     const rows = paths.map((p, i) => ({ position: i, probeIndex: i, path: p, size: 5_000_000_000 + i, mtimeMs: 1_700_000_000_123.25 + i / 8, status: 'pending' as const }));
     await library.addScanFiles('many', rows);
-    // The odd names and every tenth file become known videos.
-    const known = rows.filter((_, i) => i < odd.length || i % 10 === 0);
+    // The odd names, those beside the root and every tenth file become known videos.
+    const known = rows.filter((_, i) => i < odd.length + beside.length || i % 10 === 0);
     for (let i = 0; i < known.length; i += 500) {
       await library.recordProbes(
         'many',
         known.slice(i, i + 500).map((r) => ({ position: r.position, outcome: { kind: 'probed' as const, file: { path: r.path, size: r.size, mtimeMs: r.mtimeMs }, metadata } })),
       );
     }
-    const found = await library.knownFiles([...paths, '/k/none.mp4']);
-    expect(found.size).toBe(known.length);
-    for (const r of known) expect(found.get(r.path)).toEqual({ size: r.size, mtimeMs: r.mtimeMs });
+    const under = known.filter((r) => !beside.includes(r.path));
+    const found = await library.knownFilesUnder('/k', true);
+    expect(found.size).toBe(under.length);
+    for (const r of under) expect(found.get(r.path)).toEqual({ size: r.size, mtimeMs: r.mtimeMs, pictureless: true });
+    // Not recursive: the root's own files only.
+    expect([...(await library.knownFilesUnder('/k/', false)).keys()].sort()).toEqual(odd.slice().sort());
+    // A picture made (or its failure recorded) is known too.
+    await library.recordThumbnail((await videoByPath(url(), odd[0]!))!.id, odd[0]!, { ok: false, reason: 'no frame' });
+    expect((await library.knownFilesUnder('/k', false)).get(odd[0]!)?.pictureless).toBe(false);
     // What discovery wrote comes back exactly: a probe compares it with the file's stat.
     const recorded = await library.getProbeFiles('many', 0, 4);
     expect(recorded.map((f) => [f.path, f.size, f.mtimeMs])).toEqual(rows.slice(0, 4).map((r) => [r.path, r.size, r.mtimeMs]));

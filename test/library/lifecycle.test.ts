@@ -39,7 +39,10 @@ describe.each(dialects)('on %s', (_name, url) => {
       { position: 1, probeIndex: 0, path: '/m/new/c.mp4', size: 102, mtimeMs: 1000, status: 'pending' },
       { position: 2, probeIndex: 1, path: '/m/new/z.mp4', size: 999, mtimeMs: 1000, status: 'pending' },
     ]);
-    const vanished = await library.vanishedVideos('second', '/m');
+    // What the library knew under /m, less what the walk found.
+    const underRoot = await library.knownFilesUnder('/m', true);
+    for (const found of ['/m/a.mp4', '/m/new/c.mp4', '/m/new/z.mp4']) underRoot.delete(found);
+    const vanished = await library.presentVideos([...underRoot.keys()].reverse());
     expect(vanished.map((v) => v.path)).toEqual(['/m/b.mp4', '/m/sub/c.mp4', '/m/sub/d.mp4']);
     expect(vanished[1]).toMatchObject({ size: 102, fingerprint: 'fp-2' });
 
@@ -59,6 +62,13 @@ describe.each(dialects)('on %s', (_name, url) => {
     expect(missing.items.every((v) => v.missing_since !== null)).toBe(true);
     expect(await library.countScanFiles('second')).toEqual({ discovered: 3, toProbe: 1, skipped: 1 });
     expect((await library.scanTotals('second')).counts).toMatchObject({ discovered: 3, moved: 1, missing: 2 });
+    // Unchanged files counted without a row each add to the discovered and skipped files.
+    await library.recordUnrecordedSkips('second', 40);
+    expect(await library.countScanFiles('second')).toEqual({ discovered: 43, toProbe: 1, skipped: 41 });
+    expect((await library.scanTotals('second')).counts).toMatchObject({ discovered: 43, skipped: 41, moved: 1, missing: 2 });
+    // A retried discovery starts its count over with its rows.
+    await library.resetScanFiles('second');
+    expect(await library.countScanFiles('second')).toEqual({ discovered: 0, toProbe: 0, skipped: 0 });
     expect((await videoByPath(url(), '/m2/e.mp4'))?.status).toBe('present');
   });
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Video } from '../../src/library/types';
 import type { JobBody } from '../../src/scans';
 import { recordHistory } from '../support/histories';
+import { scanFileRows } from '../support/library-rows';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../support/media';
 import { http, processesMatching, startStack, waitFor, writeProberWrapper, type Stack, withProbeHook, type StackProber } from '../support/stack';
 
@@ -232,7 +233,11 @@ describe('a scan through the API on a real Temporal server', () => {
     const second = await waitForEnd(stack, await startScan(stack, folder));
     expect(second.status).toBe('completed');
     expect(second.result).toMatchObject({ scanned: 60, new: 0, updated: 0, skipped: 60 });
+    expect(second.counts).toMatchObject({ discovered: 60, skipped: 60, probed: 0, missing: 0 });
     expect(second.progress).toBe(1);
+    // Unchanged files with their pictures are counted, not written a row each: a rescan costs the walk.
+    expect(await scanFileRows(stack.config.databaseUrl, second.job_id)).toBe(0);
+    expect((await stack.library.getScan(second.job_id))?.counts).toMatchObject({ discovered: 60, skipped: 60 });
     // Files are hard links to a few clips: give one file an inode of its own before touching it.
     const changed = files[0] as string;
     await fs.copyFile(changed, `${changed}.tmp`);

@@ -1,6 +1,6 @@
 /**
  * What tests read or write in a library beside its public interface: a
- * single probe result recorded, a video found by its path, a picture's
+ * single probe result recorded, a video found by its path, a scan's rows, a picture's
  * failure reason (which no API shows). Reads go straight to the database at
  * the library's URL, on a connection of their own.
  */
@@ -36,6 +36,14 @@ export async function videoByPath(databaseUrl: string, file: string): Promise<Vi
   return reading(databaseUrl, async (db) => {
     const row = await db.selectFrom('videos').selectAll().where('path', '=', file).executeTakeFirst();
     return row === undefined ? undefined : toVideo(row);
+  });
+}
+
+/** How many scan_files rows a scan has. */
+export async function scanFileRows(databaseUrl: string, scanId: string): Promise<number> {
+  return reading(databaseUrl, async (db) => {
+    const row = await db.selectFrom('scan_files').select((eb) => eb.fn.countAll<number>().as('n')).where('scan_id', '=', scanId).executeTakeFirst();
+    return Number(row?.n ?? 0);
   });
 }
 

@@ -15,6 +15,7 @@ import { scanRecordRetention } from './0002-scan-record-retention';
 import { missingAndMoved } from './0003-missing-and-moved';
 import { thumbnails } from './0004-thumbnails';
 import { jobsList } from './0005-jobs-list';
+import { unrecordedSkips } from './0006-unrecorded-skips';
 import type { Dialect } from './dialect';
 
 export type { Dialect } from './dialect';
@@ -27,6 +28,7 @@ export function libraryMigrations(dialect: Dialect): Record<string, Migration> {
     '0003_missing_and_moved': missingAndMoved,
     '0004_thumbnails': thumbnails,
     '0005_jobs_list': jobsList,
+    '0006_unrecorded_skips': unrecordedSkips,
   };
 }
 
