@@ -218,6 +218,8 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     signal?.throwIfAborted();
     if (raw.length === 0 && relativeDir !== '') options.onEmptyFolder?.(dir);
     raw.sort((a, b) => Buffer.compare(a.name, b.name));
+    // The start as path.join would give its entries; every folder after it is named by childPath, already so.
+    const base = isStart ? path.normalize(dir) : dir;
     const subdirs: PendingDir[] = [];
     // A candidate's name in the scan, and the real path to stat (never through a link out).
     const candidates: { path: string; real: string; stat?: FileFacts | NodeJS.ErrnoException }[] = [];
@@ -225,7 +227,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     for (const entry of raw) {
       const bytes = entry.name;
       const name = bytes.toString('utf8');
-      const full = path.join(dir, name);
+      const full = childPath(base, name);
       const relative = relativeDir === '' ? name : `${relativeDir}${path.sep}${name}`;
       if (!Buffer.from(name, 'utf8').equals(bytes)) {
         if (isVideoName(name)) problems.push({ path: full, size: 0, mtimeMs: 0, error: ErrorType.InvalidFileName });
@@ -236,7 +238,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       // Judged by name before anything else, so an excluded folder costs nothing (a link once resolved, below).
       const excluded = (asFolder: boolean): boolean => options.isExcluded?.(relative, asFolder) ?? false;
       if (entry.kind !== EntryKind.Link && excluded(isDir)) continue;
-      let real = path.join(realDir, name);
+      let real = childPath(realDir, name);
       if (entry.kind === EntryKind.Link) {
         // Links cost a realpath each: a tree of links checks the signal between them.
         signal?.throwIfAborted();
@@ -353,6 +355,16 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     // Push in reverse so the smallest name is walked first.
     for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as PendingDir);
   }
+}
+
+/**
+ * An entry of a folder by its listed name: what path.join gives for a name
+ * from a listing (never empty, '.', '..' or with a separator) in a folder
+ * path already normalised, without path.join's pass over the whole path,
+ * which would be a good share of the walk's own time per file.
+ */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name;
 }
 
 /** A folder's real path, containment and listing through the thread pool (`start`: the walk's start, already real). */

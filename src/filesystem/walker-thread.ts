@@ -170,7 +170,8 @@ parentPort.on('message', (m) => {
         if (!m.exts.includes(path.extname(name).toLowerCase()) || !Buffer.from(name, 'utf8').equals(e.name)) continue;
         if (performance.now() - started > SLICE_MS) break;
         progress();
-        lstatInto(facts, errors, i, path.join(real, name));
+        // path.join without its normalising pass: a listed name in a real (normalised) path.
+        lstatInto(facts, errors, i, real.endsWith(path.sep) ? real + name : real + path.sep + name);
       }
       return { facts, errors };
     });

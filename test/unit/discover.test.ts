@@ -86,6 +86,17 @@ describe.each([
     expect(await walk(true)).toEqual(['A.MKV', 'z.mp4', 'a/1.avi', 'a/2.webm', 'b/y.ts', 'b/deep/x.mov']);
   });
 
+  it('names each file as path.join names it, from a root given with a trailing slash or a dot in its path', async () => {
+    const expected = (await walk(true)).map((name) => path.join(root, name));
+    for (const given of [`${root}/`, `${path.dirname(root)}/./root`]) {
+      const paths: string[] = [];
+      for await (const file of walkVideoFiles({ root: given, recursive: true, extensions: new Set(VIDEO_EXTENSIONS), thread: onThread })) {
+        if (file.error === undefined) paths.push(file.path);
+      }
+      expect(paths).toEqual(expected);
+    }
+  });
+
   it('stays in the top folder when not recursive', async () => {
     expect(await walk(false)).toEqual(['A.MKV', 'z.mp4']);
   });
