@@ -11,7 +11,7 @@ import type { KnownFile } from '../library/videos';
 import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../model/types';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { checkScanRoot, resolveInside, rootOffline } from '../filesystem/containment';
-import { createExcludeMatcher, walkVideoFiles, type WalkedFile } from '../filesystem/walk';
+import { createExcludeMatcher, walkVideoFileBatches, type WalkedFile } from '../filesystem/walk';
 import { settleVanished } from './settle-vanished';
 import { startHeartbeatTicker, type ActivityContext } from './shared';
 
@@ -155,8 +155,8 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
       if (input.retryOf === null) known = await library.knownFilesUnder(input.root, input.recursive);
       // The walk takes the cancellation signal itself: a tree of many folders
       // and few videos yields rarely, and a cancel must not wait for a yield.
-      const walk = (from: string): AsyncGenerator<WalkedFile> =>
-        walkVideoFiles({
+      const walk = (from: string): AsyncGenerator<WalkedFile[]> =>
+        walkVideoFileBatches({
           root: input.root,
           from,
           recursive: input.recursive,
@@ -171,9 +171,9 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
           },
         });
       const files = input.retryOf === null ? walk(input.root) : filesOfEarlierScan(library, input.retryOf, realRoot, walk, signal, media);
-      for await (const file of files) {
+      for await (const batch of files) {
         if (signal.aborted) throw new CancelledFailure('discovery cancelled');
-        pending.push(file);
+        for (const file of batch) pending.push(file);
         if (pending.length >= DISCOVERY_CHUNK) await flush(false);
       }
       await flush(true);
@@ -223,21 +223,21 @@ async function* filesOfEarlierScan(
   library: Library,
   scanId: string,
   realRoot: string,
-  walk: (from: string) => AsyncGenerator<WalkedFile>,
+  walk: (from: string) => AsyncGenerator<WalkedFile[]>,
   signal: AbortSignal,
   media: MediaFs,
-): AsyncGenerator<WalkedFile> {
+): AsyncGenerator<WalkedFile[]> {
   for (const file of await library.unfinishedFiles(scanId)) {
     signal.throwIfAborted();
     const resolved = await resolveInside(realRoot, file, media);
     if (!resolved.ok) {
       // A file gone since is still listed: probing records it as vanished.
-      if (resolved.reason === ErrorType.FileVanished) yield { path: file, size: 0, mtimeMs: 0 };
-      else yield { path: file, size: 0, mtimeMs: 0, error: resolved.reason };
+      if (resolved.reason === ErrorType.FileVanished) yield [{ path: file, size: 0, mtimeMs: 0 }];
+      else yield [{ path: file, size: 0, mtimeMs: 0, error: resolved.reason }];
       continue;
     }
     if (resolved.stat.isDirectory()) yield* walk(file);
-    else if (!resolved.stat.isFile()) yield { path: file, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile };
-    else yield { path: file, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs };
+    else if (!resolved.stat.isFile()) yield [{ path: file, size: 0, mtimeMs: 0, error: ErrorType.NotARegularFile }];
+    else yield [{ path: file, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs }];
   }
 }

@@ -116,6 +116,15 @@ interface PendingDir {
  * goes on around it, and no call on the tree runs on the event loop.
  */
 export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<WalkedFile> {
+  for await (const files of walkVideoFileBatches(options)) yield* files;
+}
+
+/**
+ * walkVideoFiles a few files at a time (a folder's round of stats, or its
+ * files that cannot be probed), in the same order: what discovery takes, a
+ * step of an async generator a round rather than a file.
+ */
+export async function* walkVideoFileBatches(options: WalkOptions): AsyncGenerator<WalkedFile[]> {
   const thread = options.thread === false ? null : borrowWalkThread();
   try {
     yield* walk(options, thread);
@@ -130,7 +139,7 @@ function entryOf(dirent: Dirent<Buffer>): ListedEntry {
   return { name: dirent.name, kind };
 }
 
-async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGenerator<WalkedFile> {
+async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGenerator<WalkedFile[]> {
   const { signal } = options;
   const fs = options.fs ?? createMediaFs({ timeoutMs: DEFAULT_FS_CALL_TIMEOUT_MS, signal });
   const realRoot = await fs.realpath(options.root);
@@ -142,12 +151,12 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     } catch (error) {
       signal?.throwIfAborted();
       const reason = mediaErrorReason(error);
-      if (reason !== null) yield { path: from, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
+      if (reason !== null) yield [{ path: from, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true }];
       else options.onSkip?.(from, error as NodeJS.ErrnoException);
       return;
     }
     if (!isInside(realRoot, start)) {
-      yield { path: from, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot };
+      yield [{ path: from, size: 0, mtimeMs: 0, error: ErrorType.OutsideScanRoot }];
       return;
     }
   }
@@ -211,7 +220,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     } catch (error) {
       signal?.throwIfAborted();
       const reason = mediaErrorReason(error);
-      if (reason !== null) yield { path: dir, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true };
+      if (reason !== null) yield [{ path: dir, size: 0, mtimeMs: 0, error: folderReason(reason), folder: true }];
       else options.onSkip?.(dir, error as NodeJS.ErrnoException);
       continue;
     }
@@ -316,7 +325,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       });
     };
     if (candidates.length === 0) prefetchNext();
-    for (const problem of problems) yield problem;
+    if (problems.length > 0) yield problems;
     // Stat a folder's files a round at a time, the signal checked between
     // rounds. lstat of the real path: a file swapped for a link since the
     // listing is not followed. A stat that fails other than by the file's
@@ -330,27 +339,29 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       signal?.throwIfAborted();
       // Told apart by shape, not instanceof: errors from Node's own fs may come from another realm (a VM context).
       const stats = answers.map((answer): FileFacts | string | null => (typeof (answer as FileFacts).isFile === 'function' ? (answer as FileFacts) : mediaErrorReason(answer)));
+      const found: WalkedFile[] = [];
       for (let j = 0; j < slice.length; j += 1) {
         const stat = stats[j];
         const file = slice[j] as { path: string; real: string };
         if (stat === null || stat === undefined) continue;
         if (typeof stat === 'string') {
-          yield { path: file.path, size: 0, mtimeMs: 0, error: stat };
+          found.push({ path: file.path, size: 0, mtimeMs: 0, error: stat });
           continue;
         }
         if (stat.isSymbolicLink()) {
           // Swapped for a link since the listing: judged like any link, never stat-ed through.
           const resolved = await resolveInside(realRoot, file.real, fs);
           if (!resolved.ok) {
-            if (resolved.reason !== ErrorType.FileVanished) yield { path: file.path, size: 0, mtimeMs: 0, error: resolved.reason };
+            if (resolved.reason !== ErrorType.FileVanished) found.push({ path: file.path, size: 0, mtimeMs: 0, error: resolved.reason });
             continue;
           }
-          if (resolved.stat.isFile()) yield { path: file.path, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs };
+          if (resolved.stat.isFile()) found.push({ path: file.path, size: resolved.stat.size, mtimeMs: resolved.stat.mtimeMs });
           continue;
         }
         if (!stat.isFile()) continue;
-        yield { path: file.path, size: stat.size, mtimeMs: stat.mtimeMs };
+        found.push({ path: file.path, size: stat.size, mtimeMs: stat.mtimeMs });
       }
+      if (found.length > 0) yield found;
     }
     // Push in reverse so the smallest name is walked first.
     for (let i = subdirs.length - 1; i >= 0; i -= 1) stack.push(subdirs[i] as PendingDir);
