@@ -89,6 +89,8 @@ export function activityContext({
  */
 export function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => void {
   const ctx = Context.current();
+  // A local activity (a completed scan's finish) has no heartbeat: the worker keeps its workflow task alive instead.
+  if (ctx.info.isLocal) return () => undefined;
   const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
   return () => clearInterval(timer);
 }

@@ -13,6 +13,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -74,6 +75,15 @@ export const STOPPABLE_BATCHES_PATCH = 'stoppable-batches';
  */
 export const MAX_PARALLEL_FILES_PATCH = 'max-parallel-files';
 
+/**
+ * Patch id of the finish of a completed scan as a local activity: run by the
+ * worker within the workflow task that decided it, with no activity task to
+ * dispatch and no workflow task after it (what is left of a rescan of an
+ * unchanged library once its walk is done). Scans that ended before it, and
+ * every other ending, finish as an activity task.
+ */
+export const LOCAL_FINISH_PATCH = 'local-finish';
+
 /** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
 
@@ -97,6 +107,13 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
   const { discoverFiles, finishScan } = proxyActivities<Activities>({
     startToCloseTimeout: '6h',
     heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: RETRY_POLICY,
+  });
+  const { finishScan: finishScanLocally } = proxyLocalActivities<Activities>({
+    // The library retries a busy database for up to 30 s; the worker keeps the workflow task alive meanwhile.
+    startToCloseTimeout: '2m',
+    // As the activity task's: a cancel meanwhile waits for its write, which the cancelled finish then overwrites.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: RETRY_POLICY,
   });
@@ -345,7 +362,8 @@ export async function scanLibrary(input: ScanInput): Promise<ScanResult> {
 
   const finish = async (end: ScanOutcome, error: string | null): Promise<ScanResult> => {
     phase = 'finalizing';
-    const summary = await finishScan({ scanId: input.scanId, outcome: end, error });
+    const finishing = end === 'completed' && patched(LOCAL_FINISH_PATCH) ? finishScanLocally : finishScan;
+    const summary = await finishing({ scanId: input.scanId, outcome: end, error });
     cursor.counts = summary.counts;
     cursor.errors = summary.errors;
     outcome = end;

@@ -40,6 +40,9 @@ const SCHEDULED_HISTORIES = ['scheduled-started', 'scheduled-skipped', 'schedule
 /** Scans with a thumbnail phase (patch `thumbnails`, test/thumbnails/scan-thumbnails.test.ts): completed, and cancelled during it. */
 const THUMBNAIL_HISTORIES = ['thumbnails-0', 'thumbnails-cancelled-0'];
 
+/** A completed scan that finished in a local activity (patch `local-finish`, test/workflows/scan-shape.test.ts). */
+const LOCAL_FINISH_HISTORIES = ['local-finish-0'];
+
 /** Replays the histories against a copy of src/ whose `file` went through `change`. */
 async function replayChanged(file: string, change: (code: string) => string): Promise<{ replayed: number; files: string[]; failures: string[] }> {
   // Inside the project, so that the bundler resolves the SDK from node_modules.
@@ -72,6 +75,7 @@ describe('recorded scan histories', () => {
     for (const scheduled of SCHEDULED_HISTORIES) expect(result.files).toContain(`${scheduled}.binpb`);
     for (const thumbnails of THUMBNAIL_HISTORIES) expect(result.files).toContain(`${thumbnails}.binpb`);
     for (const guard of GUARD_HISTORIES) expect(result.files).toContain(`${guard}.binpb`);
+    for (const local of LOCAL_FINISH_HISTORIES) expect(result.files).toContain(`${local}.binpb`);
     expect(result.failures).toEqual([]);
     expect(result.replayed).toBe(result.files.length);
   });

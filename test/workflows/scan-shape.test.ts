@@ -2,8 +2,9 @@
  * The scan workflow's own decisions, with its activities replaced by stubs
  * (a unit test of the one workflow module, on the test run's real Temporal
  * server): how progress weighs its phases, that a batch's failure stops its
- * siblings, that a pause stops the batches in flight, and that the finish of
- * a timed-out scan survives a cancel.
+ * siblings, that a pause stops the batches in flight, that a completed scan
+ * finishes in a local activity, and that the finish of a timed-out scan
+ * survives a cancel.
  */
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { Context, CancelledFailure } from '@temporalio/activity';
@@ -193,6 +194,23 @@ describe('progress over the phases of a scan', () => {
     await handle.result();
     expect((await handle.query(progressQuery)).progress).toBe(1);
     await recordHistory(client, handle.workflowId, 'stoppable-pictures');
+  });
+});
+
+describe('a completed scan', () => {
+  it('finishes in a local activity: no activity task for it, and no workflow task after it', async () => {
+    // A rescan of an unchanged library: nothing to probe, no picture to make.
+    stubs = freshStubs({ discovered: 10, toProbe: 0, toThumbnail: 0, skipped: 10 });
+    const handle = await start(scanInput());
+    await handle.result();
+    expect(stubs.finishCalls.map((call) => call.outcome)).toEqual(['completed']);
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.flatMap((event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(['discoverFiles']);
+    // The first task schedules the discovery; the one after it finishes the scan and completes it.
+    const { EventType } = temporal.api.enums.v1;
+    expect(events.filter((event) => event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)).toHaveLength(2);
+    expect((await handle.query(progressQuery)).progress).toBe(1);
+    await recordHistory(client, handle.workflowId, 'local-finish');
   });
 });
 
