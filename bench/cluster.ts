@@ -22,14 +22,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { ensureTestMedia, type TestClip } from '../test/support/media';
-import { freePort } from '../test/support/processes';
+import { freePort, freeServerPorts } from '../test/support/processes';
+import { apiCaller } from './limits';
 
 /** As test/support/media.ts's buildLibrary lays a library out: 50 files a folder, 50 folders a group. */
 const FILES_PER_FOLDER = 50;
@@ -152,28 +152,6 @@ async function ensureLibrary(dir: string, count: number, clips: TestClip[]): Pro
   await fs.writeFile(marker, `${JSON.stringify({ files: count, folders })}\n`);
   say(`built the library of ${count} files in ${root}: ${linked} links made in ${round((performance.now() - started) / 1000)} s`);
   return root;
-}
-
-/**
- * A frontend port whose block (P … P+8, the server's services) and the Web UI's
- * port (P+9) are free, at most 32759 (the server stores membership ports in a
- * smallint) and below the kernel's ephemeral range, so no outgoing connection
- * takes one between this check and the server's bind. As test/cluster/cluster.test.ts picks it.
- */
-async function freeServerPorts(): Promise<{ frontend: number; ui: number }> {
-  const ephemeralLow = Number((await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
-  const highest = Math.min(32_759, ephemeralLow - 1) - 9;
-  const canBind = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * (highest - 20_000));
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => canBind(port + i)));
-    if (free.every(Boolean)) return { frontend: port, ui: port + 9 };
-  }
 }
 
 /** A part of the service: a node process started from dist/, its output in a log file. */
@@ -442,16 +420,7 @@ async function main(): Promise<void> {
     const cpuBetween = (from: Record<string, number>, to: Record<string, number>): Record<string, number> =>
       Object.fromEntries(Object.entries(to).map(([part, seconds]) => [part, round(seconds - (from[part] ?? 0))]));
 
-    const call = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; ms: number }> => {
-      const started = performance.now();
-      const res = await fetch(`${base}${route}`, {
-        method,
-        headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const parsed = (await res.json()) as T;
-      return { status: res.status, body: parsed, ms: performance.now() - started };
-    };
+    const call = apiCaller(base);
 
     /** One scan of the library without pictures, polled at 20 Hz until it ends. */
     const scan = async (label: string): Promise<{ jobId: string; seconds: number; latencies: number[]; cpu: Record<string, number>; job: Job }> => {

@@ -17,6 +17,20 @@ import type { IsolatedProber } from '../src/media-host/pool';
 import { openProber } from '../src/media-host/select';
 import { hostProcesses } from '../test/support/media-hosts';
 
+/** A JSON call to the API at `base`: its status, parsed body and time taken. */
+export function apiCaller(base: string) {
+  return async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; ms: number }> => {
+    const started = performance.now();
+    const res = await fetch(`${base}${route}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const parsed = (await res.json()) as T;
+    return { status: res.status, body: parsed, ms: performance.now() - started };
+  };
+}
+
 /** The middle value (the mean of the two middle ones for an even count); 0 for none. */
 export function median(values: number[]): number {
   if (values.length === 0) return 0;

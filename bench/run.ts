@@ -38,7 +38,7 @@ import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
-import { bareWalk, jobsPageAfterStarts, median, openProberPool, type ProberPoolRun, type WalkRun } from './limits';
+import { apiCaller, bareWalk, jobsPageAfterStarts, median, openProberPool, type ProberPoolRun, type WalkRun } from './limits';
 
 /** J: scans started at once before the page of jobs is read, the files in each one's root, and the page reads. */
 const JOBS_PAGE_STARTS = 50;
@@ -212,16 +212,7 @@ async function main(): Promise<void> {
   }, 500);
 
   const base = `http://127.0.0.1:${apiPort}`;
-  const call = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T; ms: number }> => {
-    const started = performance.now();
-    const res = await fetch(`${base}${route}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const parsed = (await res.json()) as T;
-    return { status: res.status, body: parsed, ms: performance.now() - started };
-  };
+  const call = apiCaller(base);
   const waitUntil = async (ok: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> => {
     const deadline = Date.now() + timeoutMs;
     while (!(await ok().catch(() => false))) {

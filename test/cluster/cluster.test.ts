@@ -15,7 +15,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
@@ -23,7 +22,7 @@ import pg from 'pg';
 import { findProjectRoot } from '../../src/temporal/go-binary';
 import { NAMESPACE_RETENTION_DAYS, obtainTemporalBinaries } from '../../src/temporal/server';
 import { buildLibrary, ensureTestMedia } from '../support/media';
-import { freePort, killPart, startPart, type Part } from '../support/processes';
+import { freePort, freeServerPorts, killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, waitFor, writeProberWrapper } from '../support/stack';
 
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
@@ -45,29 +44,6 @@ let certs: string;
 /** What every client of the frontend sets: the CA, its own certificate, the name to verify. */
 let clientTls: (who: 'api' | 'worker') => Record<string, string>;
 const parts: Part[] = [];
-
-/**
- * A frontend port whose block (P … P+8, see serverPorts) and the Web UI's port
- * (P+9) are free, below 32768 as the server's membership table needs, and below
- * the kernel's ephemeral range: the kernel never hands out such a port for an
- * outgoing connection or a bind to port 0, so between this check and the
- * server's bind only a deliberate listener could take it.
- */
-async function freeServerPorts(): Promise<{ frontend: number; ui: number }> {
-  const ephemeralLow = Number((await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
-  const highest = Math.min(32_759, ephemeralLow - 1) - 9;
-  const canBind = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * (highest - 20_000));
-    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => canBind(port + i)));
-    if (free.every(Boolean)) return { frontend: port, ui: port + 9 };
-  }
-}
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: adminUrl });

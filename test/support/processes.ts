@@ -3,6 +3,7 @@
  * TypeScript sources (through scripts/ts-register.js) and killed for real.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -70,4 +71,27 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A frontend port whose block (P … P+8, see src/temporal's serverPorts) and the Web UI's port
+ * (P+9) are free, below 32768 as the server's membership table needs, and below
+ * the kernel's ephemeral range: the kernel never hands out such a port for an
+ * outgoing connection or a bind to port 0, so between this check and the
+ * server's bind only a deliberate listener could take it.
+ */
+export async function freeServerPorts(): Promise<{ frontend: number; ui: number }> {
+  const ephemeralLow = Number((await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]);
+  const highest = Math.min(32_759, ephemeralLow - 1) - 9;
+  const canBind = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * (highest - 20_000));
+    const free = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => canBind(port + i)));
+    if (free.every(Boolean)) return { frontend: port, ui: port + 9 };
+  }
 }
