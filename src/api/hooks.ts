@@ -17,8 +17,7 @@ import type { Library } from '../library/library';
 import type { ScanService } from '../scans';
 import { isInside } from '../filesystem/containment';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
-import { ErrorType } from '../model/types';
-import { containedPath, containedRoot, realRoots, resolveScanRoot } from './paths';
+import { containedPath, containedRoot, realRoots, resolveScanRoot, unanswered } from './paths';
 
 /** Events after which files in a folder were added or renamed: scan that folder. */
 const SCAN_EVENTS = ['Download', 'ImportComplete', 'Rename'] as const;
@@ -166,8 +165,7 @@ async function exists(file: string, media: MediaFs): Promise<boolean> {
   return media.lstat(file).then(
     () => true,
     (error: NodeJS.ErrnoException) => {
-      const reason = mediaErrorReason(error);
-      if (reason === ErrorType.FsTimeout || reason === ErrorType.IoError) throw error;
+      if (unanswered(error)) throw error;
       return error.code !== 'ENOENT' && error.code !== 'ENOTDIR';
     },
   );
@@ -182,7 +180,8 @@ async function nearestExistingFolder(folder: string, base: string, media: MediaF
   const stop = path.relative(base, folder).startsWith('..') ? '/' : base;
   let current = folder;
   while (current !== stop && current !== path.dirname(current)) {
-    const stat = await media.stat(current).catch((error: unknown) => (mediaErrorReason(error) === null ? null : 'unanswered'));
+    // Only a share that does not answer stops here; a folder that is gone or refused is passed over, as before.
+    const stat = await media.stat(current).catch((error: unknown) => (unanswered(error) ? 'unanswered' : null));
     if (stat === 'unanswered' || stat?.isDirectory()) return current;
     current = path.dirname(current);
   }
@@ -257,8 +256,8 @@ export function createHooksRouter({ config, media, scans, library, logger }: Hoo
         real = await containedPath(deleted, config.scanRoots, media.realpath);
         present = await exists(real, media);
       } catch (error) {
+        if (!unanswered(error)) throw error;
         const reason = mediaErrorReason(error);
-        if (reason !== ErrorType.FsTimeout && reason !== ErrorType.IoError) throw error;
         logger.warn({ ...log, path: deleted, reason, err: error }, 'webhook delete: the share did not answer; nothing marked');
         res.status(200).json({ job_id: null, event: hook.eventType, path: deleted, missing: 0, message: `the share did not answer (${reason}); nothing marked missing` });
         return;

@@ -25,7 +25,7 @@ function shareUnanswered(requested: string, error: unknown): DomainError {
 }
 
 /** A share that did not answer (FS_CALL_TIMEOUT) or failed a read: nothing can be said of the path, so the error stands. */
-function unanswered(error: unknown): boolean {
+export function unanswered(error: unknown): boolean {
   const reason = mediaErrorReason(error);
   return reason === ErrorType.FsTimeout || reason === ErrorType.IoError;
 }
