@@ -36,7 +36,7 @@ import { fsTimeoutError } from './media-fs';
  * `file` itself (resolveInside's calls, in its order). Before them, when
  * asked, the fingerprint of `fingerprint` as fingerprint.ts takes it (opened
  * without following a link nor blocking on a FIFO, a regular file only, its
- * ends read into zeroed buffers and hashed with its size; the unit tests
+ * ends read into buffers zeroed past what was read, and hashed with its size; the unit tests
  * compare the two).
  */
 const THREAD_CODE = `
@@ -47,9 +47,13 @@ const EDGE = ${FINGERPRINT_EDGE_BYTES};
 const failure = (e) => ({ code: e && e.code, message: String(e && e.message) });
 // What resolveInside's callers read of a Stats: a whole one costs more to send than the call.
 const facts = (s) => [s.mode, s.size, s.mtimeMs];
-// The ends' buffers, reused: zeroed before each read.
+// The ends' buffers, reused: what a read leaves of them is zeroed.
 const heads = Buffer.alloc(EDGE);
 const tails = Buffer.alloc(EDGE);
+const readAt = (fd, buffer, position) => {
+  const read = fs.readSync(fd, buffer, 0, buffer.length, position);
+  if (read < buffer.length) buffer.fill(0, read);
+};
 const fingerprint = (file) => {
   const fd = fs.openSync(file, ${OPEN_FLAGS});
   try {
@@ -57,10 +61,10 @@ const fingerprint = (file) => {
     if (!stat.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
     const size = stat.size;
     const tailStart = Math.max(0, size - EDGE);
-    const head = heads.subarray(0, Math.min(size, EDGE)).fill(0);
-    const tail = tails.subarray(0, size - tailStart).fill(0);
-    fs.readSync(fd, head, 0, head.length, 0);
-    fs.readSync(fd, tail, 0, tail.length, tailStart);
+    const head = heads.subarray(0, Math.min(size, EDGE));
+    const tail = tails.subarray(0, size - tailStart);
+    readAt(fd, head, 0);
+    readAt(fd, tail, tailStart);
     return { fingerprint: createHash('sha1').update(size + ':').update(head).update(tail).digest('hex'), size };
   } finally {
     fs.closeSync(fd);

@@ -17,7 +17,7 @@ import os from 'node:os';
 import pLimit from 'p-limit';
 import { CheckThreads } from '../filesystem/check-thread';
 import { DEFAULT_FS_CALL_TIMEOUT_MS } from '../filesystem/media-fs';
-import { probeInRoot, type FileProbeResult } from '../probe/contained';
+import { checkBeforeProbe, probeInRoot, type CheckedBefore, type FileProbeResult } from '../probe/contained';
 import { createProber } from '../probe/ffprobe';
 import { loadLibav } from '../probe/libav';
 import type { ProbeResult } from '../probe/parse';
@@ -61,9 +61,15 @@ export function loadBackend(kind: ProberKind): HostBackend {
 
 type Work = Exclude<HostRequest, { type: 'abort' }>;
 
-function run(backend: HostBackend, message: Work, signal: AbortSignal, checks: CheckThreads): Promise<FileProbeResult | ThumbnailResult | string> {
+function run(
+  backend: HostBackend,
+  message: Work,
+  signal: AbortSignal,
+  checks: CheckThreads,
+  checked: Promise<CheckedBefore> | null,
+): Promise<FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
-  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, checks);
+  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, checks, checked ?? undefined);
   if (backend.thumbnail === undefined) return Promise.reject(new Error('this media host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
@@ -91,13 +97,16 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   }
   const inFlight = new Map<number, AbortController>();
   // The checks and fingerprints of every file of this host share one limit of
-  // calls in flight (check threads), each request bounded by FS_CALL_TIMEOUT
-  // and dropped at once when its probe is aborted.
+  // calls in flight (check threads, one per file it holds), each request
+  // bounded by FS_CALL_TIMEOUT and dropped at once when its probe is aborted.
   const fsCallTimeoutMs = Number(process.env[HOST_ENV.fsCallTimeoutMs]) || DEFAULT_FS_CALL_TIMEOUT_MS;
   const checks = new CheckThreads(Number(process.env[HOST_ENV.fsCalls]) || 4, fsCallTimeoutMs);
   // The worker sends more probes and pictures than run at once (see pool.ts):
-  // they wait here, in order, and each is checked and probed (or its picture
-  // made) only when its turn comes.
+  // they wait here, in order, and each is probed (or its picture made) only
+  // when its turn comes. A file is checked before its probe while it waits:
+  // a slot then holds only the probe and the check after it. The probes
+  // still start in the order sent, each holding its slot to its end: the
+  // pool's crash rule counts the first files it sent as the ones probing.
   const slots = {
     probeFile: pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1')),
     thumbnail: pLimit(Number(process.env[HOST_ENV.thumbnailConcurrency] ?? '1')),
@@ -107,15 +116,18 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   const inTurn = (message: Work, signal: AbortSignal): Promise<FileProbeResult | ThumbnailResult | string> =>
     new Promise((resolve, reject) => {
       if (message.type === 'version') {
-        run(backend, message, signal, checks).then(resolve, reject);
+        run(backend, message, signal, checks, null).then(resolve, reject);
         return;
       }
+      const checked = message.type === 'probeFile' ? checkBeforeProbe(message, signal, checks) : null;
+      // Awaited in its turn; one aborted while it waits is never awaited.
+      checked?.catch(() => undefined);
       const leaveLine = (): void => reject(signal.reason);
       signal.addEventListener('abort', leaveLine, { once: true });
       void slots[message.type](async () => {
         signal.removeEventListener('abort', leaveLine);
         if (signal.aborted) return;
-        await run(backend, message, signal, checks).then(resolve, reject);
+        await run(backend, message, signal, checks, checked).then(resolve, reject);
       });
     });
 

@@ -140,8 +140,12 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     thumbnail: thumbnailConcurrency * (1 + WAITING_PER_HOST_PER_SLOT),
   };
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  /** A host's checks and fingerprints in flight at once: hung ones hold at most this many of its check threads (check-thread.ts). */
-  const fsCalls = Math.max(2, perHost);
+  /**
+   * A host's checks and fingerprints in flight at once, one for each file it
+   * holds (its waiting files are checked too): hung ones hold at most this
+   * many of its check threads (check-thread.ts).
+   */
+  const fsCalls = Math.max(2, perHost * (1 + WAITING_PER_HOST_PER_SLOT));
   const hostFile = options.host?.module ?? require.resolve('./host-main');
   // Under Jest the sources are TypeScript: the host then loads them through swc.
   const execArgv = hostFile.endsWith('.ts') ? ['--require', path.join(__dirname, '..', '..', 'scripts', 'ts-register.js')] : [];
