@@ -67,9 +67,10 @@ function run(
   signal: AbortSignal,
   checks: CheckThreads,
   checked: Promise<CheckedBefore> | null,
+  onProbed: () => void,
 ): Promise<FileProbeResult | ThumbnailResult | string> {
   if (message.type === 'version') return backend.version();
-  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, checks, checked ?? undefined);
+  if (message.type === 'probeFile') return probeInRoot((file, options) => backend.probe(file, options), message, signal, checks, checked ?? undefined, onProbed);
   if (backend.thumbnail === undefined) return Promise.reject(new Error('this media host makes no thumbnails (ffprobe)'));
   return backend.thumbnail(message, signal);
 }
@@ -103,31 +104,40 @@ export function serveHost(load: (kind: ProberKind) => HostBackend): void {
   const checks = new CheckThreads(Number(process.env[HOST_ENV.fsCalls]) || 4, fsCallTimeoutMs);
   // The worker sends more probes and pictures than run at once (see pool.ts):
   // they wait here, in order, and each is probed (or its picture made) only
-  // when its turn comes. A file is checked before its probe while it waits:
-  // a slot then holds only the probe and the check after it. The probes
-  // still start in the order sent, each holding its slot to its end: the
-  // pool's crash rule counts the first files it sent as the ones probing.
+  // when its turn comes. A file is checked before its probe while it waits,
+  // and checked after it once its slot is free again: a slot holds the probe
+  // alone. The probes start in the order sent; after a crash the pool takes
+  // every file this host held for a suspect (one checked after its probe
+  // has let the next file's probe start).
   const slots = {
     probeFile: pLimit(Number(process.env[HOST_ENV.concurrency] ?? '1')),
     thumbnail: pLimit(Number(process.env[HOST_ENV.thumbnailConcurrency] ?? '1')),
   };
+  const nothing = (): void => undefined;
 
   /** A request in its turn; one aborted while it waits is answered at once. */
   const inTurn = (message: Work, signal: AbortSignal): Promise<FileProbeResult | ThumbnailResult | string> =>
     new Promise((resolve, reject) => {
       if (message.type === 'version') {
-        run(backend, message, signal, checks, null).then(resolve, reject);
+        run(backend, message, signal, checks, null, nothing).then(resolve, reject);
         return;
       }
       const checked = message.type === 'probeFile' ? checkBeforeProbe(message, signal, checks) : null;
       // Awaited in its turn; one aborted while it waits is never awaited.
-      checked?.catch(() => undefined);
+      checked?.catch(nothing);
       const leaveLine = (): void => reject(signal.reason);
       signal.addEventListener('abort', leaveLine, { once: true });
       void slots[message.type](async () => {
         signal.removeEventListener('abort', leaveLine);
         if (signal.aborted) return;
-        await run(backend, message, signal, checks, checked).then(resolve, reject);
+        let probed = nothing;
+        const slotFree = new Promise<void>((free) => {
+          probed = free;
+        });
+        const work = run(backend, message, signal, checks, checked, probed);
+        work.then(resolve, reject);
+        // The slot is free once the probe has returned (a picture's: once it is made).
+        await Promise.race([slotFree, work.then(nothing, nothing)]);
       });
     });
 

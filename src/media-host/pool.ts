@@ -330,11 +330,13 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
       else if (request.signal?.aborted) request.reject(abortError(request.signal));
       else if (fate.crashed && fate.isolated === request.id) request.resolve(CRASHED[request.job.type]);
       else if (fate.crashed || fate.overDeadline) {
-        // A crash makes every file it was probing a suspect, to be probed alone; a kill
-        // over another file's deadline leaves them innocent, to be sent again as they
-        // were, as are the files that were only waiting on the host.
+        // A crash makes every file it was probing a suspect, to be probed alone, and
+        // every probe it held: a host starts its next probe while the one before is
+        // checked after its probe (dispatch.ts), so a file the pool counts as waiting may
+        // be probing. A kill over another file's deadline leaves them innocent, to be
+        // sent again as they were, as are the pictures that were only waiting on the host.
         request.phase = 'queued';
-        request.suspect ||= fate.crashed && wasRunning;
+        request.suspect ||= fate.crashed && (wasRunning || laneOf(request.job) === 'probe');
         again.push(request);
       } else request.reject(hostGone(fate.how));
     }

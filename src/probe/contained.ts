@@ -80,7 +80,8 @@ export async function checkBeforeProbe(request: FileProbeRequest, signal: AbortS
  * whose size or mtime differs from its discovery's, before or after the
  * probe, is still being written: recorded `still_changing`, not entered into
  * the library. A probed file's fingerprint (fingerprint.ts) is taken too,
- * for recognising it should it move. Machine errors (EIO, EMFILE) and aborts reject.
+ * for recognising it should it move. `onProbed` is called once the probe
+ * has returned, before the check after it. Machine errors (EIO, EMFILE) and aborts reject.
  */
 export async function probeInRoot(
   probe: (file: string, options: { timeoutMs: number; signal: AbortSignal }) => Promise<ProbeResult>,
@@ -88,6 +89,7 @@ export async function probeInRoot(
   signal: AbortSignal,
   checks: CheckThreads,
   checked: Promise<CheckedBefore> = checkBeforeProbe(request, signal, checks),
+  onProbed: () => void = () => undefined,
 ): Promise<FileProbeResult> {
   const { file, realRoot, discovered, timeoutMs } = request;
   let before = await checked;
@@ -98,6 +100,7 @@ export async function probeInRoot(
   const started = process.hrtime.bigint();
   const result = await probe(real, { timeoutMs, signal });
   const probeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  onProbed();
   // The fingerprint and the check after the probe, one request. A file that
   // cannot be read now simply has no fingerprint: it can then not be matched
   // when moved (one past its deadline too: the check says whether the file still answers).
