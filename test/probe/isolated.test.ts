@@ -231,7 +231,7 @@ describe('probes waiting on their host for a slot', () => {
     expect(started(prober)).toBe(1);
   });
 
-  it('are checked inside their root when their turn comes, not when they reach the host', async () => {
+  it('are checked inside their root again when their turn comes long after they reached the host', async () => {
     const prober = libavProber({ concurrency: 1, graceMs: 60_000 });
     await prober.version();
     const root = path.join(work, 'turn-root');
