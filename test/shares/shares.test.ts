@@ -5,7 +5,9 @@
  * a call until released (its caller waits in the kernel, deaf to SIGKILL,
  * as on a dead hard NFS mount), fail it with EIO, or make a path vanish.
  *
- * One share and one stack for the whole file. Every hang is answered after
+ * One share for the whole file, and two stacks on it: `quick`, whose short
+ * FS_CALL_TIMEOUT is the only wait of the tests that wait it out, and `stack`,
+ * whose longer one lets a probe's limit land first. Every hang is answered after
  * each test (afterEach), and the connection aborted and the share unmounted
  * after the file (afterAll), failures included: a call left hanging would
  * keep its process from exiting.
@@ -38,6 +40,8 @@ let outer: string;
 let local: string;
 let share: FaultFs | undefined;
 let stack: Stack;
+/** The same share through a stack whose FS_CALL_TIMEOUT is short: for the tests that wait it out and need no other limit before it. */
+let quick: Stack;
 /** Files whose probe waits for `openGate` (see the pictures' cancel). */
 let gate: { open: () => void; wait: Promise<void> } | null = null;
 /** Probes of files under `gentle/` in flight now, and the most seen at once. */
@@ -74,19 +78,19 @@ const fileOf = (folder: string, name: string): string => {
   return `${folder}/${file}`;
 };
 
-async function start(root: string, body: Record<string, unknown> = {}): Promise<string> {
-  let res = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: root, ...body });
+async function start(root: string, body: Record<string, unknown> = {}, on: Stack = stack): Promise<string> {
+  let res = await http<{ job_id: string }>(on.baseUrl, 'POST', '/api/v1/videos/scan', { path: root, ...body });
   while (res.status === 200) {
     // The previous scan of the root may still hold it for a moment after it ended.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    res = await http<{ job_id: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: root, ...body });
+    res = await http<{ job_id: string }>(on.baseUrl, 'POST', '/api/v1/videos/scan', { path: root, ...body });
   }
   expect(res.status).toBe(202);
   return res.body.job_id;
 }
 
-const job = (id: string): Promise<JobBody> => stack.scans.get(id);
-const ended = (id: string): Promise<JobBody> => waitFor(() => job(id), (j) => TERMINAL.includes(j.status), 110_000, 100);
+const job = (id: string, on: Stack = stack): Promise<JobBody> => on.scans.get(id);
+const ended = (id: string, on: Stack = stack): Promise<JobBody> => waitFor(() => job(id, on), (j) => TERMINAL.includes(j.status), 110_000, 100);
 
 async function videosUnder(folder: string): Promise<Video[]> {
   const res = await http<{ videos: Video[] }>(stack.baseUrl, 'GET', '/api/v1/videos?limit=500');
@@ -106,8 +110,8 @@ async function stillHanging(op: string, relative: string): Promise<boolean> {
 }
 
 /** The activities of a scan that timed out or ran again: a worker whose loop stalled misses its heartbeats. */
-async function activityTrouble(id: string): Promise<string[]> {
-  const history = await stack.client.workflow.getHandle(id).fetchHistory();
+async function activityTrouble(id: string, on: Stack = stack): Promise<string[]> {
+  const history = await on.client.workflow.getHandle(id).fetchHistory();
   const trouble: string[] = [];
   for (const event of history.events ?? []) {
     if (event.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT) trouble.push('activity timed out');
@@ -162,6 +166,9 @@ beforeAll(async () => {
   await placeClips(path.join(source, 'check-thread', 'stuck'), ['b']);
   // Answered after 100 s at most: code that waits on a hang forever then fails instead of hanging the run.
   share = await mountFaultFs(source, path.join(outer, 'share'), work, { maxHangSeconds: 100 });
+  // Started together: each start is mostly waiting on Temporal and the probe hosts.
+  const quickStarted = startStack({ FS_CALL_TIMEOUT: '3s', PROBE_CONCURRENCY: '2', SCAN_ROOT_MARKER: MARKER }).then((started) => (quick = started));
+  quickStarted.catch(() => undefined); // awaited below, after the other stack's start
   stack = await startStack(
     {
       // A probe's limit plus the pool's grace (5.5 s) ends a file stuck in a host's check before the
@@ -195,6 +202,7 @@ beforeAll(async () => {
       },
     },
   );
+  await quickStarted;
 }, 120_000);
 
 afterEach(async () => {
@@ -204,6 +212,7 @@ afterEach(async () => {
 afterAll(async () => {
   await share?.destroy();
   await stack?.close();
+  await quick?.close();
   await fs.rm(work, { recursive: true, force: true });
 }, 60_000);
 
@@ -211,24 +220,24 @@ describe('a call that hangs', () => {
   it('in discovery holds neither the worker nor the scan: another scan completes meanwhile, no heartbeat is missed, the file is fs_timeout', async () => {
     const stuck = fileOf('discover/stuck', 'b');
     await share?.rule('getattr', rel(stuck), { action: 'hang' });
-    const shareScan = await start(onShare('discover'));
+    const shareScan = await start(onShare('discover'), {}, quick);
     await hanging('getattr', rel(stuck));
 
-    const localScan = await start(local);
-    const localEnd = await ended(localScan);
+    const localScan = await start(local, {}, quick);
+    const localEnd = await ended(localScan, quick);
     expect(localEnd.status).toBe('completed');
     expect(localEnd.counts.new).toBe(3);
     // Completed while the share's call still hangs.
     expect((await share?.hung())?.some((c) => c.path === rel(stuck))).toBe(true);
 
-    const shareEnd = await ended(shareScan);
+    const shareEnd = await ended(shareScan, quick);
     expect(shareEnd.status).toBe('completed');
     expect(errorsOf(shareEnd).get(onShare(stuck))).toBe('fs_timeout');
     expect(shareEnd.counts.new).toBe(2);
     // It went on around the call, which hangs yet.
     expect((await share?.hung())?.some((c) => c.path === rel(stuck))).toBe(true);
-    expect(await activityTrouble(localScan)).toEqual([]);
-    expect(await activityTrouble(shareScan)).toEqual([]);
+    expect(await activityTrouble(localScan, quick)).toEqual([]);
+    expect(await activityTrouble(shareScan, quick)).toEqual([]);
     // The walk thread stuck in the call was abandoned (and counted); the walk went on through the thread pool.
     expect(await registry.getSingleMetricAsString('scanner_walk_threads_abandoned_total')).toMatch(/scanner_walk_threads_abandoned_total [1-9]/);
   });
@@ -262,6 +271,8 @@ describe('a call that hangs', () => {
     const stuck = fileOf('host-kill', 'b');
     await share?.rule('read', rel(stuck), { action: 'hang' }, { excludePid: WORKER_PID });
     const abandonedBefore = await hostsAbandoned();
+    // The other stack's hosts are this process's children too: a fresh host is one not running yet.
+    const hostsBefore = await hostProcesses();
     const id = await start(onShare('host-kill'));
     await hanging('read', rel(stuck));
     const stuckPid = (await share?.hung())?.find((c) => c.path === rel(stuck))?.pid as number;
@@ -275,7 +286,7 @@ describe('a call that hangs', () => {
     const tasks = await fs.readdir(`/proc/${stuckPid}/task`);
     const states = await Promise.all(tasks.map((task) => fs.readFile(`/proc/${stuckPid}/task/${task}/status`, 'utf8').catch(() => '')));
     expect(states.some((state) => /^State:\s+D/m.test(state))).toBe(true);
-    expect((await hostProcesses()).some((pid) => pid !== stuckPid)).toBe(true);
+    expect((await hostProcesses()).some((pid) => pid !== stuckPid && !hostsBefore.includes(pid))).toBe(true);
     await waitFor(hostsAbandoned, (n) => n > abandonedBefore, 30_000);
   });
 });
@@ -308,7 +319,7 @@ describe('the webhook', () => {
       movieFile: { id: 9, relativePath: path.basename(stuck), path: onShare(stuck) },
       deleteReason: 'manual',
     };
-    const res = await http<{ job_id: string | null; missing: number; message: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', movieFileDelete);
+    const res = await http<{ job_id: string | null; missing: number; message: string }>(quick.baseUrl, 'POST', '/api/v1/hooks/arr', movieFileDelete);
     expect(res.status).toBe(200);
     expect(res.body).toEqual(expect.objectContaining({ job_id: null, missing: 0 }));
     expect(res.body.message).toContain('fs_timeout');
@@ -324,24 +335,24 @@ describe('a root to scan whose share hangs', () => {
     const answer = request();
     await hanging(op, relative);
     // Meanwhile the API answers other requests at once.
-    const health = await http(stack.baseUrl, 'GET', '/api/v1/jobs?limit=1');
+    const health = await http(quick.baseUrl, 'GET', '/api/v1/jobs?limit=1');
     expect(health.status).toBe(200);
     const result = await answer;
-    expect(Date.now() - asked).toBeLessThan(stack.config.fsCallTimeoutMs + 5_000);
+    expect(Date.now() - asked).toBeLessThan(quick.config.fsCallTimeoutMs + 5_000);
     expect(await stillHanging(op, relative)).toBe(true);
     return result;
   }
 
   it('is answered 503 UNAVAILABLE within FS_CALL_TIMEOUT, for a scan and for a schedule, and starts nothing', async () => {
     await share?.rule('getattr', rel('api-start'), { action: 'hang' });
-    const scan = await answeredInTime(() => http<{ code: string; message: string }>(stack.baseUrl, 'POST', '/api/v1/videos/scan', { path: onShare('api-start') }), 'getattr', rel('api-start'));
+    const scan = await answeredInTime(() => http<{ code: string; message: string }>(quick.baseUrl, 'POST', '/api/v1/videos/scan', { path: onShare('api-start') }), 'getattr', rel('api-start'));
     expect(scan.status).toBe(503);
     expect(scan.body.code).toBe('UNAVAILABLE');
     expect(scan.body.message).toContain('fs_timeout');
-    const schedule = await http<{ code: string }>(stack.baseUrl, 'POST', '/api/v1/schedules', { path: onShare('api-start'), every: '1h' });
+    const schedule = await http<{ code: string }>(quick.baseUrl, 'POST', '/api/v1/schedules', { path: onShare('api-start'), every: '1h' });
     expect(schedule.status).toBe(503);
     expect(schedule.body.code).toBe('UNAVAILABLE');
-    const jobs = await http<{ jobs: { path: string }[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=100');
+    const jobs = await http<{ jobs: { path: string }[] }>(quick.baseUrl, 'GET', '/api/v1/jobs?limit=100');
     expect(jobs.body.jobs.filter((j) => j.path === onShare('api-start'))).toEqual([]);
   });
 
@@ -353,7 +364,7 @@ describe('a root to scan whose share hangs', () => {
       series: { id: 4, title: 'Show', path: onShare('hook-start') },
       episodeFile: { id: 7, relativePath: `season/${path.basename(fileOf('hook-start/season', 'e1'))}`, path: onShare(fileOf('hook-start/season', 'e1')) },
     };
-    const res = await answeredInTime(() => http<{ code: string }>(stack.baseUrl, 'POST', '/api/v1/hooks/arr', download), 'getattr', rel('hook-start/season'));
+    const res = await answeredInTime(() => http<{ code: string }>(quick.baseUrl, 'POST', '/api/v1/hooks/arr', download), 'getattr', rel('hook-start/season'));
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('UNAVAILABLE');
   });
