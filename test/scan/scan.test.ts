@@ -51,7 +51,7 @@ describe('a scan through the API on a real Temporal server', () => {
 
   beforeAll(async () => {
     // A prober that takes ~40 ms more per file than ffprobe alone, so that a
-    // few hundred files make a scan long enough to watch.
+    // hundred or two files make a scan long enough to watch.
     wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 40, hangOn: 'HANG' });
     // Four pictures at once: the scans here that run to their end make a picture of every file.
     stack = await startStack({
@@ -67,9 +67,10 @@ describe('a scan through the API on a real Temporal server', () => {
     await stack?.close();
   });
 
-  it('answers every status request while 600 files are probed, with progress that only grows', async () => {
+  it('answers every status request while 200 files are probed, with progress that only grows', async () => {
     const folder = path.join(work, 'big');
-    const files = await buildLibrary(folder, 600, clips);
+    // Ten batches of 20: the 200 polls below take a small part of the scan.
+    const files = await buildLibrary(folder, 200, clips);
     const jobId = await startScan(stack, folder);
 
     const polls: JobBody[] = [];
@@ -206,8 +207,9 @@ describe('a scan through the API on a real Temporal server', () => {
   it('runs two scans side by side: both advance before either finishes', async () => {
     const a = path.join(work, 'side-a');
     const b = path.join(work, 'side-b');
-    await buildLibrary(a, 200, clips);
-    await buildLibrary(b, 200, clips);
+    // Four batches each: two probe slots, so either scan alone takes several polls' time.
+    await buildLibrary(a, 80, clips);
+    await buildLibrary(b, 80, clips);
     const jobA = await startScan(stack, a);
     const jobB = await startScan(stack, b);
     let sawBothAdvancing = false;
@@ -227,32 +229,34 @@ describe('a scan through the API on a real Temporal server', () => {
 
   it('skips unchanged files on a rescan and probes them again with force', async () => {
     const folder = path.join(work, 'rescan');
-    const files = await buildLibrary(folder, 60, clips);
+    // A full batch and a part of one (SCAN_BATCH_SIZE 20).
+    const files = await buildLibrary(folder, 30, clips);
     const first = await waitForEnd(stack, await startScan(stack, folder));
-    expect(first.result?.new).toBe(60);
+    expect(first.result?.new).toBe(30);
     const second = await waitForEnd(stack, await startScan(stack, folder));
     expect(second.status).toBe('completed');
-    expect(second.result).toMatchObject({ scanned: 60, new: 0, updated: 0, skipped: 60 });
-    expect(second.counts).toMatchObject({ discovered: 60, skipped: 60, probed: 0, missing: 0 });
+    expect(second.result).toMatchObject({ scanned: 30, new: 0, updated: 0, skipped: 30 });
+    expect(second.counts).toMatchObject({ discovered: 30, skipped: 30, probed: 0, missing: 0 });
     expect(second.progress).toBe(1);
     // Unchanged files with their pictures are counted, not written a row each: a rescan costs the walk.
     expect(await scanFileRows(stack.config.databaseUrl, second.job_id)).toBe(0);
-    expect((await stack.library.getScan(second.job_id))?.counts).toMatchObject({ discovered: 60, skipped: 60 });
+    expect((await stack.library.getScan(second.job_id))?.counts).toMatchObject({ discovered: 30, skipped: 30 });
     // Files are hard links to a few clips: give one file an inode of its own before touching it.
     const changed = files[0] as string;
     await fs.copyFile(changed, `${changed}.tmp`);
     await fs.rename(`${changed}.tmp`, changed);
     await fs.utimes(changed, new Date(), new Date(Date.now() - 1000));
     const third = await waitForEnd(stack, await startScan(stack, folder));
-    expect(third.result).toMatchObject({ scanned: 60, updated: 1, skipped: 59 });
+    expect(third.result).toMatchObject({ scanned: 30, updated: 1, skipped: 29 });
     const forced = await waitForEnd(stack, await startScan(stack, folder, { force: true }));
-    expect(forced.result).toMatchObject({ scanned: 60, updated: 60, skipped: 0 });
-    expect((await stack.library.searchVideos(folder + path.sep, 1000, 0)).total).toBe(60);
+    expect(forced.result).toMatchObject({ scanned: 30, updated: 30, skipped: 0 });
+    expect((await stack.library.searchVideos(folder + path.sep, 1000, 0)).total).toBe(30);
   });
 
   it('hands a long scan over to new runs with continue-as-new without losing count', async () => {
     const folder = path.join(work, 'continued');
-    const files = await buildLibrary(folder, 120, clips);
+    // Three batches of probes, then three of pictures, two a run: three runs.
+    const files = await buildLibrary(folder, 60, clips);
     const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, maxBatchesPerRun: 2 });
     const firstRun = (await getJob(stack, jobId)).temporal.run_id;
     const polls: number[] = [];
@@ -270,6 +274,10 @@ describe('a scan through the API on a real Temporal server', () => {
     expect(job.status).toBe('completed');
     expect(job.result?.scanned).toBe(files.length);
     expect(job.temporal.run_id).not.toBe(firstRun);
+    // Handed over twice at least: the scan's runs, as Temporal lists them.
+    const runs: string[] = [];
+    for await (const execution of stack.client.workflow.list({ query: `WorkflowId = '${jobId}'` })) runs.push(execution.runId);
+    expect(runs.length).toBeGreaterThanOrEqual(3);
     expect(job.path).toBe(folder);
     for (let i = 1; i < polls.length; i += 1) expect(polls[i]).toBeGreaterThanOrEqual(polls[i - 1] as number);
     await recordHistory(stack.client, jobId, 'continued');
