@@ -1,7 +1,8 @@
 /**
  * A rolling upgrade that keeps running scans. The previous release (the
  * commit before this deployment work, PREVIOUS below) is taken from git,
- * compiled beside the checkout (its node_modules shared by a symlink), and run
+ * compiled beside the checkout (its node_modules shared by a symlink; the
+ * compiled output kept in the per-user cache for the next run), and run
  * as real processes against the test run's Temporal server and one SQLite
  * library:
  *   1. workers first: a scan started by the previous API on a previous
@@ -16,6 +17,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { scannerCacheDir } from '../../src/config';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { freePort, killPart, startPart, type Part } from '../support/processes';
 import { waitFor, writeProberWrapper } from '../support/stack';
@@ -23,7 +25,7 @@ import { waitFor, writeProberWrapper } from '../support/stack';
 /** The release before this work (main's commit when it began). */
 const PREVIOUS = '137ab59';
 const ROOT = path.join(__dirname, '..', '..');
-const FILES = 240;
+const FILES = 160;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
 const realFfprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
 
@@ -80,8 +82,20 @@ beforeAll(async () => {
   // The previous release's sources, compiled with today's toolchain and modules (its lockfile matched them).
   execFileSync('sh', ['-c', `git -C '${ROOT}' archive ${PREVIOUS} src package.json tsconfig.json tsconfig.build.json | tar -x -C '${previous}'`]);
   await fs.symlink(path.join(ROOT, 'node_modules'), path.join(previous, 'node_modules'));
-  await fs.writeFile(path.join(previous, 'tsconfig.upgrade.json'), JSON.stringify({ extends: './tsconfig.build.json', include: ['src'] }));
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(previous, 'tsconfig.upgrade.json')], { cwd: previous, stdio: 'inherit' });
+  // Its sources never change: the output is cached per user (as the Temporal binaries are) by commit and compiler.
+  const { version: tscVersion } = JSON.parse(await fs.readFile(path.join(ROOT, 'node_modules', 'typescript', 'package.json'), 'utf8')) as { version: string };
+  const cached = path.join(scannerCacheDir(), 'upgrade-previous', `${PREVIOUS}-typescript-${tscVersion}`);
+  if (!(await fs.stat(cached).catch(() => null))) {
+    await fs.writeFile(path.join(previous, 'tsconfig.upgrade.json'), JSON.stringify({ extends: './tsconfig.build.json', include: ['src'] }));
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(previous, 'tsconfig.upgrade.json')], { cwd: previous, stdio: 'inherit' });
+    // Copied whole, then renamed into place: another run never sees half of it (a run that lost the race keeps its own copy).
+    await fs.mkdir(path.dirname(cached), { recursive: true });
+    const partial = `${cached}.${process.pid}.partial`;
+    await fs.cp(path.join(previous, 'dist'), partial, { recursive: true });
+    await fs.rename(partial, cached).catch(() => fs.rm(partial, { recursive: true, force: true }));
+  } else {
+    await fs.cp(cached, path.join(previous, 'dist'), { recursive: true });
+  }
 }, 10 * 60_000);
 
 afterEach(async () => {
