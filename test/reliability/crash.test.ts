@@ -76,7 +76,8 @@ const endOf = (jobId: string, timeoutMs = 120_000): Promise<JobBody> =>
 describe('a worker that dies mid-scan', () => {
   it('killed with SIGKILL: a new worker finishes the scan, each file has one row, only in-flight files are probed twice', async () => {
     const folder = path.join(work, 'sigkill');
-    const files = await buildLibrary(folder, 240, clips);
+    // Killed once 60 are probed: the rest are left for the new worker.
+    const files = await buildLibrary(folder, 120, clips);
     const first = await start('worker-main', WORKER_READY);
     const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 60, 60_000, 50);
@@ -125,7 +126,8 @@ describe('a worker that dies mid-scan', () => {
 describe('an API that dies mid-scan', () => {
   it('leaves the scan running, and the restarted API reports it', async () => {
     const folder = path.join(work, 'api-crash');
-    const files = await buildLibrary(folder, 200, clips);
+    // The API is down while the first 40 are probed: the rest are probed around its restart.
+    const files = await buildLibrary(folder, 120, clips);
     const port = String(await freePort());
     await start('worker-main', WORKER_READY);
     const api = await start('api/server', /api listening/, { PORT: port });
