@@ -102,7 +102,8 @@ afterEach(async () => {
   await Promise.all(
     parts.splice(0).map(async (part) => {
       if (part.child.exitCode === null && part.child.signalCode === null) part.child.kill('SIGTERM');
-      await Promise.race([part.exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+      // Unref'd: once the part has exited, the timer must not hold the test process open.
+      await Promise.race([part.exited, new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       await killPart(part);
     }),
   );
