@@ -81,11 +81,12 @@ async function status(stack: Stack, id: string): Promise<{ status: string; count
 
 /**
  * A library scanned once, then a forced rescan running (slowed by a probe
- * delay) while `backup` runs; returns what the API served before.
+ * delay) while `backup` runs; returns what the API served before. No
+ * pictures: they are the thumbnail tests' matter.
  */
 async function backUpDuringScan(env: Record<string, string>, databaseUrl: string | undefined, backup: () => void): Promise<Served[]> {
   const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 40 });
-  const stack = await startStack({ ...env, PROBER: 'ffprobe', FFPROBE_PATH: wrapper.path, PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '5' }, databaseUrl ? { databaseUrl } : {});
+  const stack = await startStack({ ...env, PROBER: 'ffprobe', FFPROBE_PATH: wrapper.path, PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '5', THUMBNAILS: 'off' }, databaseUrl ? { databaseUrl } : {});
   stacks.push(stack);
   const first = await scan(stack, false);
   await waitFor(() => status(stack, first), (s) => s.status === 'completed', 300_000, 100);

@@ -53,6 +53,8 @@ beforeAll(async () => {
     FFPROBE_PATH: wrapper.path,
     PROBE_CONCURRENCY: '2',
     SCAN_BATCH_SIZE: '20',
+    // Pictures are the thumbnail tests' matter: these scans end after probing.
+    THUMBNAILS: 'off',
   };
   const config = loadConfig(env);
   library = await Library.open(config.databaseUrl);

@@ -30,6 +30,7 @@ let slowProber: string;
 beforeAll(async () => {
   clips = await ensureTestMedia();
   work = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'faults-')));
+  // Pictures are the thumbnail tests' matter: these scans end after probing.
   slowProber = (await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 40 })).path;
 });
 
@@ -58,7 +59,7 @@ const endOf = (scans: ScanService, jobId: string, timeoutMs = 180_000): Promise<
 describe('a database that fails for a while', () => {
   it('SQLite locked by another writer: the writes are retried and nothing is lost', async () => {
     const progress: string[] = [];
-    const stack: Stack = await startStack({ FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10' });
+    const stack: Stack = await startStack({ FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10', THUMBNAILS: 'off' });
     try {
       const folder = path.join(work, 'sqlite-busy');
       const files = await buildLibrary(folder, 120, clips);
@@ -106,7 +107,7 @@ describe('a database that fails for a while', () => {
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
     await admin.query(`create database ${name}`);
-    const stack = await startStack({ FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10' }, { databaseUrl: adminUrl.replace(/\/[^/]*$/, `/${name}`) });
+    const stack = await startStack({ FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10', THUMBNAILS: 'off' }, { databaseUrl: adminUrl.replace(/\/[^/]*$/, `/${name}`) });
     try {
       const folder = path.join(work, 'pg-drop');
       const files = await buildLibrary(folder, 120, clips);
@@ -142,7 +143,7 @@ describe('the Temporal server stopped and restarted on the same database file mi
     };
     let server = await ensureTemporalServer(options);
     expect(server.started).toBe(true);
-    const stack = await startStack({ TEMPORAL_ADDRESS: options.address, FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10' });
+    const stack = await startStack({ TEMPORAL_ADDRESS: options.address, FFPROBE_PATH: slowProber, SCAN_BATCH_SIZE: '10', THUMBNAILS: 'off' });
     try {
       const folder = path.join(work, 'server-restart');
       const files = await buildLibrary(folder, 150, clips);
