@@ -79,9 +79,11 @@ it('starts at most MAX_CONCURRENT_SCANS scans of schedules fired together; the o
   expect(refused.body.code).toBe('TOO_MANY_SCANS');
 
   // One scan ends: the waiting run takes its slot, and the limit still holds.
-  // A running scan (the waiting run is listed too, as a pending job that holds no slot).
-  const jobs = (await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=50')).body.jobs.filter((job) => job.status === 'running');
-  const first = jobs[0] as JobBody;
+  // A running scan (the waiting run is listed too, as a pending job that holds no slot); the list
+  // reads a scan just started as pending until its live view, renewed within a second, shows it.
+  const running = async (): Promise<JobBody[]> =>
+    (await http<{ jobs: JobBody[] }>(stack.baseUrl, 'GET', '/api/v1/jobs?limit=50')).body.jobs.filter((job) => job.status === 'running');
+  const first = (await waitFor(running, (jobs) => jobs.length > 0, 30_000, 100))[0] as JobBody;
   await http(stack.baseUrl, 'POST', `/api/v1/jobs/${first.job_id}/cancel`);
   await waitFor(runsWaitingForSlot, (n) => n === 0, 120_000, 200);
   await waitFor(async () => (await Promise.all(roots.map(held))).filter(Boolean).length, (n) => n === 2, 120_000, 100);
