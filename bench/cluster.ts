@@ -27,6 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
+import { withPgClient } from '../test/support/postgres';
 import { ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort, freeServerPorts } from '../test/support/processes';
 import { apiCaller } from './limits';
@@ -257,15 +258,7 @@ async function main(): Promise<void> {
   const libraryDb = `${name}_library`;
   const runDir = path.join(args.workDir, `run-${name}`);
   await fs.mkdir(runDir, { recursive: true });
-  const admin = async <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = <T>(fn: (client: pg.Client) => Promise<T>): Promise<T> => withPgClient(adminUrl, fn);
 
   const parts: Part[] = [];
   let connection: Connection | null = null;

@@ -21,6 +21,7 @@ import { Connection, type TLSConfig } from '@temporalio/client';
 import pg from 'pg';
 import { findProjectRoot } from '../../src/temporal/go-binary';
 import { NAMESPACE_RETENTION_DAYS, obtainTemporalBinaries } from '../../src/temporal/server';
+import { withPgClient } from '../support/postgres';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { freePort, freeServerPorts, killPart, startPart, type Part } from '../support/processes';
 import { processesMatching, waitFor, writeProberWrapper } from '../support/stack';
@@ -45,14 +46,8 @@ let certs: string;
 let clientTls: (who: 'api' | 'worker') => Record<string, string>;
 const parts: Part[] = [];
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withPgClient(adminUrl, fn);
 }
 
 async function startServer(): Promise<Part> {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { withPgClient } from '../support/postgres';
 import { buildLibrary, ensureTestMedia } from '../support/media';
 import { startStack, waitFor, writeProberWrapper, type Stack } from '../support/stack';
 
@@ -28,13 +28,7 @@ const stacks: Stack[] = [];
 const databases: string[] = [];
 
 async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  await withPgClient(adminUrl, (client) => client.query(sql));
 }
 
 beforeAll(async () => {
