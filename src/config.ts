@@ -111,6 +111,7 @@ const envSchema = z.object({
   TEMPORAL_UI_TLS_KEY: z.string().min(1).optional(),
   ALLOW_UNAUTHENTICATED: z.enum(['true', 'false']).default('false'),
   WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  WORKFLOW_BUNDLE: z.string().min(1).refine((value) => path.isAbsolute(value), 'expected an absolute path').optional(),
 });
 
 /** A PEM file named by a variable: read now, so that a bad path stops start-up naming the variable. */
@@ -194,6 +195,11 @@ export interface Config {
   workerMetricsPort: number | undefined;
   /** The address those metrics listen on (WORKER_METRICS_HOST, loopback by default). */
   workerMetricsHost: string;
+  /**
+   * WORKFLOW_BUNDLE: the workflow code bundled ahead by the same release
+   * (`npm run bundle:workflows -- FILE`); unset, a worker bundles it at start.
+   */
+  workflowBundlePath: string | undefined;
   /** ALLOW_UNAUTHENTICATED: the API may listen on a non-loopback HOST without API_TOKEN. */
   allowUnauthenticated: boolean;
   dataDir: string;
@@ -305,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     workerMetricsPort: e.WORKER_METRICS_PORT,
     workerMetricsHost: e.WORKER_METRICS_HOST,
+    workflowBundlePath: e.WORKFLOW_BUNDLE,
     allowUnauthenticated: e.ALLOW_UNAUTHENTICATED === 'true',
     dataDir,
     databaseUrl,

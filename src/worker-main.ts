@@ -4,6 +4,9 @@
  */
 // First: sizes libuv's thread pool before anything starts it.
 import './filesystem/thread-pool';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
 import { errorLine } from './errors';
@@ -15,9 +18,21 @@ import { connectClient } from './temporal/client';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
 import { unwritableReason } from './writable';
-import { connectWorker, createScanWorker } from './worker';
+import { bundleWorkflows, connectWorker, createScanWorker } from './worker';
+
+/** `--write-bundle FILE` (`npm run bundle:workflows -- FILE`): writes the workflow bundle for WORKFLOW_BUNDLE, and exits. */
+async function writeBundle(file: string): Promise<void> {
+  const target = path.resolve(file);
+  // Written beside, then renamed: a worker never reads half a bundle.
+  const partial = `${target}.${process.pid}.partial`;
+  await fs.writeFile(partial, await bundleWorkflows());
+  await fs.rename(partial, target);
+  process.stdout.write(`workflow bundle written to ${target}; a worker of this release loads it with WORKFLOW_BUNDLE=${target}\n`);
+}
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { 'write-bundle': { type: 'string' } } });
+  if (values['write-bundle'] !== undefined) return writeBundle(values['write-bundle']);
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel);
   // Pictures are written by workers: an unwritable folder stops start-up with one line (and the
@@ -46,13 +61,15 @@ async function main(): Promise<void> {
   const connection = await connectWorker(config);
   // For admission of scheduled runs under MAX_CONCURRENT_SCANS (scans/admission.ts).
   const { client, connection: clientConnection } = await connectClient(config);
-  const worker = await createScanWorker({ config, connection, library, prober, client });
+  // WORKFLOW_BUNDLE: bundled ahead by this release, so the worker skips webpack at start.
+  const workflowBundle = config.workflowBundlePath !== undefined ? { codePath: config.workflowBundlePath } : undefined;
+  const worker = await createScanWorker({ config, connection, library, prober, client, ...(workflowBundle ? { workflowBundle } : {}) });
   const metrics =
     config.workerMetricsPort !== undefined
       ? await serveWorkerMetrics({ host: config.workerMetricsHost, port: config.workerMetricsPort, sdkAddress, logger })
       : undefined;
   if (metrics) logger.info({ url: `http://${config.workerMetricsHost}:${metrics.port}/metrics` }, 'worker metrics served');
-  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker running');
+  logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address, workflowBundle: config.workflowBundlePath ?? 'bundled at start' }, 'worker running');
   try {
     // Resolves once a shutdown signal has drained the worker.
     await worker.run();

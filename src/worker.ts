@@ -3,7 +3,7 @@
  * The one production module that imports @temporalio/worker.
  */
 import type { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { ScanAdmission } from './scans/admission';
 import { RootGuards } from './scans/guard';
@@ -23,8 +23,8 @@ export interface ScanWorkerOptions {
   prober: FileProber | IsolatedProber;
   /** Task queue override (tests give each test its own). */
   taskQueue?: string;
-  /** A prebuilt workflow bundle; without it the workflows are bundled from source at start. */
-  workflowBundle?: WorkflowBundle;
+  /** A prebuilt workflow bundle (its code, or its file: WORKFLOW_BUNDLE); without it the workflows are bundled from source at start. */
+  workflowBundle?: WorkflowBundleOption;
   /** A client of the same Temporal: scheduled runs wait for a slot of MAX_CONCURRENT_SCANS through it (admitted at once without). */
   client?: Client;
 }
@@ -66,6 +66,19 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
     // the scan's batches are retried on another worker from their checkpoints.
     shutdownGraceTime: '10s',
   });
+}
+
+/**
+ * The workflow code bundled as a worker without WORKFLOW_BUNDLE bundles it at
+ * start (webpack, a second or two of CPU): what `npm run bundle:workflows` writes.
+ */
+export async function bundleWorkflows(): Promise<string> {
+  const quiet = () => undefined;
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('./workflows'),
+    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: (message: string) => process.stderr.write(`${message}\n`) },
+  });
+  return code;
 }
 
 /** Connects to the Temporal frontend named in the configuration (with its TLS and API key). */

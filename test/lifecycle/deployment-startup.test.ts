@@ -2,8 +2,11 @@
  * What the processes refuse or keep closed as they start: a worker whose
  * pictures folder cannot be written stops with one line; the API will not
  * listen beyond loopback without a token; a worker's metrics listen on
- * loopback unless WORKER_METRICS_HOST says otherwise.
+ * loopback unless WORKER_METRICS_HOST says otherwise; a worker given a
+ * workflow bundle written ahead (WORKFLOW_BUNDLE) runs from it, and one whose
+ * bundle is missing stops with one line naming it.
  */
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,5 +106,26 @@ describe('start-up checks of a deployment', () => {
       .filter((info): info is os.NetworkInterfaceInfo => info !== undefined && !info.internal && info.family === 'IPv4')
       .map((info) => info.address);
     for (const address of others) await expect(fetch(`http://${address}:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('a worker runs from the workflow bundle `npm run bundle:workflows` wrote, and stops with one line when it is missing', async () => {
+    const bundle = path.join(dir, 'bundle', 'workflows.js');
+    await fs.mkdir(path.dirname(bundle));
+    const root = path.join(__dirname, '..', '..');
+    const said = execFileSync(process.execPath, ['--require', path.join(root, 'scripts', 'ts-register.js'), path.join(root, 'src', 'worker-main.ts'), '--write-bundle', bundle], {
+      encoding: 'utf8',
+    });
+    expect(said).toContain(`WORKFLOW_BUNDLE=${bundle}`);
+    expect((await fs.stat(bundle)).size).toBeGreaterThan(0);
+    const env = { TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_TASK_QUEUE: `deployment-bundle-${process.pid}`, DATA_DIR: path.join(dir, 'bundle-data') };
+    const worker = await startPart('worker-main', { ...env, WORKFLOW_BUNDLE: bundle }, /worker running/, 120_000);
+    parts.push(worker);
+    expect(worker.output()).toContain(`"workflowBundle":"${bundle}"`);
+    const missing = path.join(dir, 'bundle', 'nothing-here.js');
+    const { output } = await runToExit('worker-main', { ...env, WORKFLOW_BUNDLE: missing });
+    const lines = output.split('\n').filter((line) => line.includes('worker failed'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(missing);
+    expect(output).not.toMatch(/worker running/);
   });
 });

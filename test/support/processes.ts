@@ -29,8 +29,10 @@ export async function startPart(
   timeoutMs = 60_000,
   as?: { uid: number; gid: number },
 ): Promise<Part> {
+  // A worker loads the workflow bundle the run's global setup built (WORKFLOW_BUNDLE) instead of running webpack again.
+  const bundle = process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE;
   const child = spawn(process.execPath, ['--require', TS_REGISTER, path.join(ROOT, 'src', `${entry}.ts`)], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', ...(bundle ? { WORKFLOW_BUNDLE: bundle } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(as ? { uid: as.uid, gid: as.gid } : {}),
   });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
 import { Library } from '../../src/library/library';
@@ -19,7 +19,7 @@ import { createIsolatedProber, type IsolatedProber } from '../../src/media-host/
 import { hostileHost } from './media-hosts';
 import { connectClient } from '../../src/temporal/client';
 import { ScanService } from '../../src/scans';
-import { createScanWorker } from '../../src/worker';
+import { bundleWorkflows as bundleWorkerWorkflows, createScanWorker } from '../../src/worker';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 
@@ -35,18 +35,9 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 }
 
 /** Bundles the workflow code with webpack, as a worker without a bundle would. */
-export function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietBundlerLogger });
+export async function bundleWorkflows(): Promise<WorkflowBundle> {
+  return { code: await bundleWorkerWorkflows() };
 }
-
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => process.stderr.write(`${message}\n`),
-};
 
 export function temporalAddress(): string {
   const address = process.env.TEMPORAL_TEST_ADDRESS;
