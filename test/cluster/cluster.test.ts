@@ -1,7 +1,7 @@
 /**
  * The cluster path with real processes: `npm run temporal:server` (the real
  * Temporal server on PostgreSQL, not the dev server), the library in
- * PostgreSQL, the API and three workers. A scan of 600 files survives a
+ * PostgreSQL, the API and three workers. A scan of 400 files survives a
  * worker killed with SIGKILL and the Temporal server stopped and started again;
  * every worker probes, every file ends in the library once, and only files in
  * flight at a fault are probed twice. The server's restart mid-scan, a
@@ -32,7 +32,7 @@ const serverUrl = (database: string): string => adminUrl.replace(/\/[^/]*$/, `/$
 const name = `cluster_${randomBytes(4).toString('hex')}`;
 const temporalDb = name;
 const libraryDb = `${name}_library`;
-const FILES = 600;
+const FILES = 400;
 const WORKERS = 3;
 const SERVER_READY = /Ctrl-C stops it/;
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timeout'];
@@ -201,7 +201,7 @@ describe('a scan on the cluster', () => {
       DATA_DIR: path.join(work, 'data'),
       PROBER: 'ffprobe',
       PROBE_CONCURRENCY: '1',
-      // Batches of 10: 60 of them, so the task queue spreads them over every worker (40 a batch made 15, and one worker could get none).
+      // Batches of 10: 40 of them, so the task queue spreads them over every worker (40 a batch made 15 of 600, and one worker could get none).
       SCAN_BATCH_SIZE: '10',
       // Pictures are the thumbnail tests' matter: these scans end after probing.
       THUMBNAILS: 'off',

@@ -5,7 +5,8 @@
  * straight through Temporal (no API) with a root outside the worker's
  * SCAN_ROOTS. Every file the prober opens is logged (by an ffprobe wrapper,
  * or by the probe hosts themselves), so the tests see not only the library
- * but what reached the prober.
+ * but what reached the prober. These scans make no pictures (THUMBNAILS
+ * off): the picture phase's own containment is hostile-thumbnails.test.ts's.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -84,7 +85,7 @@ describe('a retry of a scan that met links out of its root', () => {
   beforeAll(async () => {
     logFile = path.join(work, 'retry-probes.log');
     const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, logFile });
-    stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000' });
+    stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000', THUMBNAILS: 'off' });
   });
 
   afterAll(async () => {
@@ -173,7 +174,7 @@ describe('a file or folder swapped for a link out of the root between discovery 
       // One probe at a time, each 400 ms longer than ffprobe alone: the files
       // swapped come last, seconds after probing began.
       const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 400, logFile });
-      stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4' });
+      stack = await startStack({ FFPROBE_PATH: wrapper.path, PROBE_TIMEOUT_MS: '10000', PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '4', THUMBNAILS: 'off' });
     });
 
     afterAll(async () => {
@@ -223,7 +224,7 @@ describe('a scan started through Temporal, not the API', () => {
     await fs.symlink(outside, path.join(allowed, 'escape'));
     logFile = path.join(work, 'direct-probes.log');
     const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, logFile });
-    stack = await startStack({ FFPROBE_PATH: wrapper.path, SCAN_ROOTS: allowed });
+    stack = await startStack({ FFPROBE_PATH: wrapper.path, SCAN_ROOTS: allowed, THUMBNAILS: 'off' });
   });
 
   afterAll(async () => {

@@ -107,7 +107,8 @@ describe('a worker that dies mid-scan', () => {
 
   it('stopped with SIGTERM: it shuts down by itself with status 0, leaves no ffprobe, and another worker finishes', async () => {
     const folder = path.join(work, 'sigterm');
-    const files = await buildLibrary(folder, 240, clips);
+    // Stopped once 60 are probed: the rest are left for the next worker.
+    const files = await buildLibrary(folder, 120, clips);
     const first = await start('worker-main', WORKER_READY);
     const { scanId: jobId } = await scans.start({ root: folder, recursive: true, force: false });
     await waitFor(() => scans.get(jobId), (job) => job.counts.probed >= 60, 60_000, 50);

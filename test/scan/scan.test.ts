@@ -53,13 +53,15 @@ describe('a scan through the API on a real Temporal server', () => {
     // A prober that takes ~40 ms more per file than ffprobe alone, so that a
     // hundred or two files make a scan long enough to watch.
     wrapper = await writeProberWrapper(work, { realPath: realFfprobe, delayMs: 40, hangOn: 'HANG' });
-    // Four pictures at once: the scans here that run to their end make a picture of every file.
+    // Pictures only where a test asks for them (`thumbnails: true`), four at once;
+    // the other scans end after probing (pictures are the thumbnail tests' matter).
     stack = await startStack({
       FFPROBE_PATH: wrapper.path,
       PROBE_TIMEOUT_MS: '1500',
       PROBE_CONCURRENCY: '2',
       SCAN_BATCH_SIZE: '20',
       THUMBNAIL_CONCURRENCY: '4',
+      THUMBNAILS: 'off',
     });
   });
 
@@ -207,9 +209,10 @@ describe('a scan through the API on a real Temporal server', () => {
   it('runs two scans side by side: both advance before either finishes', async () => {
     const a = path.join(work, 'side-a');
     const b = path.join(work, 'side-b');
-    // Four batches each: two probe slots, so either scan alone takes several polls' time.
-    await buildLibrary(a, 80, clips);
-    await buildLibrary(b, 80, clips);
+    // Six batches each, more than a window (SCAN_WINDOW 4 batches of 20): a scan's window queues its
+    // files for the two probe slots ahead of the other scan's, which advances once the first's window moves on.
+    await buildLibrary(a, 120, clips);
+    await buildLibrary(b, 120, clips);
     const jobA = await startScan(stack, a);
     const jobB = await startScan(stack, b);
     let sawBothAdvancing = false;
@@ -231,9 +234,10 @@ describe('a scan through the API on a real Temporal server', () => {
     const folder = path.join(work, 'rescan');
     // A full batch and a part of one (SCAN_BATCH_SIZE 20).
     const files = await buildLibrary(folder, 30, clips);
-    const first = await waitForEnd(stack, await startScan(stack, folder));
+    const withPictures = { thumbnails: true };
+    const first = await waitForEnd(stack, await startScan(stack, folder, withPictures));
     expect(first.result?.new).toBe(30);
-    const second = await waitForEnd(stack, await startScan(stack, folder));
+    const second = await waitForEnd(stack, await startScan(stack, folder, withPictures));
     expect(second.status).toBe('completed');
     expect(second.result).toMatchObject({ scanned: 30, new: 0, updated: 0, skipped: 30 });
     expect(second.counts).toMatchObject({ discovered: 30, skipped: 30, probed: 0, missing: 0 });
@@ -246,9 +250,9 @@ describe('a scan through the API on a real Temporal server', () => {
     await fs.copyFile(changed, `${changed}.tmp`);
     await fs.rename(`${changed}.tmp`, changed);
     await fs.utimes(changed, new Date(), new Date(Date.now() - 1000));
-    const third = await waitForEnd(stack, await startScan(stack, folder));
+    const third = await waitForEnd(stack, await startScan(stack, folder, withPictures));
     expect(third.result).toMatchObject({ scanned: 30, updated: 1, skipped: 29 });
-    const forced = await waitForEnd(stack, await startScan(stack, folder, { force: true }));
+    const forced = await waitForEnd(stack, await startScan(stack, folder, { ...withPictures, force: true }));
     expect(forced.result).toMatchObject({ scanned: 30, updated: 30, skipped: 0 });
     expect((await stack.library.searchVideos(folder + path.sep, 1000, 0)).total).toBe(30);
   });
@@ -257,7 +261,7 @@ describe('a scan through the API on a real Temporal server', () => {
     const folder = path.join(work, 'continued');
     // Three batches of probes, then three of pictures, two a run: three runs.
     const files = await buildLibrary(folder, 60, clips);
-    const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, maxBatchesPerRun: 2 });
+    const { scanId: jobId } = await stack.scans.start({ root: folder, recursive: true, force: false, maxBatchesPerRun: 2, thumbnails: true });
     const firstRun = (await getJob(stack, jobId)).temporal.run_id;
     const polls: number[] = [];
     const job = await waitFor(
@@ -305,7 +309,7 @@ describe('a probe batch that fails part-way', () => {
     logFile = path.join(work, 'calls.log');
     const wrapper = await writeProberWrapper(work, { realPath: realFfprobe, logFile });
     stack = await startStack(
-      { FFPROBE_PATH: wrapper.path, PROBE_CONCURRENCY: '2', SCAN_BATCH_SIZE: '10' },
+      { FFPROBE_PATH: wrapper.path, PROBE_CONCURRENCY: '2', SCAN_BATCH_SIZE: '10', THUMBNAILS: 'off' },
       {
         // The seventh call fails as if the worker had run out of file
         // descriptors: a transient fault that Temporal retries.
