@@ -55,13 +55,28 @@ async function waitForNoActivities(client: Client, jobId: string): Promise<void>
 describe('pause and resume through the API', () => {
   let stack: Stack;
   const asked: string[] = [];
+  /** Files whose probe ran to its end; a probe the pause stopped (it rejects) is asked but not here. */
+  const probed: string[] = [];
 
   beforeAll(async () => {
     // Every call to the worker's prober counted, and slowed so that a scan is long enough to pause.
-    const counting = (prober: StackProber): StackProber => withProbeHook(prober, async (file) => {
-      asked.push(file);
-      await sleep(150);
-    });
+    const counting = (prober: StackProber): StackProber => {
+      const slowed = withProbeHook(prober, async (file) => {
+        asked.push(file);
+        await sleep(150);
+      });
+      return {
+        get path() {
+          return slowed.path;
+        },
+        version: () => slowed.version(),
+        probeFile: async (request) => {
+          const result = await slowed.probeFile(request);
+          probed.push(request.file);
+          return result;
+        },
+      };
+    };
     stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: counting });
   });
 
@@ -72,6 +87,7 @@ describe('pause and resume through the API', () => {
   const job = async (jobId: string): Promise<JobBody> => (await http<JobBody>(stack.baseUrl, 'GET', `/api/v1/jobs/${jobId}`)).body;
   const endOf = (jobId: string): Promise<JobBody> => waitFor(() => job(jobId), (j) => TERMINAL.includes(j.status), 240_000, 200);
   const askedUnder = (folder: string): string[] => asked.filter((file) => file.startsWith(folder + path.sep));
+  const probedUnder = (folder: string): string[] => probed.filter((file) => file.startsWith(folder + path.sep));
 
   it('a paused scan starts no new probes, reads paused, and resumes to every file exactly once', async () => {
     const folder = path.join(work, 'api');
@@ -92,11 +108,13 @@ describe('pause and resume through the API', () => {
     await waitFor(() => job(jobId), (j) => j.status === 'paused' && !j.pause_requested, 60_000, 50);
     await waitForNoActivities(stack.client, jobId);
     const atRest = askedUnder(folder).length;
+    const probedAtRest = probedUnder(folder).length;
     await sleep(QUIET_MS);
     expect(askedUnder(folder).length).toBe(atRest);
     expect(atRest).toBeLessThan(files.length);
-    // The workflow counts the last batch's files once it has handled that batch's completion.
-    const held = await waitFor(() => job(jobId), (j) => j.counts.probed === atRest, 60_000, 100);
+    // The workflow counts the last batch's files once it has handled that batch's completion:
+    // every probe that ran to its end, and none the pause stopped (those are probed again on resume).
+    const held = await waitFor(() => job(jobId), (j) => j.counts.probed === probedAtRest, 60_000, 100);
     expect(held.status).toBe('paused');
     expect(held.phase).toBe('probing');
     expect(held.counts.discovered).toBe(files.length);
