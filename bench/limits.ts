@@ -15,6 +15,7 @@ import type { FileProbeRequest } from '../src/probe/contained';
 import type { ProberKind } from '../src/media-host/protocol';
 import type { IsolatedProber } from '../src/media-host/pool';
 import { openProber } from '../src/media-host/select';
+import { defaultFfprobePath } from '../src/probe/ffprobe';
 import { hostProcesses } from '../test/support/media-hosts';
 
 /** A JSON call to the API at `base`: its status, parsed body and time taken. */
@@ -221,4 +222,56 @@ export async function jobsPageAfterStarts(base: string, roots: readonly string[]
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { startsSeconds, pageMs, pageJobs, drainedSeconds: (performance.now() - started) / 1000 };
+}
+
+/** How promptly a probe that hangs ends: past its limit, and after an abort (a cancel, a pause, a worker's stop). */
+export interface ProbeStopRun {
+  /** Milliseconds from the probe's limit to its `timeout` outcome, per run. */
+  overrunMs: number[];
+  /** Milliseconds from an abort to the probe's rejection, per run. */
+  abortMs: number[];
+}
+
+/**
+ * Probes `file` through the pool a worker opens, with an ffprobe that never
+ * answers (a script that sleeps an hour), `runs` times with a limit of
+ * `limitMs`, then `runs` times with no limit to speak of, aborted 200 ms in.
+ * The speed claims behind "reliable timeouts" and "prompt cancellation", for
+ * ffprobe, whose process is killed; the tests assert only the outcome.
+ */
+export async function probeStopTimes(file: string, workDir: string, options: { limitMs: number; runs: number; logger: Logger }): Promise<ProbeStopRun> {
+  const hanging = path.join(workDir, 'ffprobe-that-hangs.sh');
+  // It tells its version (the pool asks at start), then hangs on every file.
+  await fs.writeFile(hanging, `#!/bin/sh\ncase "$1" in -version) exec '${defaultFfprobePath()}' -version ;; esac\nexec sleep 3600\n`, { mode: 0o755 });
+  const { prober } = await openProber({ prober: 'ffprobe', ffprobePath: hanging, probeConcurrency: 1, thumbnailConcurrency: 1 }, options.logger);
+  try {
+    const stat = await fs.lstat(file);
+    const request: FileProbeRequest = { file, realRoot: await fs.realpath(path.dirname(file)), discovered: { size: stat.size, mtimeMs: stat.mtimeMs }, timeoutMs: options.limitMs };
+    const overrunMs: number[] = [];
+    const abortMs: number[] = [];
+    for (let run = 0; run < options.runs; run += 1) {
+      const started = performance.now();
+      const { outcome } = await prober.probeFile(request);
+      if (outcome.kind !== 'failed' || outcome.reason !== 'timeout') throw new Error(`a hanging probe ended ${JSON.stringify(outcome)}, not timeout`);
+      overrunMs.push(performance.now() - started - options.limitMs);
+    }
+    for (let run = 0; run < options.runs; run += 1) {
+      const controller = new AbortController();
+      let abortedAt = 0;
+      const timer = setTimeout(() => {
+        abortedAt = performance.now();
+        controller.abort(new Error('aborted by the benchmark'));
+      }, 200);
+      const ended = await prober.probeFile({ ...request, timeoutMs: 3_600_000, signal: controller.signal }).then(
+        () => 'resolved',
+        () => 'rejected',
+      );
+      clearTimeout(timer);
+      if (ended !== 'rejected' || abortedAt === 0) throw new Error(`an aborted probe ${ended}`);
+      abortMs.push(performance.now() - abortedAt);
+    }
+    return { overrunMs, abortMs };
+  } finally {
+    await prober.close();
+  }
 }

@@ -18,6 +18,8 @@
  *   D  an incremental rescan of the unchanged library
  *   W  a bare walk of the same tree in this process (readdir with file types, lstat per file), median of 3
  *   E  cancel latency at about half-way, 5 runs
+ *   T  a probe that hangs (an ffprobe that never answers), through the pool: how far past its limit
+ *      (1 s) it ends, and how long after an abort, 5 runs each
  *   B' the same scan with PROBER=ffprobe, on a fresh library (worker and API restarted);
  *      --skip-ffprobe-scan leaves it out
  *   J  50 scans started at once on small distinct roots, then the median of 10 reads of a page of 50 jobs
@@ -38,7 +40,7 @@ import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
-import { apiCaller, bareWalk, jobsPageAfterStarts, median, openProberPool, type ProberPoolRun, type WalkRun } from './limits';
+import { apiCaller, bareWalk, jobsPageAfterStarts, median, openProberPool, probeStopTimes, type ProberPoolRun, type WalkRun } from './limits';
 
 /** J: scans started at once before the page of jobs is read, the files in each one's root, and the page reads. */
 const JOBS_PAGE_STARTS = 50;
@@ -437,6 +439,11 @@ async function main(): Promise<void> {
     }
     say(`   ${cancelSeconds.map((s) => round(s)).join(', ')} s`);
 
+    // T: a hanging probe ended by its limit and by an abort.
+    say('T: a probe that hangs, ended by its limit (1 s) and by an abort, 5 runs each');
+    const probeStops = await probeStopTimes(files[0] as string, args.workDir, { limitMs: 1000, runs: 5, logger });
+    say(`   past the limit ${probeStops.overrunMs.map((ms) => round(ms)).join(', ')} ms; after the abort ${probeStops.abortMs.map((ms) => round(ms)).join(', ')} ms`);
+
     // B': the same full scan with PROBER=ffprobe, on a fresh library: worker and API restarted.
     let ffprobeScan: Awaited<ReturnType<typeof fullScan>> | null = null;
     if (args.skipFfprobeScan) {
@@ -496,6 +503,11 @@ async function main(): Promise<void> {
       api_polls: latencies.length,
       cancel_p50_s: round(percentile(cancelSeconds, 50), 3),
       cancel_p95_s: round(percentile(cancelSeconds, 95), 3),
+      // T: how far past PROBE_TIMEOUT_MS a hanging probe ends, and how long after an abort it rejects.
+      probe_timeout_overrun_p50_ms: round(percentile(probeStops.overrunMs, 50)),
+      probe_timeout_overrun_max_ms: round(Math.max(...probeStops.overrunMs)),
+      probe_abort_p50_ms: round(percentile(probeStops.abortMs, 50)),
+      probe_abort_max_ms: round(Math.max(...probeStops.abortMs)),
       rescan_files_per_s: round(rescanFilesPerS),
       // W: the median of three bare walks of the library in one process, and D's share of it.
       walk_files_per_s: round(walkFilesPerS),
@@ -573,6 +585,7 @@ async function main(): Promise<void> {
       `| B until the whole library has pictures | ${results.scan_with_thumbnails_seconds} s |`,
       `| API latency during B, p50 / p99 (${results.api_polls} polls at 20 Hz) | ${results.api_p50_ms} / ${results.api_p99_ms} ms |`,
       `| cancel to \`cancelled\` and no ffprobe left, p50 / p95 (${args.cancelRuns} runs) | ${results.cancel_p50_s} / ${results.cancel_p95_s} s |`,
+      `| a hanging ffprobe past its 1 s limit / after an abort, p50 (max) of 5 | ${results.probe_timeout_overrun_p50_ms} (${results.probe_timeout_overrun_max_ms}) / ${results.probe_abort_p50_ms} (${results.probe_abort_max_ms}) ms |`,
       `| incremental rescan, unchanged library | ${results.rescan_files_per_s} files/s |`,
       `| bare walk (readdir and lstat in one process, median of 3) / rescan's share of it | ${results.walk_files_per_s} files/s / ${results.rescan_vs_walk} |`,
       `| a page of 50 jobs right after ${JOBS_PAGE_STARTS} starts, median of ${JOBS_PAGE_READS} (${results.jobs_page_jobs} jobs on the page) | ${results.jobs_page_p50_ms} ms |`,
