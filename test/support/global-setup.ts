@@ -54,5 +54,8 @@ export default async function globalSetup(): Promise<void> {
   globalThis.temporalTestBundleDir = bundleDir;
   const bundleFile = path.join(bundleDir, 'workflows.js');
   await fs.writeFile(bundleFile, (await bundled).code);
+  // Readable by every user: a test runs a worker as an unprivileged one (test/reliability/unprivileged.test.ts).
+  await fs.chmod(bundleDir, 0o755);
+  await fs.chmod(bundleFile, 0o644);
   process.env.TEMPORAL_TEST_WORKFLOW_BUNDLE = bundleFile;
 }
