@@ -112,14 +112,8 @@ afterAll(async () => {
 });
 
 /** The Temporal database's schema_version rows: a start that set it up again would rewrite them. */
-async function schemaVersion(): Promise<unknown[]> {
-  const client = new pg.Client({ connectionString: serverUrl(temporalDb) });
-  await client.connect();
-  try {
-    return (await client.query('select curr_version, creation_time from schema_version')).rows;
-  } finally {
-    await client.end();
-  }
+function schemaVersion(): Promise<unknown[]> {
+  return withPgClient(serverUrl(temporalDb), async (client) => (await client.query('select curr_version, creation_time from schema_version')).rows);
 }
 
 /** Whether the frontend answers a health check from a client with these TLS settings. */

@@ -60,23 +60,15 @@ describe('pause and resume through the API', () => {
 
   beforeAll(async () => {
     // Every call to the worker's prober counted, and slowed so that a scan is long enough to pause.
-    const counting = (prober: StackProber): StackProber => {
-      const slowed = withProbeHook(prober, async (file) => {
-        asked.push(file);
-        await sleep(150);
-      });
-      return {
-        get path() {
-          return slowed.path;
+    const counting = (prober: StackProber): StackProber =>
+      withProbeHook(
+        prober,
+        async (file) => {
+          asked.push(file);
+          await sleep(150);
         },
-        version: () => slowed.version(),
-        probeFile: async (request) => {
-          const result = await slowed.probeFile(request);
-          probed.push(request.file);
-          return result;
-        },
-      };
-    };
+        (file) => probed.push(file),
+      );
     stack = await startStack({ PROBE_CONCURRENCY: '1', SCAN_BATCH_SIZE: '2', SCAN_WINDOW: '2' }, { wrapProber: counting });
   });
 

@@ -192,13 +192,15 @@ export type StackProber = Pick<IsolatedProber, 'path' | 'version'> & FileProber;
 
 /**
  * The same prober, running `before(file)` ahead of every probe (ahead of its
- * turn at the prober, and of its checks inside the root in the host): how
- * tests count, slow down, fail or hold back the probes of the worker's real
- * prober.
+ * turn at the prober, and of its checks inside the root in the host), and
+ * `after(file)` once a probe has run to its end (not when it rejects, as a
+ * stopped one does): how tests count, slow down, fail or hold back the probes
+ * of the worker's real prober.
  */
 export function withProbeHook(
   prober: StackProber,
   before: (file: string, options: { timeoutMs: number; signal?: AbortSignal }) => Promise<void> | void,
+  after?: (file: string) => void,
 ): StackProber {
   return {
     get path() {
@@ -207,7 +209,9 @@ export function withProbeHook(
     version: () => prober.version(),
     probeFile: async (request) => {
       await before(request.file, request);
-      return prober.probeFile(request);
+      const result = await prober.probeFile(request);
+      after?.(request.file);
+      return result;
     },
   };
 }
