@@ -13,8 +13,15 @@ import { borrowWalkThread, EntryKind, WalkThreadStuck, type FileFacts, type List
  */
 const STAT_PARALLELISM = 64;
 
-/** Folders listed on the walk thread ahead of their turn (in messages of at least half as many). */
-const LISTINGS_AHEAD = 16;
+/** Folders listed on the walk threads ahead of their turn (in messages of at least half as many, split among the threads). */
+const LISTINGS_AHEAD = 32;
+
+/**
+ * Walk threads one walk lists on at most: a local walk is mostly the
+ * kernel's lstat, and a second thread lists the next folders while the
+ * first lists these (bench/walk.ts times it).
+ */
+const LISTERS = 2;
 
 /** A file the walk found: a regular file to probe, or one named like a video that cannot be (with the reason). */
 export interface WalkedFile {
@@ -125,11 +132,42 @@ export async function* walkVideoFiles(options: WalkOptions): AsyncGenerator<Walk
  * step of an async generator a round rather than a file.
  */
 export async function* walkVideoFileBatches(options: WalkOptions): AsyncGenerator<WalkedFile[]> {
-  const thread = options.thread === false ? null : borrowWalkThread();
+  const listers = new Listers(options.thread !== false);
   try {
-    yield* walk(options, thread);
+    yield* walk(options, listers);
   } finally {
-    thread?.giveBack();
+    listers.giveBack();
+  }
+}
+
+/**
+ * The walk threads of one walk: one lent at its start, the others (up to
+ * LISTERS) only once it asks listings ahead, so that a walk of a folder or
+ * two costs one thread. Once one is stuck (a share that stopped answering),
+ * no other is lent: what is left goes through the thread pool.
+ */
+class Listers {
+  private readonly threads: WalkThread[] = [];
+
+  constructor(enabled: boolean) {
+    if (enabled) this.threads.push(borrowWalkThread());
+  }
+
+  /** The thread a folder's own listing and its files' stats go to; null once none is usable. */
+  get first(): WalkThread | null {
+    return this.threads.find((thread) => thread.usable) ?? null;
+  }
+
+  /** The threads to share a batch of listings ahead among. */
+  ahead(): WalkThread[] {
+    const usable = this.threads.filter((thread) => thread.usable);
+    if (this.threads.length === 0 || usable.length < this.threads.length) return usable;
+    while (this.threads.length < LISTERS) this.threads.push(borrowWalkThread());
+    return this.threads;
+  }
+
+  giveBack(): void {
+    for (const thread of this.threads) thread.giveBack();
   }
 }
 
@@ -139,7 +177,7 @@ function entryOf(dirent: Dirent<Buffer>): ListedEntry {
   return { name: dirent.name, kind };
 }
 
-async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGenerator<WalkedFile[]> {
+async function* walk(options: WalkOptions, listers: Listers): AsyncGenerator<WalkedFile[]> {
   const { signal } = options;
   const fs = options.fs ?? createMediaFs({ timeoutMs: DEFAULT_FS_CALL_TIMEOUT_MS, signal });
   const realRoot = await fs.realpath(options.root);
@@ -178,9 +216,10 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     const isStart = foundAt === start && dir === from;
     let realDir: string;
     let raw: ListedEntry[];
+    const thread = listers.first;
     try {
-      if (thread?.usable === true) {
-        // Real path, containment and listing in one message to the walk thread.
+      if (thread !== null) {
+        // Real path, containment and listing in one message to a walk thread.
         let listing: Listing;
         const early = prefetched.get(pending);
         prefetched.delete(pending);
@@ -282,12 +321,12 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       }
       candidates.push({ path: full, real, ...(entry.stat === undefined ? {} : { stat: entry.stat }) });
     }
-    // The folders walked next are listed on the thread, several ahead and
-    // several to a message, while the walk handles what it was given: it
-    // seldom waits on the thread. Each is still listed through its real
-    // path, checked against the root right before.
+    // The folders walked next are listed on the walk threads, several ahead
+    // and several to a message, while the walk handles what it was given: it
+    // seldom waits on them. Each is still listed through its real path,
+    // checked against the root right before.
     const prefetchNext = (): void => {
-      if (thread?.usable !== true || !options.recursive) return;
+      if (listers.first === null || !options.recursive) return;
       const wanted: PendingDir[] = [];
       let seen = 0;
       let more = false;
@@ -305,23 +344,30 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
       for (let i = stack.length - 1; going && i >= 0; i -= 1) going = consider(stack[i] as PendingDir);
       // Asked once there are enough of them for a message (or no more to come).
       if (wanted.length === 0 || (more && wanted.length < LISTINGS_AHEAD / 2)) return;
-      const batch = thread.listMany(
-        wanted.map((next) => next.dir),
-        true,
-        realRoot,
-        exts,
-        fs.timeoutMs,
-        signal,
-      );
-      batch.catch(() => undefined);
-      wanted.forEach((next, i) => {
-        const listing = batch.then((listings) => {
-          const one = listings[i];
-          if (one === undefined || one instanceof Error) throw one ?? new Error(`no listing of ${next.dir}`);
-          return one;
+      // In one run of folders per thread, each thread's in one message.
+      const threads = listers.ahead();
+      const share = Math.ceil(wanted.length / threads.length);
+      threads.forEach((lister, t) => {
+        const part = wanted.slice(t * share, (t + 1) * share);
+        if (part.length === 0) return;
+        const batch = lister.listMany(
+          part.map((next) => next.dir),
+          true,
+          realRoot,
+          exts,
+          fs.timeoutMs,
+          signal,
+        );
+        batch.catch(() => undefined);
+        part.forEach((next, i) => {
+          const listing = batch.then((listings) => {
+            const one = listings[i];
+            if (one === undefined || one instanceof Error) throw one ?? new Error(`no listing of ${next.dir}`);
+            return one;
+          });
+          listing.catch(() => undefined);
+          prefetched.set(next, listing);
         });
-        listing.catch(() => undefined);
-        prefetched.set(next, listing);
       });
     };
     if (candidates.length === 0) prefetchNext();
@@ -333,7 +379,7 @@ async function* walk(options: WalkOptions, thread: WalkThread | null): AsyncGene
     for (let i = 0; i < candidates.length; i += STAT_PARALLELISM) {
       signal?.throwIfAborted();
       const slice = candidates.slice(i, i + STAT_PARALLELISM);
-      const round = statRound(slice, fs, thread, signal);
+      const round = statRound(slice, fs, listers.first, signal);
       if (i === 0) prefetchNext();
       const answers = await round;
       signal?.throwIfAborted();

@@ -6,10 +6,11 @@
  * one through libuv's thread pool (media-fs.ts) costs more than the call;
  * synchronous calls on the event loop are no option on a share that may
  * hang. Here the walk asks for the next folders' listings several at a time,
- * ahead of their turn, and gets with them the stats of their files named
- * like videos: the thread works while the walk handles what it was given,
- * and a local walk runs as fast as synchronous calls on the event loop
- * (bench/walk.ts times the ways side by side).
+ * ahead of their turn and shared between two threads (walk.ts, LISTERS), and
+ * gets with them the stats of their files named like videos: the threads
+ * work while the walk handles what it was given, and a local walk runs as
+ * fast as synchronous calls on the event loop, or faster (bench/walk.ts
+ * times the ways side by side).
  *
  * A thread stuck on a share past FS_CALL_TIMEOUT is abandoned: it is told to
  * end (it does when the kernel lets its call go), counted
@@ -470,8 +471,8 @@ export class WalkThread {
   }
 }
 
-/** Idle threads kept for the next walks (two scans walking at once on a worker is common; more is rare). */
-const MAX_IDLE_THREADS = 2;
+/** Idle threads kept for the next walks (two scans walking at once on a worker is common, each on up to two threads; more is rare). */
+const MAX_IDLE_THREADS = 4;
 
 const idle: WalkThread[] = [];
 

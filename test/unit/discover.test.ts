@@ -232,3 +232,19 @@ describe.each([
     expect(nested).toEqual([{ name: `${Array.from({ length: 50 }, (_, i) => `level-${i}`).join('/')}/bottom.mkv`, size: 0 }]);
   });
 });
+
+it('walks a tree of many folders, listed ahead on two walk threads, as the thread pool walks it', async () => {
+  const many = path.join(path.dirname(root), 'many');
+  for (let group = 0; group < 3; group += 1) {
+    await makeTree(path.join(many, `g${group}`), 20, 5, (i) => `v${i}.mkv`);
+  }
+  const walkIt = async (thread: boolean): Promise<string[]> => {
+    const paths: string[] = [];
+    for await (const file of walkVideoFiles({ root: many, recursive: true, extensions: new Set(VIDEO_EXTENSIONS), thread })) paths.push(file.path);
+    return paths;
+  };
+  const onThreads = await walkIt(true);
+  expect(onThreads).toHaveLength(300);
+  expect(onThreads[0]).toBe(path.join(many, 'g0', 'f000', 'v0.mkv'));
+  expect(onThreads).toEqual(await walkIt(false));
+});
