@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Library } from '../library/library';
 import type { NewScanFile } from '../library/types';
-import type { KnownFile } from '../library/videos';
+import { KnownFiles } from '../library/known-files';
 import { DEFAULT_SCAN_EXCLUDE, ErrorType, VIDEO_EXTENSIONS, type DiscoverInput, type DiscoverResult } from '../model/types';
 import { mediaErrorReason, type MediaFs } from '../filesystem/media-fs';
 import { checkScanRoot, resolveInside, rootOffline } from '../filesystem/containment';
@@ -83,7 +83,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
      * the walk finds is taken out; what is left at the end, the walk did not
      * find (settleVanished).
      */
-    let known = new Map<string, KnownFile>();
+    let known = new KnownFiles();
     /** Unchanged files counted without a row of their own: the scan's row keeps the count (recordUnrecordedSkips). */
     let unrecorded = 0;
     let unrecordedWritten = 0;

@@ -22,7 +22,8 @@ import { ScanRepository, type NewScan, type ScanEnd, type ScanListOptions } from
 import { ThumbnailRepository, type ThumbnailTarget } from './thumbnails';
 import type { ListVideosOptions, NewScanFile, Page, ScanFileRow, ScanRecord, VanishedVideo, Video } from './types';
 import { VanishedRepository } from './vanished';
-import { VideoRepository, type KnownFile } from './videos';
+import type { KnownFiles } from './known-files';
+import { VideoRepository } from './videos';
 
 export class Library {
   private readonly scans: ScanRepository;
@@ -173,7 +174,7 @@ export class Library {
   }
 
   /** See VideoRepository.knownFilesUnder. */
-  knownFilesUnder(root: string, recursive: boolean): Promise<Map<string, KnownFile>> {
+  knownFilesUnder(root: string, recursive: boolean): Promise<KnownFiles> {
     return this.videos.knownFilesUnder(root, recursive);
   }
 

@@ -5,6 +5,7 @@
  */
 import { sql, type Selectable } from 'kysely';
 import type { VideosTable } from './database';
+import { KnownFiles } from './known-files';
 import { Repository } from './repository';
 import type { ListVideosOptions, Page, Video } from './types';
 
@@ -45,12 +46,8 @@ function likePattern(text: string): string {
 /** A video's path, size, mtime and whether it lacks a picture, as knownFilesUnder reads them. */
 type KnownRow = Pick<VideosTable, 'path' | 'file_size' | 'mtime_ms'> & { pictureless: number | boolean };
 
-/** What the library knows of a file: its video's size and mtime, and whether the video still lacks a picture (and a recorded failure to make one). */
-export interface KnownFile {
-  size: number;
-  mtimeMs: number;
-  pictureless: boolean;
-}
+/** Rows per statement of knownFilesUnder: a page at a time, so that a million known files are never a million row objects at once. */
+const KNOWN_PAGE = 10_000;
 
 export class VideoRepository extends Repository {
   async getVideo(id: number): Promise<Video | undefined> {
@@ -91,30 +88,52 @@ export class VideoRepository extends Repository {
   /**
    * What discovery compares a walk with: every present video below `root`
    * (at any depth; `recursive: false`, only those in the root itself), by
-   * path, with its size, mtime and whether it still lacks a picture. One
-   * statement a scan: a range of the path index in SQLite (its BINARY
-   * collation orders paths bytewise, so the range is exactly the prefix);
-   * PostgreSQL compares the prefix itself, its collation may not.
+   * path, with its size, mtime and whether it still lacks a picture, held
+   * compactly (KnownFiles) and read a page at a time. SQLite reads along a
+   * range of the path index (its BINARY collation orders paths bytewise, so
+   * the range is exactly the prefix); PostgreSQL compares the prefix itself,
+   * as its collation may not, in one statement read through a cursor.
    */
-  async knownFilesUnder(root: string, recursive: boolean): Promise<Map<string, KnownFile>> {
+  async knownFilesUnder(root: string, recursive: boolean): Promise<KnownFiles> {
     const prefix = root.endsWith('/') ? root : `${root}/`;
     // The first string past every one that starts with the prefix: its last character, '/', raised by one.
     const past = `${prefix.slice(0, -1)}0`;
-    return this.retrying(async () => {
-      const query =
-        this.dialect === 'postgres'
-          ? sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where status = 'present' and substr(path, 1, ${[...prefix].length}) = ${prefix}`
-          : sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where path >= ${prefix} and path < ${past} and status = 'present'`;
-      const { rows } = await query.execute(this.db);
-      const known = new Map<string, KnownFile>();
+    const take = (known: KnownFiles, rows: KnownRow[]): void => {
       for (const row of rows) {
         if (!recursive && row.path.indexOf('/', prefix.length) !== -1) continue;
-        known.set(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
+        known.add(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
       }
-      return known;
-    });
+    };
+    if (this.dialect === 'postgres') {
+      return this.retrying(() =>
+        this.db.transaction().execute(async (trx) => {
+          const known = new KnownFiles();
+          await sql`declare known_files no scroll cursor for
+              select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where status = 'present' and substr(path, 1, ${[...prefix].length}) = ${prefix}`.execute(trx);
+          for (;;) {
+            const { rows } = await sql<KnownRow>`fetch forward ${sql.raw(String(KNOWN_PAGE))} from known_files`.execute(trx);
+            take(known, rows);
+            if (rows.length < KNOWN_PAGE) return known;
+          }
+        }),
+      );
+    }
+    const known = new KnownFiles();
+    for (let last: string | null = null; ; ) {
+      const after: string | null = last;
+      const { rows } = await this.retrying((): Promise<{ rows: KnownRow[] }> =>
+        (after === null
+          ? sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where path >= ${prefix} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
+          : sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where path > ${after} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
+        ).execute(this.db),
+      );
+      take(known, rows);
+      if (rows.length < KNOWN_PAGE) return known;
+      last = (rows[rows.length - 1] as KnownRow).path;
+    }
   }
 
   /** Deletes the record only, never the file. */

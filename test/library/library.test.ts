@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Library } from '../../src/library/library';
 import type { NewScanFile } from '../../src/library/types';
 import { bothDialects, sampleMetadata } from '../support/library-dialects';
-import { recordProbe, videoByPath } from '../support/library-rows';
+import { addVideos, recordProbe, videoByPath } from '../support/library-rows';
 
 const dialects = bothDialects('scanner_test', path.join('lib', 'library.sqlite'));
 const metadata = sampleMetadata;
@@ -145,6 +145,23 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     // What discovery wrote comes back exactly: a probe compares it with the file's stat.
     const recorded = await library.getProbeFiles('many', 0, 4);
     expect(recorded.map((f) => [f.path, f.size, f.mtimeMs])).toEqual(rows.slice(0, 4).map((r) => [r.path, r.size, r.mtimeMs]));
+  });
+
+  it('reads tens of thousands of known videos under a root a page at a time, each once, and none beside it', async () => {
+    // Written in an order other than the paths', so that pages by id and pages by path both cross folders.
+    const under = Array.from({ length: 25_003 }, (_, i) => `/p/d${(i * 7) % 13}/f${String((i * 7919) % 25_003).padStart(5, '0')}.mkv`);
+    const beside = ['/p.mkv', '/p0/a.mkv', '/pp/b.mkv', '/o/p/c.mkv'];
+    await addVideos(url(), [...beside.slice(0, 2), ...under.slice(0, 12_000), ...beside.slice(2), ...under.slice(12_000)]);
+    const known = await library.knownFilesUnder('/p', true);
+    expect(known.size).toBe(under.length);
+    expect(new Set(known.keys())).toEqual(new Set(under));
+    const last = under.length - 1;
+    // Written after all four of the others beside the root: at position last + 4.
+    expect(known.get(under[last]!)).toEqual({ size: 1000 + 4 + last, mtimeMs: 1_700_000_000_000 + (4 + last) / 4, pictureless: true });
+    for (const path of beside) expect(known.has(path)).toBe(false);
+    expect(known.delete(under[0]!)).toBe(true);
+    expect(known.get(under[0]!)).toBeUndefined();
+    expect(known.size).toBe(under.length - 1);
   });
 
   it('tells new from updated by the write itself, also when the clock shows the same millisecond', async () => {

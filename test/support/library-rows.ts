@@ -1,8 +1,9 @@
 /**
  * What tests read or write in a library beside its public interface: a
  * single probe result recorded, a video found by its path, a scan's rows, a picture's
- * failure reason (which no API shows). Reads go straight to the database at
- * the library's URL, on a connection of their own.
+ * failure reason (which no API shows), many videos written at once. Reads
+ * and writes go straight to the database at the library's URL, on a
+ * connection of their own.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -19,10 +20,10 @@ export async function recordProbe(library: Library, scanId: string, position: nu
   return status;
 }
 
-/** Runs `read` on a connection of its own to the library at `databaseUrl`, closed after it. */
-async function reading<T>(databaseUrl: string, read: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+/** Runs `read` on a connection of its own to the library at `databaseUrl`, closed after it (read-only in SQLite unless `write`). */
+async function reading<T>(databaseUrl: string, read: (db: Kysely<Database>) => Promise<T>, write = false): Promise<T> {
   const db = databaseUrl.startsWith('sqlite:')
-    ? new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(databaseUrl.slice('sqlite:'.length), { readonly: true, fileMustExist: true }) }) })
+    ? new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(databaseUrl.slice('sqlite:'.length), { readonly: !write, fileMustExist: true }) }) })
     : new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 1 }) }) });
   try {
     return await read(db);
@@ -53,4 +54,32 @@ export async function thumbnailError(databaseUrl: string, videoId: number): Prom
     const row = await db.selectFrom('videos').select('thumbnail_error').where('id', '=', videoId).executeTakeFirst();
     return row?.thumbnail_error ?? null;
   });
+}
+
+/** Writes present videos at `paths` (size 1,000 + i, mtime 1.7e12 + i / 4 ms), without a scan: a library of many files in a moment. */
+export async function addVideos(databaseUrl: string, paths: readonly string[]): Promise<void> {
+  await reading(
+    databaseUrl,
+    async (db) => {
+      const now = new Date().toISOString();
+      for (let i = 0; i < paths.length; i += 1000) {
+        const rows = paths.slice(i, i + 1000).map((file, j) => ({
+          path: file,
+          filename: file.slice(file.lastIndexOf('/') + 1),
+          status: 'present',
+          streams_video: 1,
+          streams_audio: 0,
+          streams_subtitle: 0,
+          streams_data: 0,
+          file_size: 1000 + i + j,
+          mtime_ms: 1_700_000_000_000 + (i + j) / 4,
+          probed_at: now,
+          created_at: now,
+          updated_at: now,
+        }));
+        await db.insertInto('videos').values(rows).execute();
+      }
+    },
+    true,
+  );
 }

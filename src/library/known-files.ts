@@ -1,0 +1,85 @@
+/**
+ * The present videos under a scan's root as discovery compares its walk
+ * with them (VideoRepository.knownFilesUnder): by path, each with its size,
+ * mtime and whether it still lacks a picture. Held compactly, the paths in
+ * one map to a slot and the rest in typed arrays: a rescan of a million
+ * files holds a million of them at once, and an object each (with the row
+ * each was read from) cost the worker hundreds of megabytes more
+ * (docs/benchmarks.md, the cluster at 1,000,000 files).
+ */
+
+/** What the library knows of a file: its video's size and mtime, and whether the video still lacks a picture (and a recorded failure to make one). */
+export interface KnownFile {
+  size: number;
+  mtimeMs: number;
+  pictureless: boolean;
+}
+
+const FIRST_SLOTS = 1024;
+
+export class KnownFiles {
+  private readonly slots = new Map<string, number>();
+  private sizes = new Float64Array(FIRST_SLOTS);
+  private mtimes = new Float64Array(FIRST_SLOTS);
+  private pictureless = new Uint8Array(FIRST_SLOTS);
+  private used = 0;
+
+  /** Files known (and not deleted since). */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  add(path: string, file: KnownFile): void {
+    let slot = this.slots.get(path);
+    if (slot === undefined) {
+      if (this.used === this.sizes.length) this.grow();
+      slot = this.used;
+      this.used += 1;
+      this.slots.set(path, slot);
+    }
+    this.sizes[slot] = file.size;
+    this.mtimes[slot] = file.mtimeMs;
+    this.pictureless[slot] = file.pictureless ? 1 : 0;
+  }
+
+  get(path: string): KnownFile | undefined {
+    const slot = this.slots.get(path);
+    if (slot === undefined) return undefined;
+    return { size: this.sizes[slot] as number, mtimeMs: this.mtimes[slot] as number, pictureless: this.pictureless[slot] === 1 };
+  }
+
+  has(path: string): boolean {
+    return this.slots.has(path);
+  }
+
+  /** Takes a file out (the walk found it); its slot is not reused. */
+  delete(path: string): boolean {
+    return this.slots.delete(path);
+  }
+
+  /** The paths still known, in the order they were added. */
+  keys(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+
+  clear(): void {
+    this.slots.clear();
+    this.sizes = new Float64Array(0);
+    this.mtimes = new Float64Array(0);
+    this.pictureless = new Uint8Array(0);
+    this.used = 0;
+  }
+
+  private grow(): void {
+    const length = Math.max(FIRST_SLOTS, this.sizes.length * 2);
+    const sizes = new Float64Array(length);
+    sizes.set(this.sizes);
+    const mtimes = new Float64Array(length);
+    mtimes.set(this.mtimes);
+    const pictureless = new Uint8Array(length);
+    pictureless.set(this.pictureless);
+    this.sizes = sizes;
+    this.mtimes = mtimes;
+    this.pictureless = pictureless;
+  }
+}
