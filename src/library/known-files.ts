@@ -1,11 +1,12 @@
 /**
  * The present videos under a scan's root as discovery compares its walk
  * with them (VideoRepository.knownFilesUnder): by path, each with its size,
- * mtime and whether it still lacks a picture. Held compactly, the paths in
- * one map to a slot and the rest in typed arrays: a rescan of a million
- * files holds a million of them at once, and an object each (with the row
- * each was read from) cost the worker hundreds of megabytes more
- * (docs/benchmarks.md, the cluster at 1,000,000 files).
+ * mtime and whether it still lacks a picture. Held compactly, each path as
+ * its part below the root in one map to a slot and the rest in typed
+ * arrays: a rescan of a million files holds a million of them at once, and
+ * a full path and an object each (with the row each was read from) cost the
+ * worker hundreds of megabytes more (docs/benchmarks.md, the cluster at
+ * 1,000,000 files).
  */
 
 /** What the library knows of a file: its video's size and mtime, and whether the video still lacks a picture (and a recorded failure to make one). */
@@ -18,24 +19,29 @@ export interface KnownFile {
 const FIRST_SLOTS = 1024;
 
 export class KnownFiles {
+  /** Paths below the root (`prefix` taken off) to their slots. */
   private readonly slots = new Map<string, number>();
   private sizes = new Float64Array(FIRST_SLOTS);
   private mtimes = new Float64Array(FIRST_SLOTS);
   private pictureless = new Uint8Array(FIRST_SLOTS);
   private used = 0;
 
+  /** `prefix`: the root with a trailing slash; every path asked of is a full path, and one outside it is not known. */
+  constructor(private readonly prefix: string) {}
+
   /** Files known (and not deleted since). */
   get size(): number {
     return this.slots.size;
   }
 
-  add(path: string, file: KnownFile): void {
-    let slot = this.slots.get(path);
+  /** Adds a file by its path below the root. */
+  add(below: string, file: KnownFile): void {
+    let slot = this.slots.get(below);
     if (slot === undefined) {
       if (this.used === this.sizes.length) this.grow();
       slot = this.used;
       this.used += 1;
-      this.slots.set(path, slot);
+      this.slots.set(below, slot);
     }
     this.sizes[slot] = file.size;
     this.mtimes[slot] = file.mtimeMs;
@@ -43,23 +49,23 @@ export class KnownFiles {
   }
 
   get(path: string): KnownFile | undefined {
-    const slot = this.slots.get(path);
+    const slot = this.slotOf(path);
     if (slot === undefined) return undefined;
     return { size: this.sizes[slot] as number, mtimeMs: this.mtimes[slot] as number, pictureless: this.pictureless[slot] === 1 };
   }
 
   has(path: string): boolean {
-    return this.slots.has(path);
+    return this.slotOf(path) !== undefined;
   }
 
   /** Takes a file out (the walk found it); its slot is not reused. */
   delete(path: string): boolean {
-    return this.slots.delete(path);
+    return path.startsWith(this.prefix) && this.slots.delete(path.slice(this.prefix.length));
   }
 
-  /** The paths still known, in the order they were added. */
-  keys(): IterableIterator<string> {
-    return this.slots.keys();
+  /** The full paths still known, in the order they were added. */
+  *keys(): IterableIterator<string> {
+    for (const below of this.slots.keys()) yield this.prefix + below;
   }
 
   clear(): void {
@@ -68,6 +74,10 @@ export class KnownFiles {
     this.mtimes = new Float64Array(0);
     this.pictureless = new Uint8Array(0);
     this.used = 0;
+  }
+
+  private slotOf(path: string): number | undefined {
+    return path.startsWith(this.prefix) ? this.slots.get(path.slice(this.prefix.length)) : undefined;
   }
 
   private grow(): void {

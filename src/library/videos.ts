@@ -43,8 +43,8 @@ function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** A video's path, size, mtime and whether it lacks a picture, as knownFilesUnder reads them. */
-type KnownRow = Pick<VideosTable, 'path' | 'file_size' | 'mtime_ms'> & { pictureless: number | boolean };
+/** A video's path below the root, size, mtime and whether it lacks a picture, as knownFilesUnder reads them. */
+type KnownRow = Pick<VideosTable, 'file_size' | 'mtime_ms'> & { below: string; pictureless: number | boolean };
 
 /** Rows per statement of knownFilesUnder: a page at a time, so that a million known files are never a million row objects at once. */
 const KNOWN_PAGE = 10_000;
@@ -98,19 +98,21 @@ export class VideoRepository extends Repository {
     const prefix = root.endsWith('/') ? root : `${root}/`;
     // The first string past every one that starts with the prefix: its last character, '/', raised by one.
     const past = `${prefix.slice(0, -1)}0`;
+    // Paths are read below the root (the part KnownFiles keeps), in characters as both substr count.
+    const from = [...prefix].length + 1;
     const take = (known: KnownFiles, rows: KnownRow[]): void => {
       for (const row of rows) {
-        if (!recursive && row.path.indexOf('/', prefix.length) !== -1) continue;
-        known.add(row.path, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
+        if (!recursive && row.below.includes('/')) continue;
+        known.add(row.below, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
       }
     };
     if (this.dialect === 'postgres') {
       return this.retrying(() =>
         this.db.transaction().execute(async (trx) => {
-          const known = new KnownFiles();
+          const known = new KnownFiles(prefix);
           await sql`declare known_files no scroll cursor for
-              select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where status = 'present' and substr(path, 1, ${[...prefix].length}) = ${prefix}`.execute(trx);
+              select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+              from videos where status = 'present' and substr(path, 1, ${from - 1}) = ${prefix}`.execute(trx);
           for (;;) {
             const { rows } = await sql<KnownRow>`fetch forward ${sql.raw(String(KNOWN_PAGE))} from known_files`.execute(trx);
             take(known, rows);
@@ -119,20 +121,20 @@ export class VideoRepository extends Repository {
         }),
       );
     }
-    const known = new KnownFiles();
+    const known = new KnownFiles(prefix);
     for (let last: string | null = null; ; ) {
       const after: string | null = last;
       const { rows } = await this.retrying((): Promise<{ rows: KnownRow[] }> =>
         (after === null
-          ? sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+          ? sql<KnownRow>`select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
               from videos where path >= ${prefix} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
-          : sql<KnownRow>`select path, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
+          : sql<KnownRow>`select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
               from videos where path > ${after} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
         ).execute(this.db),
       );
       take(known, rows);
       if (rows.length < KNOWN_PAGE) return known;
-      last = (rows[rows.length - 1] as KnownRow).path;
+      last = prefix + (rows[rows.length - 1] as KnownRow).below;
     }
   }
 
