@@ -3,7 +3,7 @@
  * discovery walk alone on a local disk, its ways side by side in one run,
  * alternated round by round (the median of each is printed, in ms and files/s):
  *
- *   thread  walkVideoFiles as discovery runs it (listings and stats on the walk thread)
+ *   thread  walkVideoFiles as discovery runs it (listings and stats on the walk threads)
  *   pool    walkVideoFiles with every call through the thread pool (thread: false)
  *   sync    readdirSync and lstatSync on the event loop, no walk logic: the floor
  *   before  (with --before) the walkVideoFiles exported by MODULE, e.g. an
