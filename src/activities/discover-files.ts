@@ -83,7 +83,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
      * the walk finds is taken out; what is left at the end, the walk did not
      * find (settleVanished).
      */
-    let known = new KnownFiles(input.root);
+    let known = new KnownFiles(input.root.endsWith('/') ? input.root : `${input.root}/`);
     /** Unchanged files counted without a row of their own: the scan's row keeps the count (recordUnrecordedSkips). */
     let unrecorded = 0;
     let unrecordedWritten = 0;
