@@ -83,7 +83,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
      * the walk finds is taken out; what is left at the end, the walk did not
      * find (settleVanished).
      */
-    let known = new KnownFiles(input.root.endsWith('/') ? input.root : `${input.root}/`);
+    let known = new KnownFiles(input.root);
     /** Unchanged files counted without a row of their own: the scan's row keeps the count (recordUnrecordedSkips). */
     let unrecorded = 0;
     let unrecordedWritten = 0;
@@ -96,8 +96,7 @@ export function createDiscoverFiles({ library, scanRoots, mediaCalls, scanRootMa
       for (const file of pending) {
         const position = discovered;
         discovered += 1;
-        const record = known.get(file.path);
-        if (record !== undefined) known.delete(file.path);
+        const record = known.take(file.path);
         if (file.error !== undefined) {
           if (file.folder === true || file.error === ErrorType.UnreadableFolder) unseen.push(file.path);
           failed += 1;

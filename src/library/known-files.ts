@@ -26,8 +26,12 @@ export class KnownFiles {
   private pictureless = new Uint8Array(FIRST_SLOTS);
   private used = 0;
 
-  /** `prefix`: the root with a trailing slash; every path asked of is a full path, and one outside it is not known. */
-  constructor(private readonly prefix: string) {}
+  /** The root with a trailing slash: every path asked of is a full path, and one outside it is not known. */
+  private readonly prefix: string;
+
+  constructor(root: string) {
+    this.prefix = root.endsWith('/') ? root : `${root}/`;
+  }
 
   /** Files known (and not deleted since). */
   get size(): number {
@@ -50,17 +54,25 @@ export class KnownFiles {
 
   get(path: string): KnownFile | undefined {
     const slot = this.slotOf(path);
-    if (slot === undefined) return undefined;
-    return { size: this.sizes[slot] as number, mtimeMs: this.mtimes[slot] as number, pictureless: this.pictureless[slot] === 1 };
+    return slot === undefined ? undefined : this.fileAt(slot);
   }
 
   has(path: string): boolean {
     return this.slotOf(path) !== undefined;
   }
 
-  /** Takes a file out (the walk found it); its slot is not reused. */
+  /** Takes a file out (the walk found it) and returns what was known of it; its slot is not reused. */
+  take(path: string): KnownFile | undefined {
+    if (!path.startsWith(this.prefix)) return undefined;
+    const below = path.slice(this.prefix.length);
+    const slot = this.slots.get(below);
+    if (slot === undefined) return undefined;
+    this.slots.delete(below);
+    return this.fileAt(slot);
+  }
+
   delete(path: string): boolean {
-    return path.startsWith(this.prefix) && this.slots.delete(path.slice(this.prefix.length));
+    return this.take(path) !== undefined;
   }
 
   /** The full paths still known, in the order they were added. */
@@ -74,6 +86,10 @@ export class KnownFiles {
     this.mtimes = new Float64Array(0);
     this.pictureless = new Uint8Array(0);
     this.used = 0;
+  }
+
+  private fileAt(slot: number): KnownFile {
+    return { size: this.sizes[slot] as number, mtimeMs: this.mtimes[slot] as number, pictureless: this.pictureless[slot] === 1 };
   }
 
   private slotOf(path: string): number | undefined {

@@ -99,7 +99,8 @@ export class VideoRepository extends Repository {
     // The first string past every one that starts with the prefix: its last character, '/', raised by one.
     const past = `${prefix.slice(0, -1)}0`;
     // Paths are read below the root (the part KnownFiles keeps), in characters as both substr count.
-    const from = [...prefix].length + 1;
+    const belowAt = [...prefix].length + 1;
+    const columns = sql`substr(path, ${belowAt}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless`;
     const take = (known: KnownFiles, rows: KnownRow[]): void => {
       for (const row of rows) {
         if (!recursive && row.below.includes('/')) continue;
@@ -111,8 +112,7 @@ export class VideoRepository extends Repository {
         this.db.transaction().execute(async (trx) => {
           const known = new KnownFiles(prefix);
           await sql`declare known_files no scroll cursor for
-              select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where status = 'present' and substr(path, 1, ${from - 1}) = ${prefix}`.execute(trx);
+              select ${columns} from videos where status = 'present' and substr(path, 1, ${belowAt - 1}) = ${prefix}`.execute(trx);
           for (;;) {
             const { rows } = await sql<KnownRow>`fetch forward ${sql.raw(String(KNOWN_PAGE))} from known_files`.execute(trx);
             take(known, rows);
@@ -122,19 +122,15 @@ export class VideoRepository extends Repository {
       );
     }
     const known = new KnownFiles(prefix);
-    for (let last: string | null = null; ; ) {
-      const after: string | null = last;
-      const { rows } = await this.retrying((): Promise<{ rows: KnownRow[] }> =>
-        (after === null
-          ? sql<KnownRow>`select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where path >= ${prefix} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
-          : sql<KnownRow>`select substr(path, ${from}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless
-              from videos where path > ${after} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`
-        ).execute(this.db),
+    // The first page from the prefix on, each next one past the last path read.
+    for (let lower = sql`path >= ${prefix}`; ; ) {
+      const bound = lower;
+      const { rows } = await this.retrying(() =>
+        sql<KnownRow>`select ${columns} from videos where ${bound} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`.execute(this.db),
       );
       take(known, rows);
       if (rows.length < KNOWN_PAGE) return known;
-      last = prefix + (rows[rows.length - 1] as KnownRow).below;
+      lower = sql`path > ${prefix + (rows[rows.length - 1] as KnownRow).below}`;
     }
   }
 
