@@ -123,7 +123,9 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
 
   return withFencedInput(request.file, { timeoutMs, signal: request.signal, analyse }, async (input) => {
     const { context } = input;
-    const timedOut = (): ThumbnailResult | null => (input.stopped() === 'timeout' ? { ok: false, reason: ThumbnailError.Timeout } : null);
+    // Either interruption ends the work at once: a time limit is reported as such, and
+    // withFencedInput turns what a cancelled picture returns into its AbortError.
+    const timedOut = (): ThumbnailResult | null => (input.stopped() === null ? null : { ok: false, reason: ThumbnailError.Timeout });
     const early = timedOut();
     if (early) return early;
     if (input.code < 0) return failed(input.code, 'cannot open');
@@ -136,8 +138,11 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
     const decoder = new CodecContext();
     const packet = new Packet();
     const frame = new Frame();
+    /** The last frame decoded: avcodec_receive_frame empties `frame` whenever it has none to give. */
+    const last = new Frame();
     packet.alloc();
     frame.alloc();
+    last.alloc();
     decoder.allocContext3(codec);
     try {
       const parameters = decoder.parametersToContext(stream.codecpar);
@@ -164,23 +169,33 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
 
       /**
        * Decodes until a frame at the target is in `frame` (true), or the
-       * stream ends (true when some frame was decoded before: the last one,
-       * kept in `frame`), or the limit interrupts. Undecodable packets are
+       * stream ends before it (true when some frame was decoded: the last
+       * one, put back in `frame`, as for a file cut short of what its header
+       * promised), or the limit interrupts. Undecodable packets are
        * skipped, as ffmpeg does.
        */
       const decode = async (): Promise<ThumbnailResult | boolean> => {
         let any = false;
         let draining = false;
+        last.unref();
+        const ended = (): ThumbnailResult | boolean => {
+          if (!any) return false;
+          const kept = frame.ref(last);
+          return kept < 0 ? failed(kept, 'decode') : true;
+        };
         for (;;) {
           const received = decoder.receiveFrameSync(frame);
           if (received >= 0) {
             any = true;
             if (atTarget(secondsOf(frame.bestEffortTimestamp))) return true;
+            last.unref();
+            const kept = last.ref(frame);
+            if (kept < 0) return failed(kept, 'decode');
             continue;
           }
-          if (received === AVERROR_EOF) return any;
+          if (received === AVERROR_EOF) return ended();
           if (received !== AVERROR_EAGAIN && received !== AVERROR_INVALIDDATA) return failed(received, 'decode');
-          if (draining) return any;
+          if (draining) return ended();
           const read = await context.readFrame(packet);
           const stop = timedOut();
           if (stop) return stop;
@@ -221,6 +236,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
       await fs.writeFile(request.output, jpeg);
       return { ok: true };
     } finally {
+      last.free();
       frame.free();
       packet.free();
       decoder.freeContext();

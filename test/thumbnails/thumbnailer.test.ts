@@ -172,6 +172,24 @@ describe('the thumbnailer in the probe hosts', () => {
     expect(hostsStarted(startLog)).toHaveLength(2);
   });
 
+  it('takes the last frame of a file cut short before the time its length promised, in the host that started', async () => {
+    // A download stopped part-way: 8 s of video recorded, the first 2 s or so on disk, the picture asked at 5 s.
+    const whole = path.join(dir, 'whole.ts');
+    await execa(ffmpegPath(), [
+      '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=8',
+      '-c:v', 'libx264', '-g', '25', '-f', 'mpegts', whole,
+    ]);
+    const cut = path.join(dir, 'cut.ts');
+    const bytes = await fs.readFile(whole);
+    await fs.writeFile(cut, bytes.subarray(0, Math.floor(bytes.length * 0.3)));
+    const startLog = path.join(dir, 'starts.log');
+    const thumbnailer = createHostThumbnailer({ dir, width: 160, hosts: libavHosts({ startLog }) });
+    await expect(thumbnailer.make({ file: cut, videoId: 16, durationSeconds: 8, timeoutMs: 60_000 })).resolves.toEqual({ ok: true });
+    expect(jpegSize(await fs.readFile(thumbnailer.pathFor(16)))).toEqual({ width: 160, height: 120 });
+    // Neither crashed nor killed: the host that made it is the first.
+    expect(hostsStarted(startLog)).toHaveLength(1);
+  });
+
   it('records a file that crashes its host as failed, alone: the picture in flight beside it is made', async () => {
     const pool = libavHosts({ crashOn: 'CRASH-ME', thumbnailConcurrency: 2 });
     const thumbnailer = createHostThumbnailer({ dir, width: 320, hosts: pool });
