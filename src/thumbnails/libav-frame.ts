@@ -125,8 +125,8 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
     const { context } = input;
     // Either interruption ends the work at once: a time limit is reported as such, and
     // withFencedInput turns what a cancelled picture returns into its AbortError.
-    const timedOut = (): ThumbnailResult | null => (input.stopped() === null ? null : { ok: false, reason: ThumbnailError.Timeout });
-    const early = timedOut();
+    const interrupted = (): ThumbnailResult | null => (input.stopped() === null ? null : { ok: false, reason: ThumbnailError.Timeout });
+    const early = interrupted();
     if (early) return early;
     if (input.code < 0) return failed(input.code, 'cannot open');
     const streamIndex = context.findBestStream(AVMEDIA_TYPE_VIDEO, -1, -1);
@@ -155,7 +155,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
       if (opened < 0) return failed(opened, 'decoder');
 
       const start = await startMicroseconds(context, packet, fastSeek && request.seconds > 0);
-      const late = timedOut();
+      const late = interrupted();
       if (late) return late;
       // The demuxer drops the other streams' packets from here: only the video is read on.
       for (const other of context.streams) if (other.index !== streamIndex) other.discard = AVDISCARD_ALL;
@@ -197,7 +197,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
           if (received !== AVERROR_EAGAIN && received !== AVERROR_INVALIDDATA) return failed(received, 'decode');
           if (draining) return ended();
           const read = await context.readFrame(packet);
-          const stop = timedOut();
+          const stop = interrupted();
           if (stop) return stop;
           if (read < 0) {
             if (read !== AVERROR_EOF) throwIfTransient(read);
@@ -225,7 +225,7 @@ function thumbnailOnce(request: FrameRequest, fastSeek: boolean, timeoutMs: numb
         found = await decode();
       }
       if (typeof found !== 'boolean') return found;
-      const stop = timedOut();
+      const stop = interrupted();
       if (stop) return stop;
       if (!found) return { ok: false, reason: ThumbnailError.NoFrame };
 
