@@ -123,10 +123,12 @@ export class VideoRepository extends Repository {
     }
     const known = new KnownFiles(prefix);
     // The first page from the prefix on, each next one past the last path read.
+    // `+status` keeps the planner off the status index: without statistics it
+    // prefers that index, and every page then visited all present videos and sorted them.
     for (let lower = sql`path >= ${prefix}`; ; ) {
       const bound = lower;
       const { rows } = await this.retrying(() =>
-        sql<KnownRow>`select ${columns} from videos where ${bound} and path < ${past} and status = 'present' order by path limit ${KNOWN_PAGE}`.execute(this.db),
+        sql<KnownRow>`select ${columns} from videos where ${bound} and path < ${past} and +status = 'present' order by path limit ${KNOWN_PAGE}`.execute(this.db),
       );
       take(known, rows);
       if (rows.length < KNOWN_PAGE) return known;

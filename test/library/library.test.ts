@@ -3,6 +3,7 @@
  * (created for the run at 127.0.0.1:5432, or TEST_DATABASE_URL's server).
  */
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { Library } from '../../src/library/library';
 import type { NewScanFile } from '../../src/library/types';
 import { bothDialects, sampleMetadata } from '../support/library-dialects';
@@ -24,7 +25,7 @@ async function at(time: number, work: () => Promise<void>): Promise<void> {
   }
 }
 
-describe.each(dialects)('the library on %s', (_name, url) => {
+describe.each(dialects)('the library on %s', (name, url) => {
   let library: Library;
 
   beforeAll(async () => {
@@ -162,6 +163,36 @@ describe.each(dialects)('the library on %s', (_name, url) => {
     expect(known.delete(under[0]!)).toBe(true);
     expect(known.get(under[0]!)).toBeUndefined();
     expect(known.size).toBe(under.length - 1);
+  });
+
+  (name === 'SQLite' ? it : it.skip)('reads each page of known videos along the path index, without sorting or visiting the rest of the library', async () => {
+    // The statements better-sqlite3 runs while the known videos are read (all statements share one prototype).
+    const probe = new BetterSqlite3(':memory:');
+    const statement = Object.getPrototypeOf(probe.prepare('select 1')) as { all: (...parameters: unknown[]) => unknown[] };
+    probe.close();
+    // Three pages, beside the videos the tests before wrote under other roots.
+    await addVideos(url(), Array.from({ length: 20_001 }, (_, i) => `/q/f${String(i).padStart(5, '0')}.mkv`));
+    const pages: Array<{ source: string; parameters: unknown[] }> = [];
+    const all = statement.all;
+    const spy = jest.spyOn(statement, 'all').mockImplementation(function (this: { source: string }, ...parameters: unknown[]) {
+      if (/from videos/.test(this.source)) pages.push({ source: this.source, parameters });
+      return all.apply(this, parameters);
+    });
+    try {
+      expect((await library.knownFilesUnder('/q', true)).size).toBe(20_001);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(pages).toHaveLength(3);
+    const db = new BetterSqlite3(url().slice('sqlite:'.length), { readonly: true });
+    try {
+      for (const { source, parameters } of pages) {
+        const plan = (db.prepare(`explain query plan ${source}`).all(...parameters) as Array<{ detail: string }>).map((step) => step.detail);
+        expect(plan).toEqual([expect.stringMatching(/^SEARCH videos USING INDEX sqlite_autoindex_videos_1 \(path>=?\? AND path<\?\)$/)]);
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('tells new from updated by the write itself, also when the clock shows the same millisecond', async () => {
