@@ -63,8 +63,8 @@ export class KnownFiles {
 
   /** Takes a file out (the walk found it) and returns what was known of it; its slot is not reused. */
   take(path: string): KnownFile | undefined {
-    if (!path.startsWith(this.prefix)) return undefined;
-    const below = path.slice(this.prefix.length);
+    const below = this.belowOf(path);
+    if (below === undefined) return undefined;
     const slot = this.slots.get(below);
     if (slot === undefined) return undefined;
     this.slots.delete(below);
@@ -92,8 +92,14 @@ export class KnownFiles {
     return { size: this.sizes[slot] as number, mtimeMs: this.mtimes[slot] as number, pictureless: this.pictureless[slot] === 1 };
   }
 
+  /** A full path's part below the root, the key of `slots`; undefined for a path outside it. */
+  private belowOf(path: string): string | undefined {
+    return path.startsWith(this.prefix) ? path.slice(this.prefix.length) : undefined;
+  }
+
   private slotOf(path: string): number | undefined {
-    return path.startsWith(this.prefix) ? this.slots.get(path.slice(this.prefix.length)) : undefined;
+    const below = this.belowOf(path);
+    return below === undefined ? undefined : this.slots.get(below);
   }
 
   private grow(): void {
