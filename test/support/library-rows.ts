@@ -20,13 +20,13 @@ export async function recordProbe(library: Library, scanId: string, position: nu
   return status;
 }
 
-/** Runs `read` on a connection of its own to the library at `databaseUrl`, closed after it (read-only in SQLite unless `write`). */
-async function reading<T>(databaseUrl: string, read: (db: Kysely<Database>) => Promise<T>, write = false): Promise<T> {
+/** Runs `use` on a connection of its own to the library at `databaseUrl`, closed after it (read-only in SQLite unless `write`). */
+async function onConnection<T>(databaseUrl: string, use: (db: Kysely<Database>) => Promise<T>, write = false): Promise<T> {
   const db = databaseUrl.startsWith('sqlite:')
     ? new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(databaseUrl.slice('sqlite:'.length), { readonly: !write, fileMustExist: true }) }) })
     : new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 1 }) }) });
   try {
-    return await read(db);
+    return await use(db);
   } finally {
     await db.destroy();
   }
@@ -34,7 +34,7 @@ async function reading<T>(databaseUrl: string, read: (db: Kysely<Database>) => P
 
 /** The video recorded at `file`, if any. */
 export async function videoByPath(databaseUrl: string, file: string): Promise<Video | undefined> {
-  return reading(databaseUrl, async (db) => {
+  return onConnection(databaseUrl, async (db) => {
     const row = await db.selectFrom('videos').selectAll().where('path', '=', file).executeTakeFirst();
     return row === undefined ? undefined : toVideo(row);
   });
@@ -42,7 +42,7 @@ export async function videoByPath(databaseUrl: string, file: string): Promise<Vi
 
 /** How many scan_files rows a scan has. */
 export async function scanFileRows(databaseUrl: string, scanId: string): Promise<number> {
-  return reading(databaseUrl, async (db) => {
+  return onConnection(databaseUrl, async (db) => {
     const row = await db.selectFrom('scan_files').select((eb) => eb.fn.countAll<number>().as('n')).where('scan_id', '=', scanId).executeTakeFirst();
     return Number(row?.n ?? 0);
   });
@@ -50,7 +50,7 @@ export async function scanFileRows(databaseUrl: string, scanId: string): Promise
 
 /** Why a video has no picture (null: it has one, or none was tried yet). */
 export async function thumbnailError(databaseUrl: string, videoId: number): Promise<string | null> {
-  return reading(databaseUrl, async (db) => {
+  return onConnection(databaseUrl, async (db) => {
     const row = await db.selectFrom('videos').select('thumbnail_error').where('id', '=', videoId).executeTakeFirst();
     return row?.thumbnail_error ?? null;
   });
@@ -58,7 +58,7 @@ export async function thumbnailError(databaseUrl: string, videoId: number): Prom
 
 /** Writes present videos at `paths` (size 1,000 + i, mtime 1.7e12 + i / 4 ms), without a scan: a library of many files in a moment. */
 export async function addVideos(databaseUrl: string, paths: readonly string[]): Promise<void> {
-  await reading(
+  await onConnection(
     databaseUrl,
     async (db) => {
       const now = new Date().toISOString();
