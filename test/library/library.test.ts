@@ -274,39 +274,69 @@ describe('the library on SQLite', () => {
 
   beforeAll(async () => {
     library = await Library.open(url());
+    // Beside the videos the tests above wrote under other roots: three pages of known videos under /q.
+    await addVideos(url(), Array.from({ length: 20_001 }, (_, i) => `/q/f${String(i).padStart(5, '0')}.mkv`));
   });
 
   afterAll(async () => {
     await library.close();
   });
 
-  it('reads each page of known videos along the path index, without sorting or visiting the rest of the library', async () => {
-    // The statements better-sqlite3 runs while the known videos are read (all statements share one prototype).
+  /** The query plan of every statement on videos that better-sqlite3 reads rows of while `use` runs, one list of steps each. */
+  async function plansDuring(use: () => Promise<unknown>): Promise<string[][]> {
+    // All statements share one prototype.
     const probe = new BetterSqlite3(':memory:');
     const statement = Object.getPrototypeOf(probe.prepare('select 1')) as { all: (...parameters: unknown[]) => unknown[] };
     probe.close();
-    // Three pages, beside the videos the tests above wrote under other roots.
-    await addVideos(url(), Array.from({ length: 20_001 }, (_, i) => `/q/f${String(i).padStart(5, '0')}.mkv`));
-    const pages: Array<{ source: string; parameters: unknown[] }> = [];
+    const reads: Array<{ source: string; parameters: unknown[] }> = [];
     const all = statement.all;
     const spy = jest.spyOn(statement, 'all').mockImplementation(function (this: { source: string }, ...parameters: unknown[]) {
-      if (/from videos/.test(this.source)) pages.push({ source: this.source, parameters });
+      if (/from "?videos"?/.test(this.source)) reads.push({ source: this.source, parameters });
       return all.apply(this, parameters);
     });
     try {
-      expect((await library.knownFilesUnder('/q', true)).size).toBe(20_001);
+      await use();
     } finally {
       spy.mockRestore();
     }
-    expect(pages).toHaveLength(3);
     const db = new BetterSqlite3(url().slice('sqlite:'.length), { readonly: true });
     try {
-      for (const { source, parameters } of pages) {
-        const plan = (db.prepare(`explain query plan ${source}`).all(...parameters) as Array<{ detail: string }>).map((step) => step.detail);
-        expect(plan).toEqual([expect.stringMatching(/^SEARCH videos USING INDEX sqlite_autoindex_videos_1 \(path>=?\? AND path<\?\)$/)]);
-      }
+      return reads.map(({ source, parameters }) => (db.prepare(`explain query plan ${source}`).all(...parameters) as Array<{ detail: string }>).map((step) => step.detail));
     } finally {
       db.close();
+    }
+  }
+
+  it('reads each page of known videos along the path index, without sorting or visiting the rest of the library', async () => {
+    let size = 0;
+    const plans = await plansDuring(async () => {
+      size = (await library.knownFilesUnder('/q', true)).size;
+    });
+    expect(size).toBe(20_001);
+    expect(plans).toHaveLength(3);
+    for (const plan of plans) expect(plan).toEqual([expect.stringMatching(/^SEARCH videos USING INDEX sqlite_autoindex_videos_1 \(path>=?\? AND path<\?\)$/)]);
+  });
+
+  it('reads a page of the videos of one status in path order along an index, without sorting every video of that status', async () => {
+    // A thousand of them missing: a status with few videos, beside one with most.
+    const db = new BetterSqlite3(url().slice('sqlite:'.length));
+    try {
+      db.prepare("update videos set status = 'missing' where path like '/q/f01%'").run();
+    } finally {
+      db.close();
+    }
+    for (const status of ['present', 'missing'] as const) {
+      let page: Awaited<ReturnType<Library['listVideos']>> | undefined;
+      const plans = await plansDuring(async () => {
+        page = await library.listVideos({ status, limit: 50, offset: 100 });
+      });
+      expect(page?.items).toHaveLength(50);
+      expect(page?.items.every((video) => video.status === status)).toBe(true);
+      const paths = page?.items.map((video) => video.path) ?? [];
+      expect(paths).toEqual([...paths].sort());
+      // The count, then the page: each along the status and path index, and nothing sorted.
+      expect(plans).toHaveLength(2);
+      for (const plan of plans) expect(plan).toEqual([expect.stringMatching(/^SEARCH videos USING (COVERING )?INDEX videos_status_path \(status=\?\)$/)]);
     }
   });
 });

@@ -16,6 +16,7 @@ import { missingAndMoved } from './0003-missing-and-moved';
 import { thumbnails } from './0004-thumbnails';
 import { jobsList } from './0005-jobs-list';
 import { unrecordedSkips } from './0006-unrecorded-skips';
+import { videosByStatus } from './0007-videos-by-status';
 import type { Dialect } from './dialect';
 
 export type { Dialect } from './dialect';
@@ -29,6 +30,7 @@ export function libraryMigrations(dialect: Dialect): Record<string, Migration> {
     '0004_thumbnails': thumbnails,
     '0005_jobs_list': jobsList,
     '0006_unrecorded_skips': unrecordedSkips,
+    '0007_videos_by_status': videosByStatus,
   };
 }
 
