@@ -31,14 +31,17 @@ COPY src ./src
 # the image does not carry it, and the build compiles what is there.
 # Then only this platform's binaries stay: ffprobe-static ships ffprobe for
 # six platforms and the Temporal SDK's core bridge for five.
-RUN SKIP_FFMPEG=true npm ci && npm prune --omit=dev \
+# The workflow code is bundled here, once, for WORKFLOW_BUNDLE: a worker then
+# skips webpack at every start (about a second of CPU, and 60 to 90 MB it
+# would otherwise keep).
+RUN SKIP_FFMPEG=true npm ci && node dist/src/worker-main.js --write-bundle dist/workflow-bundle.js && npm prune --omit=dev \
  && find node_modules/ffprobe-static/bin -mindepth 2 -maxdepth 2 -type d ! -path "*/bin/linux/$(node -p process.arch)" -exec rm -rf {} + \
  && find node_modules/@temporalio/core-bridge/releases -mindepth 1 -maxdepth 1 -type d ! -name "$(uname -m)-unknown-linux-gnu" -exec rm -rf {} + \
  && test -n "$(ls node_modules/ffprobe-static/bin/linux)" && test -n "$(ls node_modules/@temporalio/core-bridge/releases)"
 
 FROM node:20-bookworm-slim AS app
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 # openssl: the compose stack's one-shot `certs` service makes Temporal's certificates with it.
 RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/node_modules ./node_modules

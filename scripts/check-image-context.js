@@ -236,6 +236,12 @@ function main() {
           if (!fs.existsSync(inImage(folder, '/', source))) fail(`stage ${other.name} copies ${source} from ${options.stage}, which the build did not produce`);
         }
       }
+      // A workflow bundle a stage's workers load (WORKFLOW_BUNDLE) must be one the build wrote.
+      for (const step of other.steps) {
+        if (step.op !== 'ENV') continue;
+        const bundle = /(?:^|\s)WORKFLOW_BUNDLE=("[^"]*"|\S+)/.exec(step.args)?.[1]?.replace(/^"|"$/g, '');
+        if (bundle !== undefined && !fs.existsSync(inImage(folder, '/', bundle))) fail(`stage ${other.name} sets WORKFLOW_BUNDLE=${bundle}, which the build did not write`);
+      }
       // The command a stage runs must exist in what it got.
       const cmd = other.steps.filter((step) => step.op === 'CMD').pop();
       if (cmd && other.base !== 'golang' && !other.base.startsWith('golang:')) {

@@ -3,8 +3,9 @@
  * is for: a variant of the Dockerfile that copies a file whose imports the
  * image does not carry (the Dockerfile as it was, whose build failed in the
  * image because bench/run.ts imports test/support, never copied) fails it.
- * That the project's own Dockerfile passes is `.ci/run`'s step, which runs
- * the same check once; running it here too would only repeat it.
+ * So does one whose workers load a workflow bundle (WORKFLOW_BUNDLE) that its
+ * build never wrote. That the project's own Dockerfile passes is `.ci/run`'s
+ * step, which runs the same check once; running it here too would only repeat it.
  * `npm ci` is replaced by a hard-linked copy of the checkout's node_modules.
  */
 import { spawnSync } from 'node:child_process';
@@ -47,5 +48,16 @@ describe('the image-context check', () => {
     expect(output).toMatch(/Cannot find module '\.\.\/test\/support\/\w+'/);
     // `npm ci` builds (its `prepare` script): the build of what was copied fails there.
     expect(output).toMatch(/image-context check FAILED: RUN .*npm (ci|run prepare)/);
+  }, 10 * 60_000);
+
+  it('fails when the image points its workers at a workflow bundle the build did not write', async () => {
+    const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const variant = dockerfile.replace(' && node dist/src/worker-main.js --write-bundle dist/workflow-bundle.js', '');
+    expect(variant).not.toBe(dockerfile);
+    const file = path.join(dir, 'Dockerfile.no-bundle');
+    await fs.writeFile(file, variant);
+    const { status, output } = check(file);
+    expect(status).toBe(1);
+    expect(output).toMatch(/image-context check FAILED: stage app sets WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js, which the build did not write/);
   }, 10 * 60_000);
 });
