@@ -35,15 +35,20 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
+/** The check's answer on the project's Dockerfile with `from` replaced by `to`, written as `name`. */
+async function checkVariant(name: string, from: string, to: string): Promise<{ status: number | null; output: string }> {
+  const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const variant = dockerfile.replace(from, to);
+  expect(variant).not.toBe(dockerfile);
+  const file = path.join(dir, name);
+  await fs.writeFile(file, variant);
+  return check(file);
+}
+
 describe('the image-context check', () => {
   it('fails when the build needs a file the Dockerfile does not copy', async () => {
-    const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
     // Copying bench/ makes the build compile it, and bench imports test/support, which is not copied.
-    const variant = dockerfile.replace('COPY src ./src\n', 'COPY src ./src\nCOPY bench ./bench\n');
-    expect(variant).not.toBe(dockerfile);
-    const file = path.join(dir, 'Dockerfile.bench');
-    await fs.writeFile(file, variant);
-    const { status, output } = check(file);
+    const { status, output } = await checkVariant('Dockerfile.bench', 'COPY src ./src\n', 'COPY src ./src\nCOPY bench ./bench\n');
     expect(status).toBe(1);
     expect(output).toMatch(/Cannot find module '\.\.\/test\/support\/\w+'/);
     // `npm ci` builds (its `prepare` script): the build of what was copied fails there.
@@ -51,12 +56,7 @@ describe('the image-context check', () => {
   }, 10 * 60_000);
 
   it('fails when the image points its workers at a workflow bundle the build did not write', async () => {
-    const dockerfile = await fs.readFile(path.join(ROOT, 'Dockerfile'), 'utf8');
-    const variant = dockerfile.replace(' && node dist/src/worker-main.js --write-bundle dist/workflow-bundle.js', '');
-    expect(variant).not.toBe(dockerfile);
-    const file = path.join(dir, 'Dockerfile.no-bundle');
-    await fs.writeFile(file, variant);
-    const { status, output } = check(file);
+    const { status, output } = await checkVariant('Dockerfile.no-bundle', ' && node dist/src/worker-main.js --write-bundle dist/workflow-bundle.js', '');
     expect(status).toBe(1);
     expect(output).toMatch(/image-context check FAILED: stage app sets WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js, which the build did not write/);
   }, 10 * 60_000);
