@@ -3,7 +3,8 @@
  * large library on the cluster. The real Temporal server on PostgreSQL
  * (`dist/src/temporal/server-main.js`, plain gRPC), the library in PostgreSQL,
  * two workers and the API, each its own process, and a library of N files
- * (hard links to the test clips, 50 per folder; default 1,000,000).
+ * (hard links to the test clips, 50 per folder; default 1,000,000). The workers
+ * load the workflow code bundled ahead (WORKFLOW_BUNDLE), as the image's do.
  *
  *   1  the first scan without pictures (`"thumbnails": false`): wall time and files/s
  *   2  a rescan of the unchanged library: files/s
@@ -30,6 +31,7 @@ import pg from 'pg';
 import { withPgClient } from '../test/support/postgres';
 import { ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort, freeServerPorts } from '../test/support/processes';
+import { bundleWorkflows } from '../src/worker';
 import { apiCaller } from './limits';
 
 /** As test/support/media.ts's buildLibrary lays a library out: 50 files a folder, 50 folders a group. */
@@ -316,11 +318,15 @@ async function main(): Promise<void> {
     if (!goServer) throw new Error('no Temporal server process under the server command');
 
     const taskQueue = `bench-cluster-${name}`;
+    // As the image runs its workers (Dockerfile): the workflow code bundled once, ahead, so no worker runs webpack at start.
+    const workflowBundle = path.join(runDir, 'workflow-bundle.js');
+    await fs.writeFile(workflowBundle, await bundleWorkflows());
     const appEnv: NodeJS.ProcessEnv = {
       ...baseEnv,
       TEMPORAL_TASK_QUEUE: taskQueue,
       DATABASE_URL: databaseUrl(libraryDb),
       DATA_DIR: path.join(runDir, 'data'),
+      WORKFLOW_BUNDLE: workflowBundle,
     };
     const workers = [1, 2].map((n) => {
       const part = startPart(`worker-${n}`, 'worker-main.js', appEnv, path.join(runDir, `worker-${n}.log`));

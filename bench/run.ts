@@ -2,7 +2,8 @@
  * `npm run bench -- --files N --json FILE`: measures, side by side in one run,
  * the limits (ffprobe alone, the prober pool alone, a bare walk) and the
  * service (a full scan through the API on a real Temporal server, worker and
- * API as separate processes, started before any phase and idle between them).
+ * API as separate processes, started before any phase and idle between them;
+ * the worker loads the workflow code bundled ahead, as the image's workers do).
  *
  *   A  raw: the same ffprobe and arguments over the same files, PROBE_CONCURRENCY at once, in two
  *      slices (half of the files right before B, the other half right after it; the ratios use the
@@ -40,6 +41,7 @@ import { createLogger } from '../src/logger';
 import { createProber, type Prober } from '../src/probe/ffprobe';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
+import { bundleWorkflows } from '../src/worker';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
 import { apiCaller, bareWalk, jobsPageAfterStarts, median, openProberPool, probeStopTimes, type ProberPoolRun, type WalkRun } from './limits';
@@ -172,8 +174,13 @@ async function main(): Promise<void> {
   // Picked once the Temporal server is up: it binds ports of its own choosing
   // too, and one picked before could be taken by then (it was, once).
   const apiPort = await freePort();
+  // As the image runs its workers (Dockerfile): the workflow code bundled once, ahead, so the worker runs no webpack at start.
+  await fs.mkdir(dataDir, { recursive: true });
+  const workflowBundle = path.join(dataDir, 'workflow-bundle.js');
+  await fs.writeFile(workflowBundle, await bundleWorkflows());
   const env = {
     ...process.env,
+    WORKFLOW_BUNDLE: workflowBundle,
     TEMPORAL_ADDRESS: server.address,
     PORT: String(apiPort),
     HOST: '127.0.0.1',
