@@ -87,9 +87,9 @@ export class VideoRepository extends Repository {
 
   /**
    * What discovery compares a walk with: every present video below `root`
-   * (at any depth; `recursive: false`, only those in the root itself), by
-   * path, with its size, mtime and whether it still lacks a picture, held
-   * compactly (KnownFiles) and read a page at a time. SQLite reads along a
+   * (at any depth; `recursive: false`, only those in the root itself, chosen
+   * by the database), by path, with its size, mtime and whether it still
+   * lacks a picture, held compactly (KnownFiles) and read a page at a time. SQLite reads along a
    * range of the path index (its BINARY collation orders paths bytewise, so
    * the range is exactly the prefix); PostgreSQL compares the prefix itself,
    * as its collation may not, in one statement read through a cursor.
@@ -101,18 +101,22 @@ export class VideoRepository extends Repository {
     // Paths are read below the root (the part KnownFiles keeps), in characters as both substr count.
     const belowAt = [...prefix].length + 1;
     const columns = sql`substr(path, ${belowAt}) as below, file_size, mtime_ms, thumbnail_at is null and thumbnail_error is null as pictureless`;
+    // Not recursive: the root's own videos only. The database leaves out those
+    // below its folders, which may be most of the range: they are never read.
+    const ownOnly = recursive
+      ? sql``
+      : this.dialect === 'postgres'
+        ? sql`and strpos(substr(path, ${belowAt}), '/') = 0`
+        : sql`and instr(substr(path, ${belowAt}), '/') = 0`;
     const take = (known: KnownFiles, rows: KnownRow[]): void => {
-      for (const row of rows) {
-        if (!recursive && row.below.includes('/')) continue;
-        known.add(row.below, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
-      }
+      for (const row of rows) known.add(row.below, { size: Number(row.file_size), mtimeMs: Number(row.mtime_ms), pictureless: Boolean(row.pictureless) });
     };
     if (this.dialect === 'postgres') {
       return this.retrying(() =>
         this.db.transaction().execute(async (trx) => {
           const known = new KnownFiles(prefix);
           await sql`declare known_files no scroll cursor for
-              select ${columns} from videos where status = 'present' and substr(path, 1, ${belowAt - 1}) = ${prefix}`.execute(trx);
+              select ${columns} from videos where status = 'present' and substr(path, 1, ${belowAt - 1}) = ${prefix} ${ownOnly}`.execute(trx);
           for (;;) {
             const { rows } = await sql<KnownRow>`fetch forward ${sql.raw(String(KNOWN_PAGE))} from known_files`.execute(trx);
             take(known, rows);
@@ -128,7 +132,7 @@ export class VideoRepository extends Repository {
     for (let lower = sql`path >= ${prefix}`; ; ) {
       const bound = lower;
       const { rows } = await this.retrying(() =>
-        sql<KnownRow>`select ${columns} from videos where ${bound} and path < ${past} and +status = 'present' order by path limit ${KNOWN_PAGE}`.execute(this.db),
+        sql<KnownRow>`select ${columns} from videos where ${bound} and path < ${past} and +status = 'present' ${ownOnly} order by path limit ${KNOWN_PAGE}`.execute(this.db),
       );
       take(known, rows);
       if (rows.length < KNOWN_PAGE) return known;

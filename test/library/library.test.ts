@@ -282,17 +282,25 @@ describe('the library on SQLite', () => {
     await library.close();
   });
 
-  /** The query plan of every statement on videos that better-sqlite3 reads rows of while `use` runs, one list of steps each. */
-  async function plansDuring(use: () => Promise<unknown>): Promise<string[][]> {
+  /**
+   * The statements on videos that better-sqlite3 reads rows of while `use`
+   * runs: the query plan of each (one list of steps each), and the rows they gave in all.
+   */
+  async function readsDuring(use: () => Promise<unknown>): Promise<{ plans: string[][]; rows: number }> {
     // All statements share one prototype.
     const probe = new BetterSqlite3(':memory:');
     const statement = Object.getPrototypeOf(probe.prepare('select 1')) as { all: (...parameters: unknown[]) => unknown[] };
     probe.close();
     const reads: Array<{ source: string; parameters: unknown[] }> = [];
+    let rows = 0;
     const all = statement.all;
     const spy = jest.spyOn(statement, 'all').mockImplementation(function (this: { source: string }, ...parameters: unknown[]) {
-      if (/from "?videos"?/.test(this.source)) reads.push({ source: this.source, parameters });
-      return all.apply(this, parameters);
+      const result = all.apply(this, parameters);
+      if (/from "?videos"?/.test(this.source)) {
+        reads.push({ source: this.source, parameters });
+        rows += result.length;
+      }
+      return result;
     });
     try {
       await use();
@@ -301,7 +309,8 @@ describe('the library on SQLite', () => {
     }
     const db = new BetterSqlite3(url().slice('sqlite:'.length), { readonly: true });
     try {
-      return reads.map(({ source, parameters }) => (db.prepare(`explain query plan ${source}`).all(...parameters) as Array<{ detail: string }>).map((step) => step.detail));
+      const plans = reads.map(({ source, parameters }) => (db.prepare(`explain query plan ${source}`).all(...parameters) as Array<{ detail: string }>).map((step) => step.detail));
+      return { plans, rows };
     } finally {
       db.close();
     }
@@ -309,12 +318,22 @@ describe('the library on SQLite', () => {
 
   it('reads each page of known videos along the path index, without sorting or visiting the rest of the library', async () => {
     let size = 0;
-    const plans = await plansDuring(async () => {
+    const { plans } = await readsDuring(async () => {
       size = (await library.knownFilesUnder('/q', true)).size;
     });
     expect(size).toBe(20_001);
     expect(plans).toHaveLength(3);
     for (const plan of plans) expect(plan).toEqual([expect.stringMatching(/^SEARCH videos USING INDEX sqlite_autoindex_videos_1 \(path>=?\? AND path<\?\)$/)]);
+  });
+
+  it('reads only the root\'s own known videos when not recursive, none of the thousands below its folders', async () => {
+    await addVideos(url(), ['/r/a.mkv', '/r/b.mp4', ...Array.from({ length: 12_000 }, (_, i) => `/r/d${i % 3}/f${i}.mkv`), '/r/z.avi']);
+    let names: string[] = [];
+    const { rows } = await readsDuring(async () => {
+      names = [...(await library.knownFilesUnder('/r', false)).keys()].sort();
+    });
+    expect(names).toEqual(['/r/a.mkv', '/r/b.mp4', '/r/z.avi']);
+    expect(rows).toBe(3);
   });
 
   it('reads a page of the videos of one status in path order along an index, without sorting every video of that status', async () => {
@@ -327,7 +346,7 @@ describe('the library on SQLite', () => {
     }
     for (const status of ['present', 'missing'] as const) {
       let page: Awaited<ReturnType<Library['listVideos']>> | undefined;
-      const plans = await plansDuring(async () => {
+      const { plans } = await readsDuring(async () => {
         page = await library.listVideos({ status, limit: 50, offset: 100 });
       });
       expect(page?.items).toHaveLength(50);
