@@ -89,10 +89,11 @@ export class VideoRepository extends Repository {
    * What discovery compares a walk with: every present video below `root`
    * (at any depth; `recursive: false`, only those in the root itself, chosen
    * by the database), by path, with its size, mtime and whether it still
-   * lacks a picture, held compactly (KnownFiles) and read a page at a time. SQLite reads along a
-   * range of the path index (its BINARY collation orders paths bytewise, so
-   * the range is exactly the prefix); PostgreSQL compares the prefix itself,
-   * as its collation may not, in one statement read through a cursor.
+   * lacks a picture, held compactly (KnownFiles) and read a page at a time.
+   * SQLite reads along a range of the path index (its BINARY collation orders
+   * paths bytewise, so the range is exactly the prefix); PostgreSQL compares
+   * the prefix itself, as its collation may not, in one statement read
+   * through a cursor.
    */
   async knownFilesUnder(root: string, recursive: boolean): Promise<KnownFiles> {
     const prefix = root.endsWith('/') ? root : `${root}/`;
