@@ -31,7 +31,7 @@ import pg from 'pg';
 import { withPgClient } from '../test/support/postgres';
 import { ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort, freeServerPorts } from '../test/support/processes';
-import { bundleWorkflows } from '../src/worker';
+import { writeWorkflowBundle } from '../src/worker';
 import { apiCaller } from './limits';
 
 /** As test/support/media.ts's buildLibrary lays a library out: 50 files a folder, 50 folders a group. */
@@ -319,8 +319,7 @@ async function main(): Promise<void> {
 
     const taskQueue = `bench-cluster-${name}`;
     // As the image runs its workers (Dockerfile): the workflow code bundled once, ahead, so no worker runs webpack at start.
-    const workflowBundle = path.join(runDir, 'workflow-bundle.js');
-    await fs.writeFile(workflowBundle, await bundleWorkflows());
+    const workflowBundle = await writeWorkflowBundle(path.join(runDir, 'workflow-bundle.js'));
     const appEnv: NodeJS.ProcessEnv = {
       ...baseEnv,
       TEMPORAL_TASK_QUEUE: taskQueue,

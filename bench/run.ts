@@ -41,7 +41,7 @@ import { createLogger } from '../src/logger';
 import { createProber, type Prober } from '../src/probe/ffprobe';
 import { ensureTemporalServer } from '../src/temporal/dev-server';
 import { thumbnailSeekSeconds } from '../src/thumbnails/thumbnailer';
-import { bundleWorkflows } from '../src/worker';
+import { writeWorkflowBundle } from '../src/worker';
 import { buildLibrary, ensureTestMedia, type TestClip } from '../test/support/media';
 import { freePort } from '../test/support/processes';
 import { apiCaller, bareWalk, jobsPageAfterStarts, median, openProberPool, probeStopTimes, type ProberPoolRun, type WalkRun } from './limits';
@@ -176,8 +176,7 @@ async function main(): Promise<void> {
   const apiPort = await freePort();
   // As the image runs its workers (Dockerfile): the workflow code bundled once, ahead, so the worker runs no webpack at start.
   await fs.mkdir(dataDir, { recursive: true });
-  const workflowBundle = path.join(dataDir, 'workflow-bundle.js');
-  await fs.writeFile(workflowBundle, await bundleWorkflows());
+  const workflowBundle = await writeWorkflowBundle(path.join(dataDir, 'workflow-bundle.js'));
   const env = {
     ...process.env,
     WORKFLOW_BUNDLE: workflowBundle,

@@ -4,8 +4,6 @@
  */
 // First: sizes libuv's thread pool before anything starts it.
 import './filesystem/thread-pool';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config';
@@ -18,15 +16,11 @@ import { connectClient } from './temporal/client';
 import { toSdkLogger } from './temporal/sdk-logger';
 import { sdkMetricsAddress, serveWorkerMetrics } from './worker-metrics';
 import { unwritableReason } from './writable';
-import { bundleWorkflows, connectWorker, createScanWorker } from './worker';
+import { connectWorker, createScanWorker, writeWorkflowBundle } from './worker';
 
 /** `--write-bundle FILE` (`npm run bundle:workflows -- FILE`): writes the workflow bundle for WORKFLOW_BUNDLE, and exits. */
 async function writeBundle(file: string): Promise<void> {
-  const target = path.resolve(file);
-  // Written beside, then renamed: a worker never reads half a bundle.
-  const partial = `${target}.${process.pid}.partial`;
-  await fs.writeFile(partial, await bundleWorkflows());
-  await fs.rename(partial, target);
+  const target = await writeWorkflowBundle(file);
   process.stdout.write(`workflow bundle written to ${target}; a worker of this release loads it with WORKFLOW_BUNDLE=${target}\n`);
 }
 

@@ -2,6 +2,8 @@
  * Builds a worker: the process that runs scan workflows and their activities.
  * The one production module that imports @temporalio/worker.
  */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
@@ -79,6 +81,18 @@ export async function bundleWorkflows(): Promise<string> {
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: (message: string) => process.stderr.write(`${message}\n`) },
   });
   return code;
+}
+
+/**
+ * Writes the workflow bundle to `file` (for WORKFLOW_BUNDLE), beside it and
+ * then renamed, so a worker never reads half a bundle; returns its full path.
+ */
+export async function writeWorkflowBundle(file: string): Promise<string> {
+  const target = path.resolve(file);
+  const partial = `${target}.${process.pid}.partial`;
+  await fs.writeFile(partial, await bundleWorkflows());
+  await fs.rename(partial, target);
+  return target;
 }
 
 /** Connects to the Temporal frontend named in the configuration (with its TLS and API key). */
