@@ -7,7 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Library } from '../../src/library/library';
 import type { NewScanFile } from '../../src/library/types';
 import { bothDialects, sampleMetadata } from '../support/library-dialects';
-import { addVideos, recordProbe, videoByPath } from '../support/library-rows';
+import { addVideos, recordProbe, setVideoStatus, videoByPath } from '../support/library-rows';
 
 const dialects = bothDialects('scanner_test', path.join('lib', 'library.sqlite'));
 const metadata = sampleMetadata;
@@ -338,12 +338,7 @@ describe('the library on SQLite', () => {
 
   it('reads a page of the videos of one status in path order along an index, without sorting every video of that status', async () => {
     // A thousand of them missing: a status with few videos, beside one with most.
-    const db = new BetterSqlite3(url().slice('sqlite:'.length));
-    try {
-      db.prepare("update videos set status = 'missing' where path like '/q/f01%'").run();
-    } finally {
-      db.close();
-    }
+    await setVideoStatus(url(), '/q/f01', 'missing');
     for (const status of ['present', 'missing'] as const) {
       let page: Awaited<ReturnType<Library['listVideos']>> | undefined;
       const { plans } = await readsDuring(async () => {

@@ -56,6 +56,11 @@ export async function thumbnailError(databaseUrl: string, videoId: number): Prom
   });
 }
 
+/** Marks the videos whose path starts with `prefix` as `status`, without a scan. */
+export async function setVideoStatus(databaseUrl: string, prefix: string, status: 'present' | 'missing'): Promise<void> {
+  await onConnection(databaseUrl, (db) => db.updateTable('videos').set({ status }).where('path', 'like', `${prefix}%`).execute(), true);
+}
+
 /** Writes present videos at `paths` (size 1,000 + i, mtime 1.7e12 + i / 4 ms), without a scan: a library of many files in a moment. */
 export async function addVideos(databaseUrl: string, paths: readonly string[]): Promise<void> {
   await onConnection(
