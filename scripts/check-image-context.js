@@ -80,6 +80,11 @@ function words(args) {
   return args.split(/\s+/).filter(Boolean);
 }
 
+/** The variables an ENV instruction sets (`NAME=value …`, a value in double quotes or without spaces). */
+function envAssignments(args) {
+  return Object.fromEntries([...args.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((match) => [match[1], match[2].replace(/^"|"$/g, '')]));
+}
+
 /** .dockerignore patterns as regular expressions on context-relative paths. */
 function ignoreRules(contextDir) {
   const file = path.join(contextDir, '.dockerignore');
@@ -193,7 +198,7 @@ function main() {
         if (WORKDIR_ROOT.value === '/') WORKDIR_ROOT.value = workdir;
         fs.mkdirSync(inImage(folder, workdir, '.'), { recursive: true });
       } else if (step.op === 'ENV') {
-        for (const match of step.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[match[1]] = match[2].replace(/^"|"$/g, '');
+        Object.assign(env, envAssignments(step.args));
       } else if (step.op === 'COPY' || step.op === 'ADD') {
         const parts = words(step.args).filter((word) => !word.startsWith('--chown') && !word.startsWith('--chmod'));
         if (parts.some((word) => word.startsWith('--from'))) continue;
@@ -239,7 +244,7 @@ function main() {
       // A workflow bundle a stage's workers load (WORKFLOW_BUNDLE) must be one the build wrote.
       for (const step of other.steps) {
         if (step.op !== 'ENV') continue;
-        const bundle = /(?:^|\s)WORKFLOW_BUNDLE=("[^"]*"|\S+)/.exec(step.args)?.[1]?.replace(/^"|"$/g, '');
+        const bundle = envAssignments(step.args).WORKFLOW_BUNDLE;
         if (bundle !== undefined && !fs.existsSync(inImage(folder, '/', bundle))) fail(`stage ${other.name} sets WORKFLOW_BUNDLE=${bundle}, which the build did not write`);
       }
       // The command a stage runs must exist in what it got.
