@@ -35,6 +35,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { Client, Connection } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import execa from 'execa';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
@@ -249,15 +250,17 @@ async function main(): Promise<void> {
   // Which prober the worker picked with PROBER unset: its probe hosts say so in their environment.
   await waitUntil(async () => (await probeHostsOf(worker.pid)).length > 0, 60_000);
   const defaultProber = await proberOf(worker.pid);
-  const history = async (workflowId: string): Promise<{ total: number; max: number }> => {
-    let total = 0;
-    let max = 0;
+  /** The history events of every run of a workflow id (continue-as-new makes several). */
+  const runHistories = async (workflowId: string): Promise<temporal.api.history.v1.IHistoryEvent[][]> => {
+    const runs: temporal.api.history.v1.IHistoryEvent[][] = [];
     for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-      const events = (await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events?.length ?? 0;
-      total += events;
-      max = Math.max(max, events);
+      runs.push((await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? []);
     }
-    return { total, max };
+    return runs;
+  };
+  const history = async (workflowId: string): Promise<{ total: number; max: number }> => {
+    const lengths = (await runHistories(workflowId)).map((events) => events.length);
+    return { total: lengths.reduce((sum, n) => sum + n, 0), max: Math.max(0, ...lengths) };
   };
 
   /**
@@ -270,8 +273,7 @@ async function main(): Promise<void> {
   const scanTimeline = async (workflowId: string): Promise<{ probingEndMs: number | null; closedMs: number | null }> => {
     let probingEndMs: number | null = null;
     let closedMs: number | null = null;
-    for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-      const events = (await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? [];
+    for (const events of await runHistories(workflowId)) {
       const probeBatches = new Set<string>();
       for (const event of events) {
         const at = Number(event.eventTime?.seconds ?? 0) * 1000 + (event.eventTime?.nanos ?? 0) / 1e6;
