@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { HEARTBEAT_THROTTLE_MS } from './activities/shared';
 import { ScanAdmission } from './scans/admission';
 import { RootGuards } from './scans/guard';
 import { removeStaleTemps } from './thumbnails/thumbnailer';
@@ -58,9 +59,9 @@ export async function createScanWorker(options: ScanWorkerOptions): Promise<Work
       thumbnailsByDefault: config.thumbnails,
     }),
     // The SDK throttles heartbeats to 80 % of the heartbeat timeout by default;
-    // capping the throttle at one second is what lets a cancel land within about a second.
-    maxHeartbeatThrottleInterval: '1s',
-    defaultHeartbeatThrottleInterval: '1s',
+    // capping the throttle is what lets a cancel reach a running batch within half a second.
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
+    defaultHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
     // Activities are cheap waiters: the prober's semaphore bounds real work, so
     // allow enough slots for many scans' windows to make progress side by side.
     maxConcurrentActivityTaskExecutions: Math.max(32, config.window * 16),

@@ -23,10 +23,7 @@ export function createProbeBatch({ library, prober, scanRoots, mediaCalls }: Act
     const checkpoint = ctx.info.heartbeatDetails as ProbeBatchCheckpoint | undefined;
     const done = new Set<number>(checkpoint?.done ?? []);
     // From the start: the library calls below may retry a busy database for longer than the heartbeat timeout.
-    // Twice a second: the worker sends one heartbeat a second at most
-    // (maxHeartbeatThrottleInterval), and one always waiting keeps that pace
-    // however the timer drifts, so a cancel is heard within about a second.
-    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }), 500);
+    const stopTicker = startHeartbeatTicker(() => ({ done: [...done] }));
     const signal = ctx.cancellationSignal;
     try {
       // The root is checked again here, not trusted from discovery: every path
@@ -35,8 +32,8 @@ export function createProbeBatch({ library, prober, scanRoots, mediaCalls }: Act
       if (scan === undefined) throw ApplicationFailure.nonRetryable(`scan ${input.scanId} has no record: discovery never ran`, ErrorType.InvalidScanRoot);
       const realRoot = await checkScanRoot(scan.root, scanRoots, mediaCalls(signal));
       const files = await library.getProbeFiles(input.scanId, input.fromIndex, input.toIndex);
-      // The heartbeat checkpoint is throttled (at most one a second reaches the
-      // server); the library knows exactly which files were recorded, so a retry
+      // The heartbeat checkpoint is throttled (at most one per HEARTBEAT_THROTTLE_MS reaches
+      // the server); the library knows exactly which files were recorded, so a retry
       // after a crash re-probes only the files whose ffprobe was in flight.
       for (const file of files) if (file.status !== 'pending') done.add(file.probeIndex as number);
       // Every file of the batch listens on the one signal: that is by design, not a leak.
@@ -61,7 +58,7 @@ export function createProbeBatch({ library, prober, scanRoots, mediaCalls }: Act
         const status = await record({ position: file.position, outcome });
         scanMetrics.filesProbed.inc({ outcome: status });
         if (outcome.kind === 'failed') scanMetrics.probeFailures.inc({ reason: outcome.reason.split(':')[0] ?? 'unknown' });
-        // No heartbeat per file: the ticker sends the indexes done every second,
+        // No heartbeat per file: the ticker sends the indexes done four times a second,
         // and the SDK forwards at most one heartbeat per throttle interval to
         // the server anyway; a retry reads what was recorded from the library.
         // Encoding a heartbeat per file was worker CPU for nothing.

@@ -83,11 +83,22 @@ export function activityContext({
 }
 
 /**
- * Activities hear about cancellation only through heartbeats, so every
- * activity heartbeats at least once a second while it works, whatever it is
- * waiting on (a slow file, a full prober, the database).
+ * The most a heartbeat waits in the worker before it goes to the server (the
+ * worker's heartbeat throttle): activities hear of a cancel only in a
+ * heartbeat's answer, so this bounds how long a cancel or a pause takes to
+ * reach a batch. A batch lasts seconds (SCAN_BATCH_SIZE files), so it always
+ * has to hear.
  */
-export function startHeartbeatTicker(details: () => unknown, everyMs = 1000): () => void {
+export const HEARTBEAT_THROTTLE_MS = 500;
+
+/**
+ * Activities hear about cancellation only through heartbeats, so every
+ * activity heartbeats while it works, whatever it is waiting on (a slow file,
+ * a full prober, the database): by default twice per throttle interval, so
+ * that one is always waiting when the worker sends the next, however the
+ * timer drifts.
+ */
+export function startHeartbeatTicker(details: () => unknown, everyMs = HEARTBEAT_THROTTLE_MS / 2): () => void {
   const ctx = Context.current();
   // A local activity (a completed scan's finish) has no heartbeat: the worker keeps its workflow task alive instead.
   if (ctx.info.isLocal) return () => undefined;

@@ -84,7 +84,7 @@ export const MAX_PARALLEL_FILES_PATCH = 'max-parallel-files';
  */
 export const LOCAL_FINISH_PATCH = 'local-finish';
 
-/** Heartbeat timeout for activities: they heartbeat every second, so a dead worker is noticed in seconds. */
+/** Heartbeat timeout for activities: they heartbeat at least twice a second, so a dead worker is noticed in seconds. */
 const HEARTBEAT_TIMEOUT = '10s';
 
 const RETRY_POLICY: RetryPolicy = {
