@@ -90,7 +90,7 @@ const envSchema = z.object({
   SCAN_SETTLE_SECONDS: z.coerce.number().min(0).max(86_400).default(0),
   MAX_CONCURRENT_SCANS: positiveInt.max(10_000).default(32),
   MAX_STREAMS_PER_CLIENT: positiveInt.max(100_000).default(20),
-  SCAN_BATCH_SIZE: positiveInt.max(1000).default(100),
+  SCAN_BATCH_SIZE: positiveInt.max(1000).default(250),
   SCAN_WINDOW: positiveInt.max(64).default(4),
   CORS_ORIGINS: z.string().optional(),
   PATH_MAP: pathMapSchema.optional(),
