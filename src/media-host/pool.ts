@@ -154,7 +154,15 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   const hosts: Array<Host | null> = Array.from({ length: hostCount }, () => null);
   /** Every host whose process may still run: close() waits for each until it exits or is abandoned. */
   const live = new Set<Host>();
-  const queue: Request[] = [];
+  /**
+   * What waits for a host, a line per lane, each in order: a dispatch looks at
+   * the head of its own line only, however many files of other scans or of
+   * the other lane wait (a single mixed line had every pump walk past
+   * thousands of probes to find no picture).
+   */
+  const queues: Record<Lane, Request[]> = { probe: [], thumbnail: [] };
+  /** Empties both lines, for requests failed all at once. */
+  const takeAllQueued = (): Request[] => [...queues.probe.splice(0), ...queues.thumbnail.splice(0)];
   /** version() calls waiting for a ready host. */
   const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   const running: Record<Lane, number> = { probe: 0, thumbnail: 0 };
@@ -163,7 +171,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
 
   /** Keeps the worker's event loop alive only while something waits on a host. */
   const refChannels = (): void => {
-    const busy = running.probe + running.thumbnail > 0 || queue.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
+    const busy = running.probe + running.thumbnail > 0 || queues.probe.length + queues.thumbnail.length > 0 || hostWaiters.length > 0 || hosts.some((h) => h !== null && h.versions.size > 0);
     for (const host of hosts) {
       if (host === null) continue;
       // The process handle too, and until it is gone for a host being stopped: its 'exit' must still arrive.
@@ -301,7 +309,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   /** A host that never became ready: what waits on it fails as transient, unless another host can serve it. */
   const failStart = (host: Host, error: Error): void => {
     if (hosts.some((h) => h !== null && h !== host && h.serving)) return;
-    for (const request of queue.splice(0)) {
+    for (const request of takeAllQueued()) {
       request.signal?.removeEventListener('abort', request.onAbort);
       request.reject(error);
     }
@@ -343,16 +351,17 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     // Sent again first, in their order.
     for (const request of again.reverse()) {
       request.signal?.addEventListener('abort', request.onAbort, { once: true });
-      queue.unshift(request);
+      queues[laneOf(request.job)].unshift(request);
     }
     pump();
   };
 
   /** Abort: a queued request leaves the line; one on a host is interrupted, and its host killed if it does not answer. */
   const abortRequest = (request: Request): void => {
-    const index = queue.indexOf(request);
+    const line = queues[laneOf(request.job)];
+    const index = line.indexOf(request);
     if (index >= 0) {
-      queue.splice(index, 1);
+      line.splice(index, 1);
       request.reject(abortError(request.signal as AbortSignal));
       refChannels();
       return;
@@ -401,17 +410,11 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   /** Sends what waits, in order, probes before thumbnails, each type up to its limit. */
   const pump = (): void => {
     for (const lane of ['probe', 'thumbnail'] as const) {
-      let index = 0;
-      while (index < queue.length && running[lane] < limits[lane] && !closed) {
-        const request = queue[index] as Request;
-        if (laneOf(request.job) !== lane) {
-          index++;
-          continue;
-        }
-        const host = pickHost(request);
+      const line = queues[lane];
+      while (line.length > 0 && running[lane] < limits[lane] && !closed) {
+        const host = pickHost(line[0] as Request);
         if (!host) break;
-        queue.splice(index, 1);
-        dispatch(host, request);
+        dispatch(host, line.shift() as Request);
       }
     }
     refChannels();
@@ -427,7 +430,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
         phase: 'queued', suspect: false, killedFor: null, timer: null, abortTimer: null, onAbort: () => abortRequest(request),
       };
       signal?.addEventListener('abort', request.onAbort, { once: true });
-      queue.push(request);
+      queues[laneOf(job)].push(request);
       pump();
     });
   };
@@ -477,7 +480,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     async close() {
       closed = true;
       const error = hostGone('prober closed');
-      for (const request of queue.splice(0)) {
+      for (const request of takeAllQueued()) {
         request.signal?.removeEventListener('abort', request.onAbort);
         request.reject(error);
       }
