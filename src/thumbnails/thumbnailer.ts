@@ -86,12 +86,17 @@ function atomicThumbnailer(dir: string, makeInto: MakeInto): Thumbnailer {
     const target = pathFor(request.videoId);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = path.join(path.dirname(target), `.${request.videoId}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    let renamed = false;
     try {
       const result = await makeInto(request, temp, thumbnailSeekSeconds(request.durationSeconds));
-      if (result.ok) await fs.rename(temp, target);
+      if (result.ok) {
+        await fs.rename(temp, target);
+        renamed = true;
+      }
       return result;
     } finally {
-      await fs.rm(temp, { force: true });
+      // A renamed temp is gone: removing it again would cost an lstat per picture for nothing.
+      if (!renamed) await fs.rm(temp, { force: true });
     }
   }
 
