@@ -75,8 +75,9 @@ export function createMakeThumbnails({ library, scanRoots, thumbnailer, thumbnai
         if (!kept && result.ok) await thumbnailer.remove(target.videoId);
         if (result.ok) made += 1;
         else failed += 1;
+        // No heartbeat per picture (as none per probe): the ticker sends the
+        // indexes done, and a retry reads from the library which pictures are made.
         done.add(target.probeIndex);
-        ctx.heartbeat({ done: [...done] } satisfies ProbeBatchCheckpoint);
       };
 
       const results = await settledOrCancelled(Promise.allSettled(targets.filter((t) => !done.has(t.probeIndex)).map(makeOne)), signal);
