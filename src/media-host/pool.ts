@@ -161,8 +161,13 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
    * thousands of probes to find no picture).
    */
   const queues: Record<Lane, Request[]> = { probe: [], thumbnail: [] };
-  /** Empties both lines, for requests failed all at once. */
-  const takeAllQueued = (): Request[] => [...queues.probe.splice(0), ...queues.thumbnail.splice(0)];
+  /** Empties both lines, failing every request in them with `error`. */
+  const rejectQueued = (error: Error): void => {
+    for (const request of [...queues.probe.splice(0), ...queues.thumbnail.splice(0)]) {
+      request.signal?.removeEventListener('abort', request.onAbort);
+      request.reject(error);
+    }
+  };
   /** version() calls waiting for a ready host. */
   const hostWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   const running: Record<Lane, number> = { probe: 0, thumbnail: 0 };
@@ -309,10 +314,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
   /** A host that never became ready: what waits on it fails as transient, unless another host can serve it. */
   const failStart = (host: Host, error: Error): void => {
     if (hosts.some((h) => h !== null && h !== host && h.serving)) return;
-    for (const request of takeAllQueued()) {
-      request.signal?.removeEventListener('abort', request.onAbort);
-      request.reject(error);
-    }
+    rejectQueued(error);
     hostWaiters.splice(0).forEach((waiter) => waiter.reject(error));
   };
 
@@ -479,11 +481,7 @@ export function createIsolatedProber(options: IsolatedProberOptions): IsolatedPr
     },
     async close() {
       closed = true;
-      const error = hostGone('prober closed');
-      for (const request of takeAllQueued()) {
-        request.signal?.removeEventListener('abort', request.onAbort);
-        request.reject(error);
-      }
+      rejectQueued(hostGone('prober closed'));
       // Disconnecting lets each host stop its probes and exit on its own; hosts
       // killed and not exited yet are waited for until they exit or are abandoned.
       for (const host of hosts) host?.drain();
